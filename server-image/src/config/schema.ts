@@ -1,0 +1,165 @@
+// The server's configuration file: the contract between the operator (which renders it
+// into a ConfigMap) and the FTP server (which reads it, stand-alone or in a pod, and
+// hot-reloads it). Changes here must stay backward compatible within `version: 1`.
+import { z } from "zod";
+
+/** A user-class pattern: `?` matches one character, `*` any run (possibly empty). */
+export const wildcardPattern = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[A-Za-z0-9._@*?:\-/]+$/, "pattern may contain letters, digits, . _ @ : - / and the wildcards ? *");
+
+const port = z.number().int().min(1).max(65535);
+
+export const addressRuleSchema = z.object({
+  /** Pattern over the session's user-class name. */
+  userClass: wildcardPattern,
+  /** `auto` = the server's `passive.externalAddress` (or, when unknown, the local address); else an IPv4/IPv6 address or a host name. */
+  address: z.string().min(1).max(253),
+  enabled: z.boolean().default(true),
+});
+
+export const userClassSchema = z.object({
+  name: z.string().min(1).max(63),
+  /** Every given criterion must match; an omitted criterion matches anything. Each list matches when any entry matches. */
+  match: z
+    .object({
+      userNames: z.array(wildcardPattern).optional(),
+      groups: z.array(wildcardPattern).optional(),
+      userTypes: z.array(wildcardPattern).optional(),
+      /** Wildcard patterns over the client's IP text (e.g. `192.0.2.*`) or CIDRs (e.g. `2001:db8::/32`). */
+      fromAddresses: z.array(z.string().min(1).max(64)).optional(),
+    })
+    .default({}),
+});
+
+export const sliceSchema = z.object({
+  /** Pod slot (StatefulSet ordinal); the server picks its slice by `--slot` / `PASV_SLOT`. */
+  slot: z.number().int().min(0),
+  portStart: port,
+  portEnd: port,
+});
+
+export const serverConfigSchema = z.object({
+  version: z.literal(1),
+  listen: z
+    .object({
+      host: z.string().default("0.0.0.0"),
+      controlPort: port.default(21),
+      /** Port for implicit FTPS (RFC 4217 section 7, usually 990); omitted = off. */
+      implicitTlsPort: port.optional(),
+    })
+    .default({ host: "0.0.0.0", controlPort: 21 }),
+  /** Text of the 220 greeting; may span lines. */
+  greeting: z.string().max(2000).default("pasv-operator FTP server ready"),
+  passive: z.object({
+    /** The whole passive range, inclusive. */
+    portStart: port,
+    portEnd: port,
+    /** Per-pod slices of the range; when absent, or when the server has no slot, it uses the whole range. */
+    slices: z.array(sliceSchema).optional(),
+    /** The externally reachable address (load balancer). Used for `auto` rules and as the default PASV address. */
+    externalAddress: z.string().max(253).nullable().default(null),
+    /** Ordered; the first enabled rule whose pattern matches the session's class wins. */
+    addressRules: z.array(addressRuleSchema).default([]),
+    /** How long a released port stays out of the pool (TIME_WAIT). */
+    quarantineSeconds: z.number().min(0).max(600).default(60),
+    /** How long a PASV listener waits for its data connection. */
+    acceptTimeoutSeconds: z.number().min(1).max(600).default(30),
+  }),
+  /** Ordered; the first matching class names the session's class. No match = class `default`. */
+  userClasses: z.array(userClassSchema).default([]),
+  /** Path of the users file (format: docs/users-file.md). */
+  usersFile: z.string().default("/etc/pasv/users/users.json"),
+  /**
+   * Which data connections are accepted:
+   * strict  - the data peer's IP must equal the control peer's (after PROXY protocol, if used);
+   * relaxed - for SNAT'ed paths: only the first connection on a freshly opened passive port, and under PROT P the
+   *           data TLS session must resume the control session.
+   */
+  dataConnectionCheck: z.enum(["strict", "relaxed"]).default("strict"),
+  proxyProtocol: z
+    .object({
+      enabled: z.boolean().default(false),
+      /** CIDRs allowed to send a PROXY header; connections from elsewhere are refused when enabled. */
+      trustedSources: z.array(z.string()).default([]),
+      /** Expect a PROXY header on data connections too. */
+      onData: z.boolean().default(false),
+    })
+    .default({ enabled: false, trustedSources: [], onData: false }),
+  tls: z
+    .object({
+      /** none | explicit (AUTH TLS on the control port) | implicit (TLS from the first byte on implicitTlsPort) | both */
+      mode: z.enum(["none", "explicit", "implicit", "both"]).default("none"),
+      certFile: z.string().optional(),
+      keyFile: z.string().optional(),
+      /** Refuse USER/PASS before AUTH TLS. */
+      requireForLogin: z.boolean().default(false),
+      /** Refuse data transfers without PROT P. */
+      requireForData: z.boolean().default(false),
+    })
+    .default({ mode: "none", requireForLogin: false, requireForData: false }),
+  activeMode: z
+    .object({
+      /** PORT/EPRT; off by default. When on, only to the control connection's peer address (no bounce). */
+      enabled: z.boolean().default(false),
+    })
+    .default({ enabled: false }),
+  limits: z
+    .object({
+      maxSessions: z.number().int().min(1).default(2000),
+      maxSessionsPerIp: z.number().int().min(1).default(200),
+      /** Idle control connection (no command, no transfer in progress). */
+      idleTimeoutSeconds: z.number().min(1).default(300),
+      /** A data connection with no bytes moving for this long is cut; a flowing transfer is never cut. */
+      dataTimeoutSeconds: z.number().min(1).default(300),
+      maxCommandLength: z.number().int().min(64).max(65536).default(4096),
+      /** Delay after a failed login, doubling per failure from the same IP up to 8x. */
+      loginFailureDelayMs: z.number().int().min(0).default(1000),
+    })
+    .default({
+      maxSessions: 2000,
+      maxSessionsPerIp: 200,
+      idleTimeoutSeconds: 300,
+      dataTimeoutSeconds: 300,
+      maxCommandLength: 4096,
+      loginFailureDelayMs: 1000,
+    }),
+  storage: z
+    .object({
+      /** Root of all user homes; a user's home is root/<home or name>. */
+      root: z.string().default("/data"),
+    })
+    .default({ root: "/data" }),
+  metrics: z
+    .object({
+      host: z.string().default("0.0.0.0"),
+      /** 0 = off. */
+      port: z.number().int().min(0).max(65535).default(9100),
+    })
+    .default({ host: "0.0.0.0", port: 9100 }),
+  /** On SIGTERM: stop accepting, let transfers finish for up to this long, then close. */
+  drainGraceSeconds: z.number().min(0).default(30),
+});
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+export type AddressRule = z.infer<typeof addressRuleSchema>;
+export type UserClass = z.infer<typeof userClassSchema>;
+
+/** The users file (mounted from a Secret). Passwords are hashed: see docs/users-file.md. */
+export const usersFileSchema = z.object({
+  users: z.array(
+    z.object({
+      name: z.string().min(1).max(64),
+      /** `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>` */
+      password: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, "password must be an scrypt hash"),
+      groups: z.array(z.string()).default([]),
+      type: z.string().default("standard"),
+      /** Directory under storage.root; defaults to the user name. */
+      home: z.string().optional(),
+    }),
+  ),
+});
+export type UsersFile = z.infer<typeof usersFileSchema>;
