@@ -24,9 +24,9 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 case "$what" in
-  control-plane) cmds="etcd kube-apiserver kube-controller-manager kube-scheduler" ;;
+  control-plane) cmds="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl" ;;
   node) cmds="kubelet kube-proxy" ;;
-  all) cmds="etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy" ;;
+  all) cmds="etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy" ;;
   *) echo "unknown target $what" >&2; exit 2 ;;
 esac
 

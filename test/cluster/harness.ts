@@ -1,0 +1,61 @@
+// Test helper: one real control plane per test file.
+//
+//   const cluster = await startTestCluster();   // in before()
+//   await cluster.stop();                        // in after()
+//
+// Set PASV_USE_EXISTING_CLUSTER=1 to run against the cluster in $KUBECONFIG instead
+// (e.g. kind, or `make cluster-up`); stop() then leaves it alone.
+import { KubeConfig } from "@kubernetes/client-node";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startCluster, stopCluster, type ClusterOptions, type ClusterState } from "./cluster.ts";
+
+export interface TestCluster {
+  kubeconfigPath: string;
+  kubeConfig: KubeConfig;
+  /** State directory (logs under logs/); empty for an existing cluster. */
+  dir: string;
+  /** Present for clusters this helper started. */
+  state: ClusterState | null;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ClusterState>();
+// If the test process dies without running after(), don't leave apiservers behind.
+process.once("exit", () => {
+  for (const s of live) {
+    for (const pid of Object.values(s.pids)) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+  }
+});
+
+export async function startTestCluster(opts: Partial<ClusterOptions> = {}): Promise<TestCluster> {
+  if (process.env.PASV_USE_EXISTING_CLUSTER === "1") {
+    const path = process.env.KUBECONFIG;
+    if (!path) throw new Error("PASV_USE_EXISTING_CLUSTER=1 needs KUBECONFIG");
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(path);
+    return { kubeconfigPath: path, kubeConfig, dir: "", state: null, stop: async () => {} };
+  }
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "pasv-cluster-"));
+  const state = await startCluster({ ...opts, dir });
+  live.add(state);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(state.kubeconfig);
+  return {
+    kubeconfigPath: state.kubeconfig,
+    kubeConfig,
+    dir,
+    state,
+    stop: async () => {
+      live.delete(state);
+      await stopCluster(state);
+    },
+  };
+}
