@@ -1,0 +1,101 @@
+// Copies the production packages the FTP server actually imports (and their dependency
+// closure, resolved like Node does through package-lock.json) from the checkout's
+// node_modules into OUT, so the image gets a pruned node_modules without network access.
+//   node test/images/server-deps.ts OUT_DIR
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { dirname, join, posix, resolve } from "node:path";
+
+interface LockPackage {
+  dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  dev?: boolean;
+}
+interface Lockfile {
+  packages: Record<string, LockPackage>;
+}
+
+const root = resolve(import.meta.dirname, "../..");
+const srcDir = join(root, "server-image/src");
+const out = process.argv[2];
+if (out === undefined) {
+  console.error("usage: node test/images/server-deps.ts OUT_DIR");
+  process.exit(2);
+}
+
+function tsFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return tsFiles(p);
+    return p.endsWith(".ts") && !p.endsWith(".test.ts") ? [p] : [];
+  });
+}
+
+/** Bare package names imported by the server's sources (`zod`, `@scope/pkg`), without builtins. */
+function importedPackages(): Set<string> {
+  const builtins = new Set(builtinModules);
+  const names = new Set<string>();
+  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./][^"']*)["']/gm;
+  for (const file of tsFiles(srcDir)) {
+    for (const m of readFileSync(file, "utf8").matchAll(re)) {
+      const spec = m[1] ?? "";
+      if (spec.startsWith("node:") || builtins.has(spec)) continue;
+      const parts = spec.split("/");
+      names.add(spec.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? spec));
+    }
+  }
+  return names;
+}
+
+const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as Lockfile;
+
+/** Node's lookup: from the requiring package's location upwards to the top-level node_modules. */
+function resolveIn(fromPath: string, name: string): string | undefined {
+  let base = fromPath;
+  for (;;) {
+    const candidate = base === "" ? `node_modules/${name}` : `${base}/node_modules/${name}`;
+    if (lock.packages[candidate] !== undefined) return candidate;
+    if (base === "") return undefined;
+    const i = base.lastIndexOf("/node_modules/");
+    base = i < 0 ? "" : base.slice(0, i);
+  }
+}
+
+const keep = new Set<string>();
+const queue: string[] = [];
+for (const name of importedPackages()) {
+  const p = resolveIn("", name);
+  if (p === undefined) throw new Error(`server imports ${name}, which package-lock.json does not have`);
+  queue.push(p);
+}
+while (queue.length > 0) {
+  const p = queue.pop() as string;
+  if (keep.has(p)) continue;
+  keep.add(p);
+  const meta = lock.packages[p] ?? {};
+  const deps = { ...meta.dependencies, ...meta.optionalDependencies, ...meta.peerDependencies };
+  for (const dep of Object.keys(deps)) {
+    const r = resolveIn(p, dep);
+    if (r !== undefined) queue.push(r);
+    else if (meta.dependencies?.[dep] !== undefined) throw new Error(`${p} needs ${dep}, not in package-lock.json`);
+  }
+}
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const sorted = [...keep].sort();
+for (const p of sorted) {
+  const from = join(root, p);
+  if (!existsSync(from)) {
+    if (lock.packages[p]?.dev === true) continue;
+    // Optional dependencies for other platforms are absent on purpose.
+    if (lock.packages[p] !== undefined && Object.hasOwn(lock.packages[p], "optional")) continue;
+    throw new Error(`${p} is in the lockfile but not installed; run make deps`);
+  }
+  const to = join(out, posix.relative("node_modules", p));
+  mkdirSync(dirname(to), { recursive: true });
+  // Nested node_modules are copied on their own when they are in the closure.
+  cpSync(from, to, { recursive: true, filter: (src) => !src.slice(from.length).includes("/node_modules") });
+}
+console.log(sorted.map((p) => p.replace(/^node_modules\//, "")).join(" "));

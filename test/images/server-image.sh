@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the FTP server image offline as pasv.local/ftp-server:dev (or $SERVER_IMAGE):
+# dockerd from Debian, pasv.local/node:24 from Debian packages + the pinned Node binary,
+# and a staged build context (server sources + a pruned production node_modules copied from
+# the checkout), so neither the build nor the image needs a registry or network.
+# Re-runs are fast: the bases are cached and the classic builder caches unchanged layers.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+image=${SERVER_IMAGE:-pasv.local/ftp-server:dev}
+base=${NODE_IMAGE_NAME:-pasv.local/node:24}
+
+"$here/node-base-image.sh"
+[ -d "$root/node_modules" ] || die "no node_modules in the checkout: run make deps"
+node_bin=$("$root/hack/node.sh")
+
+ctx=$PASV_CACHE/image-context/ftp-server
+rm -rf "$ctx"
+mkdir -p "$ctx/server-image"
+cp -p "$root/package.json" "$root/package-lock.json" "$root/server-image/Dockerfile" "$ctx/"
+cp -rp "$root/server-image/src" "$ctx/server-image/src"
+find "$ctx/server-image/src" -name '*.test.ts' -delete
+deps=$("$node_bin/node" "$root/test/images/server-deps.ts" "$ctx/prebuilt/node_modules")
+log "production packages the server imports (with their closure): ${deps:-none}"
+
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+log "building $image on $base ..."
+DOCKER_BUILDKIT=0 "$DOCKER" build --quiet \
+  --build-arg "BASE_IMAGE=$base" \
+  --label "org.opencontainers.image.revision=$rev" \
+  --label "org.opencontainers.image.source=pasv-operator/server-image" \
+  --tag "$image" "$ctx" >/dev/null
+log "$image ready ($("$DOCKER" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), user $("$DOCKER" image inspect --format '{{.Config.User}}' "$image"))"
