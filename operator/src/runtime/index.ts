@@ -1,0 +1,23 @@
+// The generic controller runtime (see README.md).
+export { ApiClient, ApiError, FIELD_MANAGER, WriteLog, isConflict, isGone, isNotFound } from "./client.ts";
+export type { ListOptions, ListResult, RequestOptions, WriteRecord } from "./client.ts";
+export { Applier, ownerReference } from "./apply.ts";
+export type { ApplyResult } from "./apply.ts";
+export { needsApply, subsetEqual, fieldsCovered, managedEntry } from "./ssa.ts";
+export { Informer, ownerUids } from "./informer.ts";
+export type { EventHandler, InformerOptions } from "./informer.ts";
+export { WorkQueue, ItemExponentialBackoff } from "./workqueue.ts";
+export { Controller, enqueueSelf, enqueueOwner, enqueueByLabel, generationChanged } from "./controller.ts";
+export type { ControllerOptions, MapFunc, ReconcileContext, Reconciler, Request, Result, WatchOptions } from "./controller.ts";
+export { EventRecorder } from "./events.ts";
+export type { EventType, EventRecorderOptions } from "./events.ts";
+export { LeaderElector, defaultIdentity } from "./leader.ts";
+export type { Lease, LeaderCallbacks, LeaderElectionOptions } from "./leader.ts";
+export { HealthServer } from "./http.ts";
+export { Metrics } from "./metrics.ts";
+export { Manager } from "./manager.ts";
+export type { ManagerOptions } from "./manager.ts";
+export { createLogger } from "./log.ts";
+export type { Logger } from "./log.ts";
+export { Resources, collectionPath, objectPath, objectKey, splitKey, labelsMatch, formatLabelSelector } from "./types.ts";
+export type { KubeObject, ObjectMeta, OwnerReference, ResourceType, ManagedFieldsEntry, FieldsV1 } from "./types.ts";
