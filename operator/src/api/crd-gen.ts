@@ -1,0 +1,167 @@
+// Generates crds/ftp.pasv.dev_ftpservers.yaml from the zod schema (v1alpha1.ts).
+//
+//   node operator/src/api/crd-gen.ts            write the file
+//   node operator/src/api/crd-gen.ts --check    exit 1 when the file differs (CI: make manifests-check)
+//
+// How: zod 4's z.toJSONSchema (io "input", so defaults appear and nothing is `required` only
+// because it has a default) gives JSON Schema 2020-12; toStructural() turns that into the
+// structural OpenAPI v3 subset the API server accepts: drops $schema/propertyNames/
+// additionalProperties:false, turns ["T","null"] into nullable, `const` into a one-value enum,
+// and refuses anything it does not understand (anyOf/oneOf/$ref...) instead of emitting a
+// schema the API server would reject or prune silently. It also fails when any property lacks
+// a description, so `kubectl explain` is useful for every field. CEL rules, list types and
+// descriptions are carried by `.meta()` in the zod schema and pass through unchanged.
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { stringify } from "yaml";
+import { CATEGORIES, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, specSchema, statusSchema } from "./v1alpha1.ts";
+
+type Json = Record<string, unknown>;
+
+const PASS = new Set([
+  "type",
+  "description",
+  "default",
+  "minimum",
+  "maximum",
+  "minLength",
+  "maxLength",
+  "minItems",
+  "maxItems",
+  "pattern",
+  "enum",
+  "format",
+  "nullable",
+  "x-kubernetes-validations",
+  "x-kubernetes-list-type",
+  "x-kubernetes-list-map-keys",
+  "x-kubernetes-int-or-string",
+  "x-kubernetes-preserve-unknown-fields",
+  "x-kubernetes-map-type",
+]);
+
+/** JSON Schema (2020-12, as zod emits it) → structural OpenAPI v3 schema. Throws on anything unsupported. */
+export function toStructural(node: Json, path = "$"): Json {
+  const out: Json = {};
+  for (const [k, v] of Object.entries(node)) {
+    switch (k) {
+      case "$schema":
+      case "propertyNames":
+        break;
+      case "type":
+        if (Array.isArray(v)) {
+          const types = v.filter((t) => t !== "null");
+          if (types.length !== 1) throw new Error(`${path}: union type ${JSON.stringify(v)} is not structural`);
+          out.type = types[0];
+          if (v.includes("null")) out.nullable = true;
+        } else out.type = v;
+        break;
+      case "const":
+        out.enum = [v];
+        break;
+      case "additionalProperties":
+        if (v === false) break;
+        out.additionalProperties = toStructural(v as Json, `${path}.*`);
+        break;
+      case "properties": {
+        const props: Json = {};
+        for (const [name, sub] of Object.entries(v as Record<string, Json>)) {
+          const s = toStructural(sub, `${path}.${name}`);
+          if (typeof s.description !== "string" || s.description === "") throw new Error(`${path}.${name}: no description`);
+          props[name] = s;
+        }
+        out.properties = props;
+        break;
+      }
+      case "items":
+        out.items = toStructural(v as Json, `${path}[]`);
+        break;
+      case "required":
+        if ((v as unknown[]).length) out.required = v;
+        break;
+      default:
+        if (!PASS.has(k)) throw new Error(`${path}: JSON Schema keyword ${k} has no structural equivalent`);
+        out[k] = v;
+    }
+  }
+  if (out.type === undefined && !out["x-kubernetes-int-or-string"] && !out["x-kubernetes-preserve-unknown-fields"])
+    throw new Error(`${path}: no type`);
+  return out;
+}
+
+export function buildCrd(): Json {
+  const spec = toStructural(z.toJSONSchema(specSchema, { io: "input", unrepresentable: "throw" }), "spec");
+  const status = toStructural(z.toJSONSchema(statusSchema, { io: "input", unrepresentable: "throw" }), "status");
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${PLURAL}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: CATEGORIES },
+      scope: "Namespaced",
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: "Base Port", type: "integer", jsonPath: ".spec.passive.basePort", description: "First passive port." },
+            { name: "Ports", type: "integer", jsonPath: ".status.passive.numberOfPorts", description: "Passive ports in effect." },
+            { name: "Port End", type: "integer", jsonPath: ".status.passive.portEnd", description: "Last passive port." },
+            { name: "Address", type: "string", jsonPath: ".status.passive.externalAddress", description: "External PASV address." },
+            { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "Ready condition." },
+            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+          ],
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: "An FTP service in passive mode: FTP-server pods, a Service with one port per passive port, routing that keeps each data connection on its control connection's pod, and the rendered server config.",
+              required: ["spec"],
+              properties: {
+                apiVersion: { type: "string", description: "APIVersion: ftp.pasv.dev/v1alpha1." },
+                kind: { type: "string", description: "Kind: FtpServer." },
+                metadata: { type: "object" },
+                spec,
+                status,
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+const HEADER =
+  "# Generated by operator/src/api/crd-gen.ts from the zod schema in operator/src/api/v1alpha1.ts.\n# Do not edit: change the schema and run `make manifests`.\n";
+
+export function renderCrdYaml(): string {
+  return HEADER + stringify(buildCrd(), { lineWidth: 0 });
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const CRD_PATH = resolve(here, "../../../crds/ftp.pasv.dev_ftpservers.yaml");
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const yaml = renderCrdYaml();
+  if (process.argv.includes("--check")) {
+    let current = "";
+    try {
+      current = readFileSync(CRD_PATH, "utf8");
+    } catch {
+      /* missing = differs */
+    }
+    if (current !== yaml) {
+      console.error(`${CRD_PATH} is out of date with operator/src/api/v1alpha1.ts: run \`make manifests\` and commit it.`);
+      process.exit(1);
+    }
+    console.log("crds/ is up to date");
+  } else {
+    writeFileSync(CRD_PATH, yaml);
+    console.log(`wrote ${CRD_PATH}`);
+  }
+}

@@ -1,0 +1,677 @@
+// The FtpServer API (ftp.pasv.dev/v1alpha1): the single source of truth for the TypeScript
+// types, the operator's runtime validation and the generated CRD (operator/src/api/crd-gen.ts).
+// Every field carries a description (it becomes `kubectl explain` text); cross-field rules are
+// CEL + TypeScript pairs (rules.ts) attached with `.meta({"x-kubernetes-validations"})` and
+// enforced on the TypeScript side by `validateSpec`.
+import { z } from "zod";
+import {
+  ADDRESS_FORM_CEL,
+  DNS1123_SUBDOMAIN_RE,
+  IP_WILDCARD_RE,
+  WILDCARD_RE,
+  isAddressForm,
+  isCidr,
+  type CrossRule,
+} from "./rules.ts";
+
+export const GROUP = "ftp.pasv.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = "FtpServer";
+export const PLURAL = "ftpservers";
+export const SINGULAR = "ftpserver";
+export const SHORT_NAMES = ["ftpsrv"];
+export const CATEGORIES = ["pasv", "ftp"];
+
+/** Most passive ports one FtpServer may declare (one Service port each; kube-proxy rules grow with it). */
+export const MAX_PASSIVE_PORTS = 10000;
+/** The FTP server's Prometheus port inside each pod (server config `metrics.port`). */
+export const METRICS_PORT = 9100;
+/** Default Kubernetes NodePort range (kube-apiserver --service-node-port-range). */
+export const NODEPORT_MIN = 30000;
+export const NODEPORT_MAX = 32767;
+
+const port = (what: string) => z.number().int().min(1).max(65535).describe(what);
+const cel = (rules: CrossRule<never>[]) =>
+  rules.map((r) => ({
+    rule: r.rule,
+    message: r.message,
+    ...(r.fieldPath ? { fieldPath: r.fieldPath } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
+  }));
+
+const wildcard = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(new RegExp(WILDCARD_RE), "pattern may contain letters, digits, . _ @ : - / and the wildcards ? *");
+
+// ---------------------------------------------------------------- passive
+
+export const addressRuleSchema = z
+  .object({
+    userClass: wildcard.describe(
+      "User-class pattern this rule applies to: `?` matches one character, `*` any run (`*` = every class). Matched against the session's class name (see spec.userClasses).",
+    ),
+    address: z
+      .string()
+      .min(1)
+      .max(253)
+      .meta({
+        description:
+          "Address put in PASV replies for matching sessions: `auto` (the Service's external load-balancer address, from status.loadBalancer.ingress), an IPv4/IPv6 address, or a host name (the FTP server resolves it when it answers PASV).",
+        "x-kubernetes-validations": [
+          { rule: ADDRESS_FORM_CEL, message: "address must be `auto`, an IPv4/IPv6 address or a DNS host name" },
+        ],
+      }),
+    enabled: z.boolean().default(true).describe("Status of the rule: a disabled rule is kept but never matches."),
+  })
+  .describe("A passive address rule (product: User Class, Passive Address, Status).");
+
+const passiveShape = z
+  .object({
+    basePort: port("Base Port: the first port of the passive range (product default example: 10000)."),
+    numberOfPorts: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_PASSIVE_PORTS)
+      .optional()
+      .describe(
+        "Number Of Ports in the passive range; Port End = basePort + numberOfPorts - 1. When omitted it is 5 x expectedConcurrentConnections (the product's sizing advice: closed ports linger in TIME_WAIT, and a nearly-full range is slow to scan).",
+      ),
+    expectedConcurrentConnections: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .optional()
+      .describe(
+        "Expected concurrent data connections across all replicas. Sizes the range when numberOfPorts is omitted; otherwise the PassiveRangeSized condition warns when numberOfPorts < 5 x this.",
+      ),
+    addressRules: z
+      .array(addressRuleSchema)
+      .max(64)
+      .optional()
+      .describe(
+        "Ordered passive address rules: the first enabled rule whose userClass pattern matches the session's class gives the PASV address. With no match the external address (or, when unknown, the pod's own) is used. EPSV replies carry no address.",
+      ),
+    quarantineSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(600)
+      .optional()
+      .describe("How long a released passive port stays out of the pool (TIME_WAIT). Server default 60."),
+    acceptTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .optional()
+      .describe("How long a PASV listener waits for its data connection. Server default 30."),
+  });
+export const passiveSchema = passiveShape.meta({
+    description: "FTP passive mode: the port range and the passive address rules.",
+    "x-kubernetes-validations": cel(passiveRules()),
+  });
+
+function passiveRules(): CrossRule<Passive>[] {
+  return [
+    {
+      rule: "has(self.numberOfPorts) || has(self.expectedConcurrentConnections)",
+      message: "set numberOfPorts, or expectedConcurrentConnections (numberOfPorts then defaults to 5x it)",
+      reason: "FieldValueRequired",
+      check: (p) => p.numberOfPorts !== undefined || p.expectedConcurrentConnections !== undefined,
+    },
+    {
+      rule: `(has(self.numberOfPorts) ? self.numberOfPorts : (has(self.expectedConcurrentConnections) ? 5 * self.expectedConcurrentConnections : 1)) <= ${MAX_PASSIVE_PORTS}`,
+      message: `the passive range may hold at most ${MAX_PASSIVE_PORTS} ports (5 x expectedConcurrentConnections is too many: set numberOfPorts)`,
+      check: (p) => effectivePortCount(p) <= MAX_PASSIVE_PORTS,
+    },
+    {
+      rule: "self.basePort + (has(self.numberOfPorts) ? self.numberOfPorts : (has(self.expectedConcurrentConnections) ? 5 * self.expectedConcurrentConnections : 1)) - 1 <= 65535",
+      message: "the passive range must end at or below port 65535 (basePort + numberOfPorts - 1 <= 65535)",
+      check: (p) => p.basePort + effectivePortCount(p) - 1 <= 65535,
+    },
+  ];
+}
+
+// ---------------------------------------------------------------- user classes
+
+export const userClassSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[A-Za-z0-9._-]+$/, "class names use letters, digits, . _ -")
+      .describe("Class name; passive address rules match it with their userClass pattern."),
+    match: z
+      .object({
+        userNames: z.array(wildcard).max(64).optional().describe("User-name patterns (? and * wildcards); any may match."),
+        groups: z.array(wildcard).max(64).optional().describe("Group patterns; matches when any of the user's groups matches any."),
+        userTypes: z.array(wildcard).max(64).optional().describe("User-type patterns (the users file's `type`)."),
+        fromAddresses: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(64)
+              .meta({
+                description: "A CIDR (198.51.100.0/24, 2001:db8::/32) or a wildcard over the client IP's text (203.0.113.*).",
+                "x-kubernetes-validations": [
+                  {
+                    rule: `isCIDR(self) || self.matches('${IP_WILDCARD_RE}')`,
+                    message: "fromAddresses entries must be a CIDR or an IP wildcard such as 203.0.113.*",
+                  },
+                ],
+              }),
+          )
+          .max(64)
+          .optional()
+          .describe("Client addresses (the control connection's peer, after PROXY protocol when enabled); any may match."),
+      })
+      .optional()
+      .describe("Criteria; every given criterion must match, an omitted one matches anything. Empty = matches every session."),
+  })
+  .describe("A user class: groups users by name, group, type and client address.");
+
+// ---------------------------------------------------------------- service
+
+export const PROVIDERS = ["None", "AWSNLB", "GCP", "Azure", "OCI", "MetalLB"] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+const serviceShape = z
+  .object({
+    type: z
+      .enum(["ClusterIP", "NodePort", "LoadBalancer"])
+      .default("LoadBalancer")
+      .describe(
+        "Service type. LoadBalancer: the external address comes from status.loadBalancer.ingress. NodePort: every passive port gets nodePort = port, so the range must lie in the NodePort range (30000-32767).",
+      ),
+    provider: z
+      .enum(PROVIDERS)
+      .default("None")
+      .describe(
+        "Load-balancer preset: sets the provider's annotations (AWS NLB source-IP stickiness and IP targets, OCI NLB TWO_TUPLE backend policy, Azure idle timeout, MetalLB shared IP) and the limits the WithinProviderLimits condition checks (AWS NLB: 50 listeners; Azure: about 300 rules per NIC). Explicit annotations win over the preset.",
+      ),
+    annotations: z
+      .record(z.string().max(253), z.string().max(4096))
+      .optional()
+      .describe("Extra annotations on the Service (override the provider preset's)."),
+    externalTrafficPolicy: z
+      .enum(["Cluster", "Local"])
+      .optional()
+      .describe(
+        "Default: Cluster for PortPartitioned (each passive port has one pod; with Local only that pod's node would answer), Local for ClientIPAffinity (keeps the client IP and the pod-per-node pinning). Cluster SNATs: the data-connection check then needs PROXY protocol or the relaxed mode.",
+      ),
+    allocateLoadBalancerNodePorts: z
+      .boolean()
+      .optional()
+      .describe(
+        "false when the load balancer routes to pod IPs directly (AWS NLB IP targets, MetalLB L2/BGP to pods...): saves a NodePort per passive port. Default (true) takes one NodePort per port from the cluster-wide pool of 2768.",
+      ),
+    loadBalancerClass: z.string().min(1).max(253).optional().describe("Service spec.loadBalancerClass (immutable once set on the Service)."),
+    loadBalancerSourceRanges: z
+      .array(
+        z
+          .string()
+          .max(64)
+          .meta({
+            description: "A CIDR allowed to reach the load balancer.",
+            "x-kubernetes-validations": [{ rule: "isCIDR(self)", message: "loadBalancerSourceRanges entries must be CIDRs, e.g. 203.0.113.0/24" }],
+          }),
+      )
+      .max(64)
+      .optional()
+      .describe("Client CIDRs the load balancer accepts (firewall)."),
+    controlNodePort: port("NodePort for the control port when type is NodePort (default: assigned by Kubernetes).").optional(),
+    sharedIPKey: z
+      .string()
+      .min(1)
+      .max(63)
+      .optional()
+      .describe("MetalLB: value of metallb.io/allow-shared-ip, to share one IP between Services with disjoint ports."),
+    hostnamePolicy: z
+      .enum(["PassThrough", "Ignore"])
+      .default("PassThrough")
+      .describe(
+        "When the load balancer reports a host name instead of an IP (AWS): PassThrough puts the host name in the config and the FTP server resolves it when answering PASV (follows DNS changes); Ignore treats the address as unresolved.",
+      ),
+  });
+export const serviceSchema = serviceShape.meta({
+    description: "The Service exposing the control port and one port per passive port.",
+    "x-kubernetes-validations": cel(serviceRules()),
+  });
+
+function serviceRules(): CrossRule<ServiceSpec>[] {
+  return [
+    {
+      rule: "!has(self.allocateLoadBalancerNodePorts) || self.type == 'LoadBalancer'",
+      message: "allocateLoadBalancerNodePorts applies only to type LoadBalancer",
+      fieldPath: ".allocateLoadBalancerNodePorts",
+      check: (s) => s.allocateLoadBalancerNodePorts === undefined || s.type === "LoadBalancer",
+    },
+    {
+      rule: "(!has(self.loadBalancerClass) && !has(self.loadBalancerSourceRanges)) || self.type == 'LoadBalancer'",
+      message: "loadBalancerClass and loadBalancerSourceRanges apply only to type LoadBalancer",
+      check: (s) => (s.loadBalancerClass === undefined && s.loadBalancerSourceRanges === undefined) || s.type === "LoadBalancer",
+    },
+    {
+      rule: "!has(self.externalTrafficPolicy) || self.type != 'ClusterIP'",
+      message: "externalTrafficPolicy applies only to types NodePort and LoadBalancer",
+      fieldPath: ".externalTrafficPolicy",
+      check: (s) => s.externalTrafficPolicy === undefined || s.type !== "ClusterIP",
+    },
+    {
+      rule: `!has(self.controlNodePort) || (self.type == 'NodePort' && self.controlNodePort >= ${NODEPORT_MIN} && self.controlNodePort <= ${NODEPORT_MAX})`,
+      message: `controlNodePort needs type NodePort and a port in ${NODEPORT_MIN}-${NODEPORT_MAX}`,
+      fieldPath: ".controlNodePort",
+      check: (s) =>
+        s.controlNodePort === undefined || (s.type === "NodePort" && s.controlNodePort >= NODEPORT_MIN && s.controlNodePort <= NODEPORT_MAX),
+    },
+    {
+      rule: "!has(self.sharedIPKey) || self.provider == 'MetalLB'",
+      message: "sharedIPKey is a MetalLB setting: set provider MetalLB",
+      fieldPath: ".sharedIPKey",
+      check: (s) => s.sharedIPKey === undefined || s.provider === "MetalLB",
+    },
+  ];
+}
+
+// ---------------------------------------------------------------- tls, proxy, users, storage
+
+const tlsShape = z
+  .object({
+    mode: z
+      .enum(["None", "Explicit", "Implicit", "Both"])
+      .default("None")
+      .describe("Explicit: AUTH TLS on the control port. Implicit: TLS from the first byte on implicitPort. Both: both."),
+    secretName: z
+      .string()
+      .max(253)
+      .regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a Secret name")
+      .optional()
+      .describe("kubernetes.io/tls Secret (tls.crt, tls.key) in the FtpServer's namespace. Required unless mode is None."),
+    implicitPort: port("Port for implicit FTPS (RFC 4217 section 7). Default 990.").default(990),
+    requireForLogin: z.boolean().default(false).describe("Refuse USER/PASS before AUTH TLS."),
+    requireForData: z.boolean().default(false).describe("Refuse data transfers without PROT P."),
+  });
+export const tlsSchema = tlsShape.meta({
+    description: "FTPS.",
+    "x-kubernetes-validations": cel(tlsRules()),
+  });
+
+function tlsRules(): CrossRule<Tls>[] {
+  return [
+    {
+      rule: "self.mode == 'None' || has(self.secretName)",
+      message: "tls.secretName is required when tls.mode is not None",
+      fieldPath: ".secretName",
+      reason: "FieldValueRequired",
+      check: (t) => t.mode === "None" || t.secretName !== undefined,
+    },
+  ];
+}
+
+export const proxyProtocolSchema = z
+  .object({
+    enabled: z.boolean().default(false).describe("Expect a PROXY protocol (v1/v2) header on control connections; restores the client IP behind SNAT."),
+    trustedSources: z
+      .array(
+        z
+          .string()
+          .max(64)
+          .meta({
+            description: "CIDR allowed to send PROXY headers.",
+            "x-kubernetes-validations": [{ rule: "isCIDR(self)", message: "trustedSources entries must be CIDRs" }],
+          }),
+      )
+      .max(64)
+      .optional()
+      .describe("CIDRs allowed to send a PROXY header (the load balancer's); connections from elsewhere are refused."),
+    onData: z.boolean().default(false).describe("Expect the header on data connections too."),
+  })
+  .describe("PROXY protocol from the load balancer.");
+
+export const usersSchema = z
+  .object({
+    secretName: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a Secret name")
+      .describe("Secret holding the users file (JSON, scrypt-hashed passwords; see docs/api.md)."),
+    key: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[-._a-zA-Z0-9]+$/, "must be a Secret key")
+      .default("users.json")
+      .describe("Key in the Secret."),
+  })
+  .describe("Where the FTP users come from.");
+
+const storageShape = z
+  .object({
+    type: z.enum(["EmptyDir", "PersistentVolumeClaim"]).default("EmptyDir").describe("EmptyDir (per pod, lost on restart) or one PVC per pod (StatefulSet volumeClaimTemplates)."),
+    size: z
+      .string()
+      .max(64)
+      .optional()
+      .meta({
+        description: "PVC size (quantity, e.g. 10Gi), or the emptyDir size limit.",
+        "x-kubernetes-validations": [{ rule: "isQuantity(self)", message: "size must be a quantity such as 10Gi" }],
+      }),
+    storageClassName: z.string().max(253).optional().describe("PVC storage class."),
+  });
+export const storageSchema = storageShape.meta({
+    description: "Where user data (storage.root = /data) lives. Immutable (a StatefulSet cannot change its volume claims).",
+    "x-kubernetes-validations": [
+      { rule: "self == oldSelf", message: "storage is immutable: delete and recreate the FtpServer to change it" },
+      ...cel(storageRules()),
+    ],
+  });
+
+function storageRules(): CrossRule<Storage>[] {
+  return [
+    {
+      rule: "self.type != 'PersistentVolumeClaim' || has(self.size)",
+      message: "storage.size is required for PersistentVolumeClaim",
+      fieldPath: ".size",
+      reason: "FieldValueRequired",
+      check: (s) => s.type !== "PersistentVolumeClaim" || s.size !== undefined,
+    },
+  ];
+}
+
+const quantityMap = z
+  .record(
+    z.string().max(253),
+    z
+      .string()
+      .max(64)
+      .meta({ "x-kubernetes-validations": [{ rule: "isQuantity(self)", message: "must be a quantity such as 500m or 256Mi" }] }),
+  )
+  .optional();
+
+export const resourcesSchema = z
+  .object({
+    requests: quantityMap.describe("Minimum resources (cpu, memory, ...), as quantity strings."),
+    limits: quantityMap.describe("Maximum resources, as quantity strings."),
+  })
+  .describe("Compute resources of the FTP-server container.");
+
+// ---------------------------------------------------------------- spec
+
+const specShape = z
+  .object({
+    replicas: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(2)
+      .describe("FTP-server pods. With PortPartitioned each pod owns a slice of the passive range (its StatefulSet ordinal is its slot)."),
+    image: z.string().min(1).max(512).default("pasv-ftp-server:dev").describe("FTP-server image (server-image/)."),
+    imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent").describe("Image pull policy."),
+    resources: resourcesSchema.optional(),
+    controlPort: port("The FTP control port (pods and Service). Must lie outside the passive range.").default(21),
+    greeting: z.string().max(2000).optional().describe("Text of the 220 greeting."),
+    passive: passiveSchema,
+    userClasses: z
+      .array(userClassSchema)
+      .max(64)
+      .optional()
+      .meta({
+        description: "Ordered user classes: the first class whose criteria all match names the session's class; none = class `default`.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+      }),
+    users: usersSchema,
+    routing: z
+      .object({
+        mode: z
+          .enum(["PortPartitioned", "ClientIPAffinity"])
+          .default("PortPartitioned")
+          .describe(
+            "PortPartitioned (robust): each pod owns a disjoint slice of the range; operator-managed EndpointSlices send passive port P only to its owner, so any replica count behind any load balancer works. ClientIPAffinity (the product's 'session sticky' advice): sessionAffinity ClientIP, externalTrafficPolicy Local, one pod per node, provider stickiness; sound only for 1 replica or behind a load balancer with 2-tuple client-IP affinity (RoutingSound says so).",
+          ),
+        sessionAffinityTimeoutSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(86400)
+          .default(10800)
+          .describe("ClientIPAffinity: Service sessionAffinityConfig.clientIP.timeoutSeconds."),
+      })
+      .default({ mode: "PortPartitioned", sessionAffinityTimeoutSeconds: 10800 })
+      .describe("How a data connection reaches the pod that holds its control connection."),
+    service: serviceSchema.default({ type: "LoadBalancer", provider: "None", hostnamePolicy: "PassThrough" }),
+    tls: tlsSchema.optional(),
+    proxyProtocol: proxyProtocolSchema.optional(),
+    dataConnectionCheck: z
+      .enum(["Auto", "Strict", "Relaxed"])
+      .default("Auto")
+      .describe(
+        "Strict: the data connection must come from the control connection's IP. Relaxed: only the first connection on a freshly opened passive port is accepted (and with TLS, the data session must resume the control one). Auto: Strict when the pod sees client IPs (PROXY protocol, externalTrafficPolicy Local, ClusterIP), else Relaxed.",
+      ),
+    storage: storageSchema.optional(),
+    activeMode: z.boolean().default(false).describe("Allow active mode (PORT/EPRT), only back to the control connection's peer."),
+  });
+export const specSchema = specShape.meta({
+    description: "Desired state of an FTP service in passive mode.",
+    "x-kubernetes-validations": cel(specRules()),
+  });
+
+function specRules(): CrossRule<Spec>[] {
+  const end = `(self.passive.basePort + (has(self.passive.numberOfPorts) ? self.passive.numberOfPorts : (has(self.passive.expectedConcurrentConnections) ? 5 * self.passive.expectedConcurrentConnections : 1)) - 1)`;
+  const outside = (p: string) => `(${p} < self.passive.basePort || ${p} > ${end})`;
+  const implicitOn = "(has(self.tls) && (self.tls.mode == 'Implicit' || self.tls.mode == 'Both'))";
+  return [
+    {
+      rule: outside("self.controlPort"),
+      message: "controlPort must lie outside the passive range basePort..portEnd",
+      fieldPath: ".controlPort",
+      check: (s) => outsideRange(s.controlPort, s.passive),
+    },
+    {
+      rule: outside(String(METRICS_PORT)),
+      message: `the passive range must not include port ${METRICS_PORT} (the FTP server's metrics port)`,
+      fieldPath: ".passive.basePort",
+      check: (s) => outsideRange(METRICS_PORT, s.passive),
+    },
+    {
+      rule: `self.controlPort != ${METRICS_PORT}`,
+      message: `controlPort must not be ${METRICS_PORT} (the FTP server's metrics port)`,
+      fieldPath: ".controlPort",
+      check: (s) => s.controlPort !== METRICS_PORT,
+    },
+    {
+      rule: `!${implicitOn} || (${outside("self.tls.implicitPort")} && self.tls.implicitPort != self.controlPort && self.tls.implicitPort != ${METRICS_PORT})`,
+      message: "tls.implicitPort must differ from controlPort and the metrics port and lie outside the passive range",
+      fieldPath: ".tls.implicitPort",
+      check: (s) => {
+        if (!s.tls || (s.tls.mode !== "Implicit" && s.tls.mode !== "Both")) return true;
+        const p = s.tls.implicitPort;
+        return outsideRange(p, s.passive) && p !== s.controlPort && p !== METRICS_PORT;
+      },
+    },
+    {
+      rule: `self.routing.mode != 'PortPartitioned' || (has(self.passive.numberOfPorts) ? self.passive.numberOfPorts : (has(self.passive.expectedConcurrentConnections) ? 5 * self.passive.expectedConcurrentConnections : 1)) >= self.replicas`,
+      message: "PortPartitioned gives each replica its own slice: numberOfPorts must be >= replicas",
+      fieldPath: ".replicas",
+      check: (s) => s.routing.mode !== "PortPartitioned" || effectivePortCount(s.passive) >= s.replicas,
+    },
+    {
+      rule: `self.service.type != 'NodePort' || (self.passive.basePort >= ${NODEPORT_MIN} && ${end} <= ${NODEPORT_MAX})`,
+      message: `with service.type NodePort each passive port is also its nodePort: the range must lie in ${NODEPORT_MIN}-${NODEPORT_MAX}`,
+      fieldPath: ".passive.basePort",
+      check: (s) =>
+        s.service.type !== "NodePort" ||
+        (s.passive.basePort >= NODEPORT_MIN && s.passive.basePort + effectivePortCount(s.passive) - 1 <= NODEPORT_MAX),
+    },
+  ];
+}
+
+// ---------------------------------------------------------------- status
+
+export const conditionSchema = z
+  .object({
+    type: z.string().max(316).describe("Condition type: Ready, Reconciling, Stalled, PassiveRangeSized, AddressResolved, RoutingSound, WithinProviderLimits."),
+    status: z.enum(["True", "False", "Unknown"]).describe("True, False or Unknown."),
+    observedGeneration: z.number().int().min(0).optional().describe("metadata.generation this condition was computed from."),
+    lastTransitionTime: z.string().describe("When status last changed (RFC 3339)."),
+    reason: z.string().max(1024).describe("CamelCase machine-readable reason."),
+    message: z.string().max(32768).describe("Human-readable explanation."),
+  })
+  .describe("A kstatus-compatible condition.");
+
+export const statusSchema = z
+  .object({
+    observedGeneration: z.number().int().optional().describe("metadata.generation last reconciled."),
+    passive: z
+      .object({
+        basePort: z.number().int().optional().describe("First passive port in effect."),
+        numberOfPorts: z.number().int().optional().describe("Passive ports in effect (after the 5x default)."),
+        portEnd: z.number().int().optional().describe("Port End = basePort + numberOfPorts - 1."),
+        externalAddress: z.string().optional().describe("External address used for `auto` rules (from the Service's load balancer)."),
+        slices: z
+          .array(
+            z
+              .object({
+                slot: z.number().int().describe("Pod ordinal."),
+                portStart: z.number().int().describe("First port of the slot's slice."),
+                portEnd: z.number().int().describe("Last port of the slot's slice."),
+              })
+              .describe("A pod's slice of the range."),
+          )
+          .optional()
+          .describe("PortPartitioned: each pod's slice of the range."),
+      })
+      .optional()
+      .describe("The passive settings in effect."),
+    replicas: z.number().int().optional().describe("Pods of the workload."),
+    readyReplicas: z.number().int().optional().describe("Ready pods."),
+    serviceName: z.string().optional().describe("The Service clients connect to."),
+    nodePortsUsed: z.number().int().optional().describe("NodePorts this FtpServer's Service takes from the cluster pool."),
+    conditions: z
+      .array(conditionSchema)
+      .optional()
+      .meta({
+        description: "Ready, Reconciling, Stalled (kstatus) and PassiveRangeSized, AddressResolved, RoutingSound, WithinProviderLimits.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+      }),
+  })
+  .describe("Observed state.");
+
+export const ftpServerSchema = z
+  .object({
+    apiVersion: z.literal(API_VERSION).describe("ftp.pasv.dev/v1alpha1"),
+    kind: z.literal(KIND).describe("FtpServer"),
+    metadata: z
+      .object({
+        name: z.string(),
+        namespace: z.string().optional(),
+        uid: z.string().optional(),
+        generation: z.number().int().optional(),
+        resourceVersion: z.string().optional(),
+        deletionTimestamp: z.string().optional(),
+        labels: z.record(z.string(), z.string()).optional(),
+        annotations: z.record(z.string(), z.string()).optional(),
+      })
+      .loose()
+      .describe("Standard object metadata."),
+    spec: specSchema,
+    status: statusSchema.optional(),
+  })
+  .describe("An FTP service in passive mode: pods, a Service with one port per passive port, routing and rendered config.");
+
+// ---------------------------------------------------------------- types and helpers
+
+export type Passive = z.output<typeof passiveShape>;
+export type ServiceSpec = z.output<typeof serviceShape>;
+export type Tls = z.output<typeof tlsShape>;
+export type Storage = z.output<typeof storageShape>;
+export type Spec = z.output<typeof specShape>;
+export type SpecInput = z.input<typeof specShape>;
+export type Status = z.output<typeof statusSchema>;
+export type Condition = z.output<typeof conditionSchema>;
+export type FtpServer = z.output<typeof ftpServerSchema>;
+export type FtpServerInput = z.input<typeof ftpServerSchema>;
+
+/** numberOfPorts, or 5 x expectedConcurrentConnections when omitted. */
+export function effectivePortCount(p: Pick<Passive, "numberOfPorts" | "expectedConcurrentConnections">): number {
+  return p.numberOfPorts ?? (p.expectedConcurrentConnections !== undefined ? 5 * p.expectedConcurrentConnections : 1);
+}
+
+export function portEnd(p: Passive): number {
+  return p.basePort + effectivePortCount(p) - 1;
+}
+
+function outsideRange(x: number, p: Passive): boolean {
+  return x < p.basePort || x > portEnd(p);
+}
+
+/** All cross-field rules with the object path they apply to (for tests and for runtime validation). */
+export const crossRules = {
+  passive: passiveRules(),
+  service: serviceRules(),
+  tls: tlsRules(),
+  storage: storageRules(),
+  spec: specRules(),
+};
+
+/** Leaf checks CEL does per field (address form, CIDRs); TypeScript twins. */
+function leafProblems(s: Spec): string[] {
+  const out: string[] = [];
+  (s.passive.addressRules ?? []).forEach((r, i) => {
+    if (!isAddressForm(r.address)) out.push(`spec.passive.addressRules[${i}].address: address must be \`auto\`, an IPv4/IPv6 address or a DNS host name`);
+  });
+  (s.userClasses ?? []).forEach((c, i) => {
+    (c.match?.fromAddresses ?? []).forEach((a, j) => {
+      if (!isCidr(a) && !new RegExp(IP_WILDCARD_RE).test(a))
+        out.push(`spec.userClasses[${i}].match.fromAddresses[${j}]: must be a CIDR or an IP wildcard`);
+    });
+  });
+  (s.service.loadBalancerSourceRanges ?? []).forEach((c, i) => {
+    if (!isCidr(c)) out.push(`spec.service.loadBalancerSourceRanges[${i}]: must be a CIDR`);
+  });
+  (s.proxyProtocol?.trustedSources ?? []).forEach((c, i) => {
+    if (!isCidr(c)) out.push(`spec.proxyProtocol.trustedSources[${i}]: must be a CIDR`);
+  });
+  const names = new Set<string>();
+  for (const c of s.userClasses ?? []) {
+    if (names.has(c.name)) out.push(`spec.userClasses: duplicate class name ${c.name}`);
+    names.add(c.name);
+  }
+  return out;
+}
+
+export type ParseResult = { ok: true; spec: Spec } | { ok: false; problems: string[] };
+
+/**
+ * Parse and validate a spec the way admission would (schema + every cross-field rule).
+ * Used by the reconciler: an invalid stored object becomes Stalled with these messages.
+ */
+export function validateSpec(raw: unknown): ParseResult {
+  const parsed = specSchema.safeParse(raw);
+  if (!parsed.success) {
+    return { ok: false, problems: parsed.error.issues.map((i) => `spec.${i.path.join(".")}: ${i.message}`) };
+  }
+  const s = parsed.data;
+  const problems: string[] = [];
+  const run = <T>(rules: CrossRule<T>[], self: T | undefined, at: string) => {
+    if (self === undefined) return;
+    for (const r of rules) if (!r.check(self)) problems.push(`${at}: ${r.message}`);
+  };
+  run(crossRules.passive, s.passive, "spec.passive");
+  run(crossRules.service, s.service, "spec.service");
+  run(crossRules.tls, s.tls, "spec.tls");
+  run(crossRules.storage, s.storage, "spec.storage");
+  run(crossRules.spec, s, "spec");
+  problems.push(...leafProblems(s));
+  return problems.length ? { ok: false, problems } : { ok: true, spec: s };
+}

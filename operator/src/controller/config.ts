@@ -1,0 +1,73 @@
+// The server config the operator renders into the ConfigMap (format: server-image/src/config/schema.ts).
+// Pods mount the ConfigMap as a directory (never subPath, which freezes the file), so the kubelet
+// refreshes the file and the server hot-reloads it: rule and address changes reach running pods
+// without a restart. Nothing derived from this config goes into the pod template.
+import { stringify } from "yaml";
+import type { ServerConfigInput } from "../../../server-image/src/config/schema.ts";
+import type { FtpServer } from "../api/v1alpha1.ts";
+import { CONFIG_KEY, DATA_DIR, TLS_DIR, USERS_DIR, childMeta, childNames, type Effective } from "./model.ts";
+import type { KubeObject } from "../runtime/types.ts";
+
+export const USERS_FILE = `${USERS_DIR}/users.json`;
+
+export function renderServerConfig(e: Effective, externalAddress: string | null): ServerConfigInput {
+  const s = e.spec;
+  const cfg: ServerConfigInput = {
+    version: 1,
+    listen: {
+      host: "0.0.0.0",
+      controlPort: s.controlPort,
+      ...(e.implicitTlsPort !== undefined ? { implicitTlsPort: e.implicitTlsPort } : {}),
+    },
+    passive: {
+      portStart: e.basePort,
+      portEnd: e.portEnd,
+      ...(e.slices.length ? { slices: e.slices.map((x) => ({ slot: x.slot, portStart: x.portStart, portEnd: x.portEnd })) } : {}),
+      externalAddress,
+      addressRules: (s.passive.addressRules ?? []).map((r) => ({ userClass: r.userClass, address: r.address, enabled: r.enabled })),
+      ...(s.passive.quarantineSeconds !== undefined ? { quarantineSeconds: s.passive.quarantineSeconds } : {}),
+      ...(s.passive.acceptTimeoutSeconds !== undefined ? { acceptTimeoutSeconds: s.passive.acceptTimeoutSeconds } : {}),
+    },
+    userClasses: (s.userClasses ?? []).map((c) => ({
+      name: c.name,
+      match: {
+        ...(c.match?.userNames ? { userNames: c.match.userNames } : {}),
+        ...(c.match?.groups ? { groups: c.match.groups } : {}),
+        ...(c.match?.userTypes ? { userTypes: c.match.userTypes } : {}),
+        ...(c.match?.fromAddresses ? { fromAddresses: c.match.fromAddresses } : {}),
+      },
+    })),
+    usersFile: USERS_FILE,
+    dataConnectionCheck: e.dataConnectionCheck,
+    proxyProtocol: {
+      enabled: s.proxyProtocol?.enabled ?? false,
+      trustedSources: s.proxyProtocol?.trustedSources ?? [],
+      onData: s.proxyProtocol?.onData ?? false,
+    },
+    tls: {
+      mode: (s.tls?.mode ?? "None").toLowerCase() as "none" | "explicit" | "implicit" | "both",
+      ...(s.tls && s.tls.mode !== "None" ? { certFile: `${TLS_DIR}/tls.crt`, keyFile: `${TLS_DIR}/tls.key` } : {}),
+      requireForLogin: s.tls?.requireForLogin ?? false,
+      requireForData: s.tls?.requireForData ?? false,
+    },
+    activeMode: { enabled: s.activeMode },
+    storage: { root: DATA_DIR },
+    metrics: { host: "0.0.0.0", port: 9100 },
+  };
+  if (s.greeting !== undefined) cfg.greeting = s.greeting;
+  return cfg;
+}
+
+/** YAML text of the config (deterministic: same input, same bytes). */
+export function renderServerConfigYaml(e: Effective, externalAddress: string | null): string {
+  return "# Rendered by pasv-operator from the FtpServer; edits are overwritten.\n" + stringify(renderServerConfig(e, externalAddress), { lineWidth: 0 });
+}
+
+export function buildConfigMap(fs: FtpServer, e: Effective, externalAddress: string | null): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: childMeta(fs, childNames(fs.metadata.name).config),
+    data: { [CONFIG_KEY]: renderServerConfigYaml(e, externalAddress) },
+  };
+}

@@ -1,0 +1,51 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access -- test fixtures poke at plain JSON */
+// Shared fixtures for the operator's unit tests.
+import { ftpServerSchema, type FtpServer, type SpecInput } from "../../../operator/src/api/v1alpha1.ts";
+
+export function ftpServer(spec: Partial<SpecInput> = {}, name = "ftp"): FtpServer {
+  return ftpServerSchema.parse({
+    apiVersion: "ftp.pasv.dev/v1alpha1",
+    kind: "FtpServer",
+    metadata: { name, namespace: "files", uid: "00000000-0000-4000-8000-000000000001", generation: 3 },
+    spec: {
+      passive: { basePort: 30000, numberOfPorts: 10 },
+      users: { secretName: "ftp-users" },
+      ...spec,
+    },
+  });
+}
+
+export const validBase = { passive: { basePort: 30000, numberOfPorts: 10 }, users: { secretName: "u" } };
+const withSpec = (patch: (s: Record<string, any>) => void) => {
+  const s = structuredClone(validBase) as Record<string, any>;
+  patch(s);
+  return s;
+};
+
+/**
+ * Invalid specs: [name, spec, what the operator says, what admission says (defaults to the same)].
+ * The integration test sends each to a real API server.
+ */
+export const INVALID: [string, Record<string, unknown>, RegExp, RegExp?][] = [
+  ["no size", withSpec((s) => delete s.passive.numberOfPorts), /numberOfPorts, or expectedConcurrentConnections/],
+  ["range past 65535", withSpec((s) => (s.passive = { basePort: 65530, numberOfPorts: 10 })), /at or below port 65535/],
+  ["5x default past 65535", withSpec((s) => (s.passive = { basePort: 65000, expectedConcurrentConnections: 200 })), /65535/],
+  ["control port inside", withSpec((s) => (s.controlPort = 30005)), /controlPort must lie outside/],
+  ["metrics port inside", withSpec((s) => (s.passive = { basePort: 9000, numberOfPorts: 200 })), /9100/],
+  ["partition too small", withSpec((s) => ((s.replicas = 5), (s.passive.numberOfPorts = 3))), /numberOfPorts must be >= replicas/],
+  ["bad address", withSpec((s) => (s.passive.addressRules = [{ userClass: "*", address: "not an address!" }])), /address must be/],
+  ["numeric non-IP", withSpec((s) => (s.passive.addressRules = [{ userClass: "*", address: "999.1.1.1" }])), /address must be/],
+  ["bad pattern", withSpec((s) => (s.passive.addressRules = [{ userClass: "a b", address: "auto" }])), /pattern/, /userClass.*should match/],
+  ["tls without secret", withSpec((s) => (s.tls = { mode: "Explicit" })), /secretName is required/],
+  ["implicit port = control", withSpec((s) => ((s.tls = { mode: "Implicit", secretName: "t", implicitPort: 21 }))), /implicitPort must differ/],
+  ["nodeport range", withSpec((s) => ((s.service = { type: "NodePort" }), (s.passive.basePort = 10000))), /NodePort range|30000-32767/],
+  ["alloc on ClusterIP", withSpec((s) => (s.service = { type: "ClusterIP", allocateLoadBalancerNodePorts: false })), /only to type LoadBalancer/],
+  ["etp on ClusterIP", withSpec((s) => (s.service = { type: "ClusterIP", externalTrafficPolicy: "Local" })), /externalTrafficPolicy applies/],
+  ["bad source range", withSpec((s) => (s.service = { type: "LoadBalancer", loadBalancerSourceRanges: ["203.0.113.0"] })), /CIDR/],
+  ["pvc without size", withSpec((s) => (s.storage = { type: "PersistentVolumeClaim" })), /storage.size is required/],
+  ["duplicate class", withSpec((s) => (s.userClasses = [{ name: "a" }, { name: "a" }])), /duplicate/, /[Dd]uplicate value/],
+  ["bad fromAddress", withSpec((s) => (s.userClasses = [{ name: "a", match: { fromAddresses: ["partner.example"] } }])), /CIDR or an IP wildcard/],
+  ["sharedIPKey without MetalLB", withSpec((s) => (s.service = { type: "LoadBalancer", sharedIPKey: "k" })), /MetalLB/],
+  ["port 0", withSpec((s) => (s.passive.basePort = 0)), /basePort/, /basePort.*should be greater than or equal to 1/],
+];
+
