@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the operator image offline as pasv.local/pasv-operator:dev (or $OPERATOR_IMAGE):
+# dockerd and pasv.local/node:24 from test/images (Debian packages + the pinned Node binary), and
+# a staged build context (operator sources, the server's config schema, package*.json and the
+# production node_modules copied from the checkout), so neither the build nor the image needs a
+# registry or network. Production builds use operator/Dockerfile's public default base instead.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+# shellcheck source=../../test/images/lib.sh
+. "$root/test/images/lib.sh"
+
+image=${OPERATOR_IMAGE:-pasv.local/pasv-operator:dev}
+base=${NODE_IMAGE_NAME:-pasv.local/node:24}
+
+"$root/test/images/node-base-image.sh"
+[ -d "$root/node_modules" ] || die "no node_modules in the checkout: run make deps"
+node_bin=$("$root/hack/node.sh")
+
+ctx=$PASV_CACHE/image-context/pasv-operator
+rm -rf "$ctx"
+mkdir -p "$ctx/operator" "$ctx/server-image/src" "$ctx/prebuilt"
+cp -p "$root/package.json" "$root/package-lock.json" "$root/operator/Dockerfile" "$ctx/"
+cp -rp "$root/operator/src" "$ctx/operator/src"
+cp -rp "$root/server-image/src/config" "$ctx/server-image/src/config"
+find "$ctx/operator/src" "$ctx/server-image/src" -name '*.test.ts' -delete
+deps=$("$node_bin/node" "$here/prod-deps.ts" "$ctx/prebuilt")
+log "production packages: ${deps:-none}"
+
+rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+log "building $image on $base ..."
+DOCKER_BUILDKIT=0 "$DOCKER" build --quiet \
+  --build-arg "BASE_IMAGE=$base" \
+  --label "org.opencontainers.image.revision=$rev" \
+  --label "org.opencontainers.image.source=pasv-operator/operator" \
+  --tag "$image" "$ctx" >/dev/null
+log "$image ready ($("$DOCKER" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), user $("$DOCKER" image inspect --format '{{.Config.User}}' "$image"))"
