@@ -59,4 +59,4 @@ UNIT_TESTS := 'test/unit/**/*.test.ts'
 INTEGRATION_TESTS := 'test/integration/**/*.test.ts'
 
 # Component fragments add their own targets and append to the test lists.
--include server-image/server.mk operator/operator.mk charts/chart.mk test/e2e/e2e.mk
+-include server-image/server.mk operator/operator.mk charts/chart.mk test/images/images.mk test/bench/server/bench.mk test/e2e/e2e.mk
