@@ -9,6 +9,7 @@ import { request } from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { NODE_IP, SERVICE_CIDR, prepareNodeHost, startNode, stopNode, type NodeOptions, type NodeState } from "./node.ts";
 import { generatePki, type Pki } from "./pki.ts";
 
 const here = import.meta.dirname;
@@ -23,6 +24,12 @@ export interface ClusterOptions {
   serviceClusterIpRange?: string;
   extraApiserverArgs?: string[];
   extraControllerManagerArgs?: string[];
+  /**
+   * Also run a full node (containerd, kubelet, kube-proxy, MetalLB; see node.ts). The apiserver then
+   * binds and advertises the node bridge's address (NODE_IP) so pods reach it through the
+   * `kubernetes` Service, and the service range defaults to SERVICE_CIDR. One such cluster per machine.
+   */
+  node?: boolean | NodeOptions;
   /** Seconds to wait for readiness. */
   timeoutSeconds?: number;
 }
@@ -36,6 +43,8 @@ export interface ClusterState {
   pids: Record<string, number>;
   pki: Pki;
   version: string;
+  /** Present when the cluster runs a full node. */
+  node?: NodeState;
 }
 
 /** Builds (or finds in the cache) the binaries and returns their directory. */
@@ -54,7 +63,7 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
   });
 }
 
-function kubeconfigYaml(server: string, ca: string, cert: string, key: string, user: string): string {
+export function kubeconfigYaml(server: string, ca: string, cert: string, key: string, user: string): string {
   return [
     "apiVersion: v1", "kind: Config", "clusters:", "- name: local", "  cluster:",
     `    server: ${server}`, `    certificate-authority: ${ca}`,
@@ -64,17 +73,18 @@ function kubeconfigYaml(server: string, ca: string, cert: string, key: string, u
   ].join("\n");
 }
 
-function startProcess(state: ClusterState, name: string, bin: string, args: string[]): void {
+/** Starts `bin` (a name in binDir, or an absolute path) detached, logging to logs/<name>.log. */
+export function startProcess(state: ClusterState, name: string, bin: string, args: string[], env?: NodeJS.ProcessEnv): void {
   const log = openSync(join(state.dir, "logs", `${name}.log`), "a");
   // detached: own process group, so `down` can kill it and its children, and `up` may exit.
-  const child = spawn(join(state.binDir, bin), args, { stdio: ["ignore", log, log], detached: true });
+  const child = spawn(bin.startsWith("/") ? bin : join(state.binDir, bin), args, { stdio: ["ignore", log, log], detached: true, env: env ?? process.env });
   child.unref();
   if (child.pid === undefined) throw new Error(`failed to start ${name}`);
   state.pids[name] = child.pid;
   writeFileSync(join(state.dir, "state.json"), JSON.stringify(state, null, 2));
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -83,13 +93,13 @@ function alive(pid: number): boolean {
   }
 }
 
-interface TlsGet { port: number; path: string; ca?: Buffer; cert?: Buffer; key?: Buffer; insecure?: boolean; timeoutMs?: number }
+interface TlsGet { host?: string; port: number; path: string; ca?: Buffer; cert?: Buffer; key?: Buffer; insecure?: boolean; timeoutMs?: number }
 
 function httpsGet(o: TlsGet): Promise<{ status: number; body: string }> {
   return new Promise((res, rej) => {
     const req = request(
       {
-        host: "127.0.0.1", port: o.port, path: o.path, method: "GET", ca: o.ca, cert: o.cert, key: o.key,
+        host: o.host ?? "127.0.0.1", port: o.port, path: o.path, method: "GET", ca: o.ca, cert: o.cert, key: o.key,
         // Only for the health endpoints of local components whose self-signed serving certs we did not issue.
         rejectUnauthorized: !o.insecure, timeout: o.timeoutMs ?? 2000,
       },
@@ -111,12 +121,12 @@ export function apiGet(state: ClusterState, path: string): Promise<{ status: num
   const admin = state.pki.clients.admin;
   if (!admin) throw new Error("no admin identity");
   return httpsGet({
-    port: state.ports.apiserver, path,
+    host: new URL(state.server).hostname, port: state.ports.apiserver, path,
     ca: readFileSync(state.pki.caCert), cert: readFileSync(admin.cert), key: readFileSync(admin.key),
   });
 }
 
-async function waitFor(what: string, state: ClusterState, deadline: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, state: ClusterState, deadline: number, check: () => Promise<boolean>): Promise<void> {
   for (;;) {
     for (const [name, pid] of Object.entries(state.pids)) {
       if (!alive(pid)) throw new Error(`${name} exited while waiting for ${what}; see ${join(state.dir, "logs", `${name}.log`)}:\n${tail(join(state.dir, "logs", `${name}.log`))}`);
@@ -127,7 +137,7 @@ async function waitFor(what: string, state: ClusterState, deadline: number, chec
   }
 }
 
-function tail(file: string, lines = 20): string {
+export function tail(file: string, lines = 20): string {
   try {
     return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
   } catch {
@@ -135,26 +145,39 @@ function tail(file: string, lines = 20): string {
   }
 }
 
+/** The `kubernetes` Service's ClusterIP (first address of the range), which pods dial with TLS. */
+function firstServiceIp(cidr: string): string {
+  const base = cidr.split("/")[0] ?? "";
+  const parts = base.split(".").map(Number);
+  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n))) return "127.0.0.1"; // IPv6 range: not handled here
+  const n = (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) + 1;
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+}
+
 export async function startCluster(opts: ClusterOptions): Promise<ClusterState> {
   const dir = resolve(opts.dir);
   if (existsSync(join(dir, "state.json"))) throw new Error(`${dir} already holds a cluster; stop it first`);
   mkdirSync(join(dir, "logs"), { recursive: true });
   mkdirSync(join(dir, "pki"), { recursive: true });
-  const binDir = binaries("control-plane");
-  const advertise = opts.advertiseAddress ?? "127.0.0.1";
+  const binDir = binaries(opts.node ? "all" : "control-plane");
+  // A full node needs its bridge (and the address the apiserver binds) before the apiserver starts.
+  const node = opts.node ? prepareNodeHost(dir) : undefined;
+  const bind = node ? NODE_IP : "127.0.0.1";
+  const advertise = opts.advertiseAddress ?? bind;
+  const serviceRange = opts.serviceClusterIpRange ?? (node ? SERVICE_CIDR : "10.0.0.0/24");
   const pki = generatePki(join(dir, "pki"), [
     { name: "admin", commonName: "pasv-admin", organizations: ["system:masters"] },
     { name: "controller-manager", commonName: "system:kube-controller-manager" },
     { name: "scheduler", commonName: "system:kube-scheduler" },
     { name: "apiserver-kubelet-client", commonName: "kube-apiserver-kubelet-client", organizations: ["system:masters"] },
-  ], [...new Set(["127.0.0.1", advertise])]);
+  ], [...new Set(["127.0.0.1", bind, advertise, firstServiceIp(serviceRange)])]);
   const ports = {
     etcd: await freePort(), etcdPeer: await freePort(), apiserver: await freePort(),
     controllerManager: await freePort(), scheduler: await freePort(),
   };
-  const server = `https://127.0.0.1:${ports.apiserver}`;
+  const server = `https://${bind}:${ports.apiserver}`;
   const version = execFileSync(join(binDir, "kube-apiserver"), ["--version"], { encoding: "utf8" }).trim().split(" ").pop() ?? "";
-  const state: ClusterState = { dir, binDir, kubeconfig: join(dir, "kubeconfig"), server, ports, pids: {}, pki, version };
+  const state: ClusterState = { dir, binDir, kubeconfig: join(dir, "kubeconfig"), server, ports, pids: {}, pki, version, node };
 
   for (const [name, id] of [["kubeconfig", "admin"], ["controller-manager.kubeconfig", "controller-manager"], ["scheduler.kubeconfig", "scheduler"]] as const) {
     const c = pki.clients[id];
@@ -177,16 +200,18 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterState> 
     const kubeletClient = pki.clients["apiserver-kubelet-client"];
     startProcess(state, "kube-apiserver", "kube-apiserver", [
       `--etcd-servers=${etcdUrl}`,
-      "--bind-address=127.0.0.1", `--secure-port=${ports.apiserver}`, `--advertise-address=${advertise}`,
+      `--bind-address=${bind}`, `--secure-port=${ports.apiserver}`, `--advertise-address=${advertise}`,
       `--cert-dir=${join(dir, "pki")}`,
       `--tls-cert-file=${pki.serverCert}`, `--tls-private-key-file=${pki.serverKey}`, `--client-ca-file=${pki.caCert}`,
       `--service-account-key-file=${pki.saPub}`, `--service-account-signing-key-file=${pki.saKey}`,
       `--service-account-issuer=${issuer}`, `--api-audiences=${issuer}`,
       `--kubelet-client-certificate=${kubeletClient?.cert ?? ""}`, `--kubelet-client-key=${kubeletClient?.key ?? ""}`,
       "--authorization-mode=Node,RBAC", "--allow-privileged=true",
-      `--service-cluster-ip-range=${opts.serviceClusterIpRange ?? "10.0.0.0/24"}`,
+      `--service-cluster-ip-range=${serviceRange}`,
       // With a loopback advertise address the `kubernetes` Endpoints would be invalid: don't reconcile them.
       ...(advertise === "127.0.0.1" ? ["--endpoint-reconciler-type=none"] : []),
+      // Reach kubelets by IP: the default tries the node name first, i.e. a DNS query off the machine.
+      ...(node ? ["--kubelet-preferred-address-types=InternalIP"] : []),
       "--v=1",
       ...(opts.extraApiserverArgs ?? []),
     ]);
@@ -216,6 +241,7 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterState> 
       await waitFor("kube-scheduler /healthz", state, deadline,
         async () => (await httpsGet({ port: ports.scheduler, path: "/healthz", insecure: true })).status === 200);
     }
+    if (opts.node) await startNode(state, typeof opts.node === "object" ? opts.node : {});
   } catch (err) {
     await stopCluster(state, { keepDir: true });
     throw err;
@@ -229,29 +255,34 @@ export function loadState(dir: string): ClusterState | null {
   return JSON.parse(readFileSync(f, "utf8")) as ClusterState;
 }
 
+/** Stops one recorded process and its process group: SIGTERM, then SIGKILL after a grace. */
+export async function stopProcess(state: ClusterState, name: string, graceMs = 10_000): Promise<void> {
+  const pid = state.pids[name];
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGTERM");
+  } catch {
+    /* already gone */
+  }
+  const until = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < until) await sleep(50);
+  if (alive(pid)) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      /* raced with exit */
+    }
+    while (alive(pid)) await sleep(20);
+  }
+  delete state.pids[name];
+}
+
 /** Stops every process of the cluster (SIGTERM, then SIGKILL after a grace), then removes the directory. */
 export async function stopCluster(state: ClusterState, opts: { keepDir?: boolean } = {}): Promise<void> {
+  // The node first: its pods, mounts, iptables chains and interfaces (needs the processes' state).
+  if (state.node) await stopNode(state);
   // Reverse start order: clients of the apiserver first, etcd last.
-  const names = Object.keys(state.pids).reverse();
-  for (const name of names) {
-    const pid = state.pids[name];
-    if (pid === undefined) continue;
-    try {
-      process.kill(-pid, "SIGTERM");
-    } catch {
-      /* already gone */
-    }
-    const until = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < until) await sleep(50);
-    if (alive(pid)) {
-      try {
-        process.kill(-pid, "SIGKILL");
-      } catch {
-        /* raced with exit */
-      }
-      while (alive(pid)) await sleep(20);
-    }
-  }
+  for (const name of Object.keys(state.pids).reverse()) await stopProcess(state, name);
   state.pids = {};
   if (opts.keepDir) {
     rmSync(join(state.dir, "state.json"), { force: true });

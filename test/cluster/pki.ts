@@ -73,3 +73,12 @@ export function generatePki(dir: string, identities: ClientIdentity[], serverIps
     clients,
   };
 }
+
+/** Issues one more client certificate from an existing PKI's CA (e.g. a node's kubelet identity). */
+export function issueClientCert(pki: Pki, id: ClientIdentity): { cert: string; key: string } {
+  const subject = `${(id.organizations ?? []).map((o) => `/O=${o}`).join("")}/CN=${id.commonName}`;
+  issue(pki.dir, id.name, subject, "client.ext");
+  const c = { cert: join(pki.dir, `${id.name}.crt`), key: join(pki.dir, `${id.name}.key`) };
+  pki.clients[id.name] = c;
+  return c;
+}
