@@ -11,6 +11,8 @@ export const wildcardPattern = z
   .regex(/^[A-Za-z0-9._@*?:\-/]+$/, "pattern may contain letters, digits, . _ @ : - / and the wildcards ? *");
 
 const port = z.number().int().min(1).max(65535);
+/** A listening port; 0 = an ephemeral port chosen by the OS (for tests; the server logs the port it got). */
+const listenPort = z.number().int().min(0).max(65535);
 
 export const addressRuleSchema = z.object({
   /** Pattern over the session's user-class name. */
@@ -46,13 +48,22 @@ export const serverConfigSchema = z.object({
   listen: z
     .object({
       host: z.string().default("0.0.0.0"),
-      controlPort: port.default(21),
+      controlPort: listenPort.default(21),
       /** Port for implicit FTPS (RFC 4217 section 7, usually 990); omitted = off. */
-      implicitTlsPort: port.optional(),
+      implicitTlsPort: listenPort.optional(),
     })
     .default({ host: "0.0.0.0", controlPort: 21 }),
   /** Text of the 220 greeting; may span lines. */
   greeting: z.string().max(2000).default("pasv-operator FTP server ready"),
+  /** Other configurable server messages (added later; all optional). */
+  messages: z
+    .object({
+      /** Text of the 230 reply after a successful login. */
+      login: z.string().max(2000).optional(),
+      /** Text of the 221 reply to QUIT. */
+      goodbye: z.string().max(2000).optional(),
+    })
+    .default({}),
   passive: z.object({
     /** The whole passive range, inclusive. */
     portStart: port,

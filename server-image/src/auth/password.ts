@@ -1,0 +1,84 @@
+// Password hashes in the users file: `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>` (docs/users-file.md).
+
+import { randomBytes, scrypt, timingSafeEqual, createHmac } from "node:crypto";
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+export const DEFAULT_PARAMS: ScryptParams = { N: 16384, r: 8, p: 1 };
+const KEY_LENGTH = 32;
+
+function scryptAsync(password: string, salt: Buffer, keylen: number, params: ScryptParams): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, keylen, { ...params, maxmem: 256 * params.N * params.r + 1024 * 1024 }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    );
+  });
+}
+
+export async function hashPassword(password: string, params: ScryptParams = DEFAULT_PARAMS): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(password, salt, KEY_LENGTH, params);
+  return `scrypt$${params.N}$${params.r}$${params.p}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+interface ParsedHash {
+  params: ScryptParams;
+  salt: Buffer;
+  key: Buffer;
+}
+
+export function parseHash(hash: string): ParsedHash | null {
+  const parts = hash.split("$");
+  if (parts.length !== 6 || parts[0] !== "scrypt") return null;
+  const N = Number(parts[1]);
+  const r = Number(parts[2]);
+  const p = Number(parts[3]);
+  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20) return null;
+  if (!Number.isInteger(r) || r < 1 || r > 32 || !Number.isInteger(p) || p < 1 || p > 16) return null;
+  const salt = Buffer.from(parts[4]!, "base64");
+  const key = Buffer.from(parts[5]!, "base64");
+  if (salt.length < 8 || key.length < 16) return null;
+  return { params: { N, r, p }, salt, key };
+}
+
+// A verified password is remembered as an HMAC under a per-process random key, so a user who logs
+// in 1,000 times does not cost 1,000 scrypt runs (each ~50 ms of CPU at the default cost). The cache
+// lives in memory only and is keyed by the stored hash, so a password change invalidates it.
+const cacheKey = randomBytes(32);
+const verified = new Map<string, Buffer>();
+const MAX_CACHE = 10000;
+
+function mac(hash: string, password: string): Buffer {
+  return createHmac("sha256", cacheKey).update(hash).update("\0").update(password).digest();
+}
+
+/** Constant-time check of a password against a stored hash. Never throws. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  const cached = verified.get(hash);
+  if (cached) return timingSafeEqual(cached, mac(hash, password));
+  const parsed = parseHash(hash);
+  if (!parsed) return false;
+  try {
+    const key = await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
+    const ok = key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
+    if (ok) {
+      if (verified.size >= MAX_CACHE) verified.clear();
+      verified.set(hash, mac(hash, password));
+    }
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Burns the same work as a real check, for unknown users (no user-enumeration by timing). */
+let dummyHash: string | null = null;
+export async function dummyVerify(password: string): Promise<void> {
+  dummyHash ??= await hashPassword("x".repeat(16));
+  const parsed = parseHash(dummyHash)!;
+  await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
+}

@@ -1,0 +1,86 @@
+// Prometheus metrics (prom-client) and the tiny HTTP server that serves /metrics, /healthz, /readyz.
+
+import { createServer, type Server } from "node:http";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import type { PoolStats } from "./passive/pool.ts";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly sessions: Gauge;
+  readonly sessionsTotal: Counter<"result">;
+  readonly logins: Counter<"result">;
+  readonly transfers: Counter<"direction" | "result">;
+  readonly bytes: Counter<"direction">;
+  readonly reloads: Counter<"file" | "result">;
+  readonly dataRejected: Counter<"reason">;
+
+  constructor(poolStats: () => PoolStats) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.sessions = new Gauge({ name: "ftp_sessions", help: "Open control connections", registers });
+    this.sessionsTotal = new Counter({
+      name: "ftp_sessions_total",
+      help: "Control connections by outcome at accept (accepted, refused_limit, refused_proxy, refused_draining)",
+      labelNames: ["result"],
+      registers,
+    });
+    this.logins = new Counter({ name: "ftp_logins_total", help: "Login attempts", labelNames: ["result"], registers });
+    this.transfers = new Counter({
+      name: "ftp_transfers_total",
+      help: "Data transfers (RETR/STOR/APPE/LIST...) by direction and result",
+      labelNames: ["direction", "result"],
+      registers,
+    });
+    this.bytes = new Counter({ name: "ftp_bytes_total", help: "File bytes moved", labelNames: ["direction"], registers });
+    this.reloads = new Counter({ name: "ftp_config_reloads_total", help: "Config / users file reloads", labelNames: ["file", "result"], registers });
+    this.dataRejected = new Counter({
+      name: "ftp_data_connections_rejected_total",
+      help: "Data connections refused by the data-connection check",
+      labelNames: ["reason"],
+      registers,
+    });
+    new Gauge({ name: "ftp_passive_ports", help: "Size of this server's passive range or slice", registers, collect() { this.set(poolStats().size); } });
+    new Gauge({ name: "ftp_passive_ports_in_use", help: "Passive ports allocated", registers, collect() { this.set(poolStats().inUse); } });
+    new Gauge({ name: "ftp_passive_ports_quarantined", help: "Passive ports waiting out their quarantine", registers, collect() { this.set(poolStats().quarantined); } });
+    new Gauge({ name: "ftp_passive_ports_free", help: "Passive ports ready to allocate", registers, collect() { this.set(poolStats().free); } });
+    new Counter({
+      name: "ftp_passive_pool_exhausted_total",
+      help: "PASV/EPSV answered 425 because the pool was empty",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(poolStats().exhaustedTotal);
+      },
+    });
+  }
+
+  /** Serves /metrics, /healthz and /readyz (503 while draining). */
+  serve(host: string, port: number, ready: () => boolean): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.url === "/metrics") {
+        this.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { "content-type": this.registry.contentType });
+            res.end(text);
+          },
+          () => {
+            res.writeHead(500);
+            res.end();
+          },
+        );
+      } else if (req.url === "/healthz") {
+        res.writeHead(200).end("ok\n");
+      } else if (req.url === "/readyz") {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503).end(ok ? "ok\n" : "draining\n");
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    server.on("clientError", (_e, sock) => sock.destroy());
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host, port }, () => resolve(server));
+    });
+  }
+}

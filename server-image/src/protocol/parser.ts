@@ -1,0 +1,101 @@
+// Command-line framing and parsing for the control connection.
+// Lines end in CRLF (bare LF tolerated). Telnet IAC sequences (sent by some clients before
+// ABOR) are stripped. A line longer than the configured cap is discarded whole and reported.
+
+export interface Command {
+  /** Upper-cased verb, e.g. "RETR". */
+  verb: string;
+  /** Everything after the first space, untouched (file names may have spaces). */
+  arg: string;
+}
+
+export function parseCommand(line: string): Command | null {
+  const trimmed = line.replace(/^\s+/, "");
+  if (trimmed.length === 0) return null;
+  const sp = trimmed.indexOf(" ");
+  const verb = (sp < 0 ? trimmed : trimmed.slice(0, sp)).toUpperCase();
+  if (!/^[A-Z]{3,4}$/.test(verb)) return { verb: "", arg: "" };
+  const arg = sp < 0 ? "" : trimmed.slice(sp + 1);
+  return { verb, arg };
+}
+
+/** What the splitter yields: a complete line, or notice that a line exceeded the cap. */
+export type Line = { kind: "line"; text: string } | { kind: "too-long" };
+
+const IAC = 0xff;
+
+/** Removes telnet IAC commands; IAC IAC is a literal 0xFF. */
+export function stripTelnet(buf: Buffer): Buffer {
+  if (buf.indexOf(IAC) < 0) return buf;
+  const out = Buffer.allocUnsafe(buf.length);
+  let o = 0;
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i]!;
+    if (b !== IAC) {
+      out[o++] = b;
+      continue;
+    }
+    const next = buf[i + 1];
+    if (next === IAC) {
+      out[o++] = IAC;
+      i++;
+    } else if (next !== undefined && next >= 0xfb && next <= 0xfe) {
+      i += 2; // WILL/WONT/DO/DONT + option
+    } else {
+      i += 1; // IP, DM, etc.
+    }
+  }
+  return out.subarray(0, o);
+}
+
+export class LineSplitter {
+  private readonly maxLength: number;
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  private discarding = false;
+
+  constructor(maxLength: number) {
+    this.maxLength = maxLength;
+  }
+
+  push(chunk: Buffer): Line[] {
+    const out: Line[] = [];
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl < 0) break;
+      const piece = chunk.subarray(start, nl);
+      if (this.discarding) {
+        this.discarding = false;
+        out.push({ kind: "too-long" });
+      } else if (this.pendingLength + piece.length > this.maxLength) {
+        out.push({ kind: "too-long" });
+      } else {
+        const whole = this.pending.length ? Buffer.concat([...this.pending, piece]) : piece;
+        out.push({ kind: "line", text: decode(whole) });
+      }
+      this.pending = [];
+      this.pendingLength = 0;
+      start = nl + 1;
+    }
+    if (start < chunk.length && !this.discarding) {
+      const rest = chunk.subarray(start);
+      if (this.pendingLength + rest.length > this.maxLength) {
+        this.pending = [];
+        this.pendingLength = 0;
+        this.discarding = true;
+      } else {
+        this.pending.push(Buffer.from(rest));
+        this.pendingLength += rest.length;
+      }
+    }
+    return out;
+  }
+}
+
+function decode(buf: Buffer): string {
+  const clean = stripTelnet(buf);
+  let end = clean.length;
+  if (end > 0 && clean[end - 1] === 0x0d) end--;
+  return clean.toString("utf8", 0, end);
+}
