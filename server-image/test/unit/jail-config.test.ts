@@ -1,0 +1,66 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, symlink, writeFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { Jail, PathError } from "../../src/fs/jail.ts";
+import { parseConfig, parseUsers, passiveRangeFor, ConfigError } from "../../src/config/load.ts";
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+test("jail: .. stops at the root, symlinks out are refused, inside ones are followed", async () => {
+  const base = await mkdtemp(path.join(tmpdir(), "pasv-jail-"));
+  dirs.push(base);
+  const home = path.join(base, "home");
+  await mkdir(path.join(home, "sub"), { recursive: true });
+  await writeFile(path.join(base, "secret"), "x");
+  await symlink(path.join(base, "secret"), path.join(home, "out-file"));
+  await symlink(base, path.join(home, "out-dir"));
+  await symlink(path.join(home, "sub"), path.join(home, "in-dir"));
+  await symlink(path.join(base, "nowhere"), path.join(home, "dangling"));
+  const j = new Jail(home);
+  await j.init();
+  assert.equal(j.virtual("/sub", "../../../etc/passwd"), "/etc/passwd");
+  assert.equal(await j.resolve(j.virtual("/", "../../secret")), path.join(await j.resolve("/"), "secret"));
+  await assert.rejects(j.resolve("/out-file"), PathError);
+  await assert.rejects(j.resolve("/out-dir/secret"), PathError);
+  await assert.rejects(j.resolve("/out-dir/new-file"), PathError);
+  await assert.rejects(j.resolve("/dangling"), PathError);
+  assert.equal(await j.resolve("/in-dir/x"), path.join(await j.resolve("/sub"), "x"));
+  assert.throws(() => j.virtual("/", "a\0b"), PathError);
+});
+
+const minimal = { version: 1, passive: { portStart: 30000, portEnd: 30009 } };
+
+test("config: YAML and JSON, defaults, range checks, slices", () => {
+  const c = parseConfig(JSON.stringify(minimal));
+  assert.equal(c.dataConnectionCheck, "strict");
+  assert.equal(c.listen.controlPort, 21);
+  assert.equal(parseConfig("version: 1\npassive:\n  portStart: 30000\n  portEnd: 30009\n").passive.portEnd, 30009);
+  assert.throws(() => parseConfig("version: 1\npassive:\n  portStart: 30009\n  portEnd: 30000\n"), ConfigError);
+  assert.throws(() => parseConfig("{"), ConfigError);
+  assert.throws(() => parseConfig(JSON.stringify({ ...minimal, listen: { controlPort: 30005 } })), /control port/);
+  assert.throws(() => parseConfig(JSON.stringify({ ...minimal, tls: { mode: "explicit" } })), /certFile/);
+  const sliced = parseConfig(
+    JSON.stringify({ version: 1, passive: { portStart: 30000, portEnd: 30009, slices: [{ slot: 0, portStart: 30000, portEnd: 30004 }, { slot: 1, portStart: 30005, portEnd: 30009 }] } }),
+  );
+  assert.deepEqual(passiveRangeFor(sliced, 1), { start: 30005, end: 30009 });
+  assert.deepEqual(passiveRangeFor(sliced, null), { start: 30000, end: 30009 });
+  const none = passiveRangeFor(sliced, 7);
+  assert.ok(none.start > none.end && none.note);
+  assert.throws(
+    () => parseConfig(JSON.stringify({ version: 1, passive: { portStart: 30000, portEnd: 30009, slices: [{ slot: 0, portStart: 29999, portEnd: 30004 }] } })),
+    /slice/,
+  );
+});
+
+test("users file: schema, duplicates, home escapes", () => {
+  const h = "scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==";
+  assert.equal(parseUsers(JSON.stringify({ users: [{ name: "a", password: h }] })).users[0]!.type, "standard");
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: "plain" }] })), ConfigError);
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h }, { name: "a", password: h }] })), /duplicate/);
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, home: "../x" }] })), /home/);
+});
