@@ -1,0 +1,471 @@
+// make bench-server: our FTP server side by side with vsftpd from Debian, in the same run, on
+// 127.0.0.1 only. Prints the figures and writes out/bench/server-results.{json,md}.
+//
+//   1. 1 GiB RETR and STOR throughput with curl (median of BENCH_REPEAT runs, servers interleaved)
+//   2. BENCH_SESSIONS concurrent sessions: all log in and stay connected, then all at once
+//      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes
+//   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
+//      PASV listeners open without connecting; a probe session measures PASV round trips)
+//
+// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=3  BENCH_SESSIONS=1000
+// BENCH_POOL=200  BENCH_PROBES=300  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// (replace the results block in docs/benchmarks.md).
+import { spawn } from "node:child_process";
+import { randomFillSync } from "node:crypto";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { Control } from "./ftp.ts";
+import { HOST, MemorySampler, ROOT, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
+
+const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
+const BIG_MB = env("BENCH_BIG_MB", 1024);
+const REPEAT = env("BENCH_REPEAT", 3);
+const SESSIONS = env("BENCH_SESSIONS", 1000);
+const POOL = env("BENCH_POOL", 200);
+const PROBES = env("BENCH_PROBES", 300);
+const PROFILE = process.env.BENCH_PROFILE === "1";
+const MAX_MINUTES = env("BENCH_MAX_MINUTES", 25);
+const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
+const WORK = join(cache, "bench-server");
+const OUT = join(ROOT, "out/bench");
+
+type Name = "ours" | "vsftpd";
+const oursAvailable = existsSync(join(ROOT, "server-image/src/main.ts"));
+let wanted = (process.env.BENCH_SERVERS ?? "ours,vsftpd").split(",").map((s) => s.trim()) as Name[];
+const notes: string[] = [];
+if (wanted.includes("ours") && !oursAvailable) {
+  notes.push("ours: NOT MEASURED — server-image/src/main.ts does not exist yet");
+  wanted = wanted.filter((n) => n !== "ours");
+}
+if (wanted.length === 0) throw new Error("no server to benchmark");
+
+const running: ServerUnderTest[] = [];
+const deadline = setTimeout(() => {
+  console.error(`bench-server: over ${MAX_MINUTES} minutes, stopping`);
+  for (const s of running) s.proc.kill("SIGKILL");
+  process.exit(2);
+}, MAX_MINUTES * 60_000);
+deadline.unref();
+
+const log = (s: string): void => console.error(`[bench] ${s}`);
+const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+function pct(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = sorted(xs);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+const median = (xs: number[]): number => pct(xs, 50);
+const MB = 1e6;
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : "–");
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : "–");
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const s = createServer();
+    s.once("error", () => done(false));
+    s.listen(port, HOST, () => s.close(() => done(true)));
+  });
+}
+async function requireFree(ports: number[], what: string): Promise<void> {
+  for (const p of ports) if (!(await portFree(p))) throw new Error(`port ${p} (${what}) is in use on ${HOST}`);
+}
+
+function prepareFiles(): void {
+  const dir = join(WORK, "files");
+  mkdirSync(dir, { recursive: true });
+  const want: [string, number][] = [
+    ["big.bin", BIG_MB * 1024 * 1024],
+    ["1m.bin", 1024 * 1024],
+  ];
+  for (const [name, size] of want) {
+    const p = join(dir, name);
+    if (existsSync(p) && statSync(p).size === size) continue;
+    log(`writing ${name} (${size} bytes of random data)`);
+    const fd = openSync(p, "w", 0o644);
+    const chunk = Buffer.alloc(Math.min(size, 8 * 1024 * 1024));
+    for (let left = size; left > 0; ) {
+      const n = Math.min(left, chunk.length);
+      randomFillSync(chunk, 0, n);
+      writeSync(fd, chunk, 0, n);
+      left -= n;
+    }
+    closeSync(fd);
+  }
+}
+
+function curl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn("curl", ["-sS", "--fail", "--max-time", "600", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    p.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`curl ${args.join(" ")}: exit ${code}: ${err}`))));
+  });
+}
+
+function url(s: ServerUnderTest, path: string): string {
+  return `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@${HOST}:${s.port}/${path}`;
+}
+
+interface Throughput {
+  retr: number[];
+  stor: number[];
+}
+
+async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Throughput>> {
+  const res: Record<string, Throughput> = {};
+  for (const s of servers) res[s.name] = { retr: [], stor: [] };
+  const bigPath = join(WORK, "files/big.bin");
+  const size = statSync(bigPath).size;
+  for (let round = 0; round < REPEAT; round++) {
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const s of order) {
+      // --disable-epsv: the same PASV path the pods serve; the data path is curl writing to /dev/null.
+      const r = (await curl(["--disable-epsv", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url(s, `${s.dir}big.bin`)])).split(" ");
+      if (Number(r[0]) !== size) throw new Error(`${s.name} RETR returned ${r[0]} bytes, want ${size}`);
+      const retr = size / Number(r[1]) / MB;
+      const target = `${s.uploadDir}up-${round}.bin`;
+      const w = (await curl(["--disable-epsv", "-T", bigPath, "-w", "%{size_upload} %{time_total}", url(s, target)])).split(" ");
+      if (Number(w[0]) !== size) throw new Error(`${s.name} STOR sent ${w[0]} bytes, want ${size}`);
+      const stor = size / Number(w[1]) / MB;
+      const landed = join(s.uploadDisk, `up-${round}.bin`);
+      if (!existsSync(landed) || statSync(landed).size !== size) throw new Error(`${s.name} STOR: ${landed} missing or short`);
+      rmSync(landed, { force: true });
+      res[s.name]?.retr.push(retr);
+      res[s.name]?.stor.push(stor);
+      log(`round ${round + 1}/${REPEAT} ${s.name}: RETR ${f1(retr)} MB/s, STOR ${f1(stor)} MB/s`);
+    }
+  }
+  return res;
+}
+
+interface SessionsResult {
+  sessions: number;
+  loggedIn: number;
+  failures: number;
+  failureReasons: Record<string, number>;
+  loginP50: number;
+  loginP99: number;
+  pasvP50: number;
+  pasvP99: number;
+  pasvMax: number;
+  wallSeconds: number;
+  peakRssMB: number;
+  peakPssMB: number;
+  peakProcs: number;
+}
+
+function reason(e: unknown): string {
+  return ((e as Error).message || String(e)).replace(/\d+/g, "N").slice(0, 120);
+}
+
+async function pool<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++] as T);
+    }),
+  );
+}
+
+async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
+  const sampler = new MemorySampler(s.proc.pid ?? 0).start();
+  const t0 = performance.now();
+  const failures: Record<string, number> = {};
+  const fail = (e: unknown): void => {
+    const r = reason(e);
+    failures[r] = (failures[r] ?? 0) + 1;
+  };
+  const ctls: (Control | null)[] = new Array<Control | null>(SESSIONS).fill(null);
+  const loginMs: number[] = [];
+  // Phase A: every session connects and logs in (at most 100 handshakes in flight), then stays.
+  await pool(
+    Array.from({ length: SESSIONS }, (_, i) => i),
+    100,
+    async (i) => {
+      const t = performance.now();
+      try {
+        const { ctl } = await Control.open(HOST, s.port, 60_000);
+        ctls[i] = ctl;
+        await ctl.login(s.user, s.pass);
+        await ctl.expect("TYPE I", 200, 200);
+        loginMs.push(performance.now() - t);
+      } catch (e) {
+        ctls[i]?.close();
+        ctls[i] = null;
+        fail(e);
+      }
+    },
+  );
+  const loggedIn = ctls.filter((c) => c !== null).length;
+  log(`${s.name}: ${loggedIn}/${SESSIONS} sessions logged in and held; all now PASV + RETR 1 MiB at once`);
+  // Phase B: all of them at once: PASV, data connection, RETR 1 MiB, QUIT.
+  const pasvMs: number[] = [];
+  await Promise.all(
+    ctls.map(async (ctl) => {
+      if (!ctl) return;
+      try {
+        const r = await ctl.retr(`${s.dir}1m.bin`);
+        pasvMs.push(r.pasvMs);
+        if (r.bytes !== 1024 * 1024) throw new Error(`RETR returned ${r.bytes} bytes`);
+      } catch (e) {
+        fail(e);
+      } finally {
+        await ctl.quit();
+      }
+    }),
+  );
+  const wall = (performance.now() - t0) / 1000;
+  const mem = sampler.stop();
+  return {
+    sessions: SESSIONS,
+    loggedIn,
+    failures: Object.values(failures).reduce((a, b) => a + b, 0),
+    failureReasons: failures,
+    loginP50: pct(loginMs, 50),
+    loginP99: pct(loginMs, 99),
+    pasvP50: pct(pasvMs, 50),
+    pasvP99: pct(pasvMs, 99),
+    pasvMax: Math.max(...pasvMs),
+    wallSeconds: wall,
+    peakRssMB: mem.rss / MB,
+    peakPssMB: mem.pss / MB,
+    peakProcs: mem.procs,
+  };
+}
+
+interface PoolLevel {
+  level: number;
+  wantHeld: number;
+  held: number;
+  holderFailures: number;
+  probes: number;
+  probeFailures: number;
+  p50: number;
+  p99: number;
+}
+
+async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> {
+  // The probe's own listener makes the last one: held + 1 = level * pool.
+  const wantHeld = Math.max(0, Math.round(level * POOL) - 1);
+  const holders: Control[] = [];
+  let holderFailures = 0;
+  const login = async (): Promise<Control> => {
+    const { ctl } = await Control.open(HOST, s.port, 30_000);
+    await ctl.login(s.user, s.pass);
+    return ctl;
+  };
+  // Fill the pool with holders: each logs in and issues PASV without ever connecting.
+  let attempts = 0;
+  while (holders.length < wantHeld && attempts < wantHeld * 3) {
+    const batch = Math.min(50, wantHeld - holders.length);
+    attempts += batch;
+    await Promise.all(
+      Array.from({ length: batch }, async () => {
+        let ctl: Control | undefined;
+        try {
+          ctl = await login();
+          await ctl.pasv();
+          holders.push(ctl);
+        } catch {
+          holderFailures++;
+          ctl?.close();
+        }
+      }),
+    );
+  }
+  // Probe: PASV round trips on one session; each PASV replaces that session's previous listener.
+  const lat: number[] = [];
+  let probeFailures = 0;
+  let probe = await login();
+  for (let i = 0; i < PROBES; i++) {
+    try {
+      lat.push((await probe.pasv()).ms);
+    } catch {
+      probeFailures++;
+      probe.close();
+      probe = await login();
+    }
+  }
+  await probe.quit();
+  await Promise.all(holders.map((h) => h.quit()));
+  await new Promise((r) => setTimeout(r, 500));
+  return { level, wantHeld, held: holders.length, holderFailures, probes: PROBES, probeFailures, p50: pct(lat, 50), p99: pct(lat, 99) };
+}
+
+function loadNow(): string {
+  return loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+}
+
+async function main(): Promise<void> {
+  mkdirSync(WORK, { recursive: true });
+  mkdirSync(OUT, { recursive: true });
+  prepareFiles();
+  for (const n of wanted) rmSync(join(WORK, `${n}-main`), { recursive: true, force: true });
+  for (const n of wanted) rmSync(join(WORK, `${n}-pool`), { recursive: true, force: true });
+  const nodeFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "profiles")}`] : [];
+  const range = SESSIONS * 2;
+  const mainOpts: Record<Name, ServerOptions> = {
+    ours: { port: 2121, pasvStart: 20000, pasvEnd: 20000 + range - 1, quarantineSeconds: 60, acceptTimeoutSeconds: 60, work: WORK, nodeFlags, tag: "main" },
+    vsftpd: { port: 2122, pasvStart: 24000, pasvEnd: 24000 + range - 1, quarantineSeconds: 60, acceptTimeoutSeconds: 60, work: WORK, tag: "main" },
+  };
+  const poolOpts: Record<Name, ServerOptions> = {
+    ours: { port: 2123, pasvStart: 28000, pasvEnd: 28000 + POOL - 1, quarantineSeconds: 0, acceptTimeoutSeconds: 600, work: WORK, nodeFlags, tag: "pool" },
+    vsftpd: { port: 2124, pasvStart: 29000, pasvEnd: 29000 + POOL - 1, quarantineSeconds: 0, acceptTimeoutSeconds: 600, work: WORK, tag: "pool" },
+  };
+  for (const n of wanted) {
+    for (const o of [mainOpts[n], poolOpts[n]]) {
+      await requireFree([o.port, o.pasvStart, o.pasvEnd, Math.floor((o.pasvStart + o.pasvEnd) / 2)], `${n} ${o.tag}`);
+    }
+  }
+  const start = (n: Name, o: ServerOptions): Promise<ServerUnderTest> => (n === "ours" ? startOurs(o) : startVsftpd(o));
+  const machine = {
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
+    memGB: Math.round(totalmem() / 2 ** 30),
+    kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
+    node: process.version,
+    vsftpd: "Debian bookworm vsftpd " + (spawnVersion() ?? "?"),
+    loadBefore: loadNow(),
+  };
+  log(`machine: ${machine.cpu}, ${machine.memGB} GB, load ${machine.loadBefore}; servers: ${wanted.join(", ")}`);
+
+  const servers: ServerUnderTest[] = [];
+  for (const n of wanted) {
+    const s = await start(n, mainOpts[n]);
+    running.push(s);
+    servers.push(s);
+  }
+  log(`1/3 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
+  const tp = await throughput(servers);
+  log(`2/3 ${SESSIONS} concurrent sessions`);
+  const sess: Record<string, SessionsResult> = {};
+  for (const s of servers) {
+    sess[s.name] = await concurrentSessions(s);
+    log(`${s.name}: ${JSON.stringify(sess[s.name])}`);
+  }
+  for (const s of servers) await s.stop();
+  running.length = 0;
+
+  log(`3/3 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
+  const pools: Record<string, PoolLevel[]> = {};
+  for (const n of wanted) {
+    const s = await start(n, poolOpts[n]);
+    running.push(s);
+    pools[n] = [];
+    for (const level of [0.1, 0.99]) {
+      const r = await poolLevel(s, level);
+      pools[n].push(r);
+      log(`${n} @ ${level * 100}%: ${JSON.stringify(r)}`);
+    }
+    await s.stop();
+    running.length = 0;
+  }
+
+  const results = { date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
+  writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
+  const md = render(results);
+  writeFileSync(join(OUT, "server-results.md"), md);
+  console.log(md);
+  if (process.env.BENCH_DOCS === "1") updateDocs(md);
+}
+
+function spawnVersion(): string | null {
+  try {
+    const status = readFileSync("/var/lib/dpkg/status", "utf8");
+    return /Package: vsftpd\n(?:.*\n)*?Version: (\S+)/.exec(status)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+interface Results {
+  date: string;
+  machine: Record<string, string | number>;
+  notes: string[];
+  throughput: Record<string, Throughput>;
+  sessions: Record<string, SessionsResult>;
+  pools: Record<string, PoolLevel[]>;
+}
+
+function render(r: Results): string {
+  const names = Object.keys(r.sessions) as Name[];
+  const has = (n: Name): boolean => names.includes(n);
+  const ratio = (a: number | undefined, b: number | undefined): string =>
+    a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? f2(a / b) : "–";
+  const tpm = (n: Name, k: keyof Throughput): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
+  const col = (n: Name, f: (n: Name) => string): string => (has(n) ? f(n) : "not measured");
+  const lines: string[] = [];
+  lines.push(`Run ${r.date}; ${r.machine.cpu}, ${r.machine.memGB} GB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}.`);
+  for (const n of r.notes) lines.push(`\n**${n}**`);
+  lines.push("");
+  lines.push("| figure | ours | vsftpd | ours / vsftpd |");
+  lines.push("|---|---:|---:|---:|");
+  const tpRow = (label: string, k: keyof Throughput): void => {
+    const runs = (n: Name): string => `${f1(tpm(n, k) ?? NaN)} (${(r.throughput[n]?.[k] ?? []).map(f1).join(", ")})`;
+    lines.push(`| ${label}, MB/s, median (runs) | ${col("ours", runs)} | ${col("vsftpd", runs)} | ${ratio(tpm("ours", k), tpm("vsftpd", k))} |`);
+  };
+  tpRow(`RETR ${BIG_MB} MiB`, "retr");
+  tpRow(`STOR ${BIG_MB} MiB`, "stor");
+  const s = (n: Name): SessionsResult | undefined => r.sessions[n];
+  const sRow = (label: string, f: (x: SessionsResult) => number, fmt: (x: number) => string, showRatio = true): void => {
+    const v = (n: Name): string => fmt(f(s(n) as SessionsResult));
+    lines.push(`| ${label} | ${col("ours", v)} | ${col("vsftpd", v)} | ${showRatio ? ratio(has("ours") ? f(s("ours") as SessionsResult) : undefined, has("vsftpd") ? f(s("vsftpd") as SessionsResult) : undefined) : ""} |`);
+  };
+  const n0 = SESSIONS.toLocaleString("en-US");
+  const fails = (n: Name): string => `${s(n)?.failures} (${s(n)?.loggedIn}/${n0} logged in)`;
+  lines.push(`| ${n0} sessions: failures | ${col("ours", fails)} | ${col("vsftpd", fails)} | |`);
+  sRow(`${n0} sessions: PASV p50, ms`, (x) => x.pasvP50, f1);
+  sRow(`${n0} sessions: PASV p99, ms`, (x) => x.pasvP99, f1);
+  sRow(`${n0} sessions: login p99, ms`, (x) => x.loginP99, f1);
+  sRow(`${n0} sessions: wall time, s`, (x) => x.wallSeconds, f1);
+  sRow(`${n0} sessions: peak RSS (sum over processes), MB`, (x) => x.peakRssMB, f1);
+  sRow(`${n0} sessions: peak PSS (sum over processes), MB`, (x) => x.peakPssMB, f1);
+  sRow(`${n0} sessions: peak process count`, (x) => x.peakProcs, (x) => String(x), false);
+  const p = (n: Name, lvl: number): PoolLevel | undefined => r.pools[n]?.find((x) => x.level === lvl);
+  for (const lvl of [0.1, 0.99]) {
+    const v = (n: Name): string => {
+      const x = p(n, lvl) as PoolLevel;
+      return `${f2(x.p50)} / ${f2(x.p99)}`;
+    };
+    lines.push(`| PASV p50 / p99 at ${lvl * 100} % of ${POOL} ports, ms | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(p("ours", lvl)?.p99, p("vsftpd", lvl)?.p99)} |`);
+  }
+  const fl = (n: Name): string => {
+    const x = p(n, 0.99) as PoolLevel;
+    return `${x.held}/${x.wantHeld} held (${x.holderFailures} holder failures), ${x.probeFailures}/${x.probes} probe failures`;
+  };
+  lines.push(`| at 99 %: listeners held, PASV failures | ${col("ours", fl)} | ${col("vsftpd", fl)} | |`);
+  const growth = (n: Name): string => f2((p(n, 0.99)?.p99 ?? NaN) / (p(n, 0.1)?.p99 ?? NaN)) + "×";
+  lines.push(`| PASV p99 at 99 % ÷ p99 at 10 % (bar: ≤ 2× for ours) | ${col("ours", growth)} | ${col("vsftpd", growth)} | |`);
+  const reasons = names
+    .filter((n) => (s(n)?.failures ?? 0) > 0)
+    .map((n) => `- ${n} failures at ${n0} sessions: ${Object.entries(s(n)?.failureReasons ?? {}).map(([k, c]) => `${c}× ${k}`).join("; ")}`);
+  if (reasons.length > 0) lines.push("", ...reasons);
+  return lines.join("\n") + "\n";
+}
+
+function updateDocs(md: string): void {
+  const file = join(ROOT, "docs/benchmarks.md");
+  const begin = "<!-- bench-server:results:begin -->";
+  const end = "<!-- bench-server:results:end -->";
+  const text = readFileSync(file, "utf8");
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`docs/benchmarks.md has no ${begin} … ${end} block`);
+  writeFileSync(file, text.slice(0, i + begin.length) + "\n" + md + text.slice(j));
+  log("docs/benchmarks.md results block updated");
+}
+
+try {
+  await main();
+} catch (e) {
+  for (const s of running) s.proc.kill("SIGKILL");
+  console.error(`bench-server failed: ${(e as Error).stack ?? String(e)}`);
+  process.exitCode = 1;
+}
+// Stop by ourselves even if a client socket the servers never answered is still open.
+process.exit();
