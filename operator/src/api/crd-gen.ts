@@ -30,6 +30,7 @@ const PASS = new Set([
   "maxLength",
   "minItems",
   "maxItems",
+  "maxProperties",
   "pattern",
   "enum",
   "format",

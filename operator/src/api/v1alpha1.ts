@@ -198,6 +198,7 @@ const serviceShape = z
       ),
     annotations: z
       .record(z.string().max(253), z.string().max(4096))
+      .meta({ maxProperties: 64 })
       .optional()
       .describe("Extra annotations on the Service (override the provider preset's)."),
     externalTrafficPolicy: z
@@ -394,6 +395,7 @@ const quantityMap = z
       .max(64)
       .meta({ "x-kubernetes-validations": [{ rule: "isQuantity(self)", message: "must be a quantity such as 500m or 256Mi" }] }),
   )
+  .meta({ maxProperties: 16 })
   .optional();
 
 export const resourcesSchema = z

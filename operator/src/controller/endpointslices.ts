@@ -107,7 +107,7 @@ export function buildEndpointSlices(
       kind: "EndpointSlice",
       metadata: childMeta(fs, i === 0 ? names.controlSlice : `${names.controlSlice}-${i}`, labels("control")),
       addressType: family,
-      endpoints: group.map((p) => endpoint(p, ns)),
+      ...(group.length ? { endpoints: group.map((p) => endpoint(p, ns)) } : {}),
       ports: controlPorts,
     });
   });
@@ -124,8 +124,9 @@ export function buildEndpointSlices(
         metadata: childMeta(fs, names.passiveSlice(slice.slot, chunk), labels("passive", { [SLOT_LABEL]: String(slice.slot) })),
         addressType: family,
         // No pod (yet) for the slot: the slice still exists, with no endpoints, so its ports refuse
-        // connections instead of falling through to another pod.
-        endpoints: pod ? [endpoint(pod, ns)] : [],
+        // connections instead of falling through to another pod. (Empty lists are left out: the
+        // server stores them as null, which would look like a difference on every resync.)
+        ...(pod ? { endpoints: [endpoint(pod, ns)] } : {}),
         ports: group,
       });
     });

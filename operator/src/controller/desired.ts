@@ -1,0 +1,31 @@
+// All desired children of an FtpServer in one pure function: the reconciler's whole "what should
+// exist" answer, testable without a cluster.
+import type { FtpServer } from "../api/v1alpha1.ts";
+import type { KubeObject } from "../runtime/types.ts";
+import { buildConfigMap } from "./config.ts";
+import { buildEndpointSlices, type PodView } from "./endpointslices.ts";
+import type { Effective } from "./model.ts";
+import { buildService } from "./service.ts";
+import { buildStatefulSet } from "./statefulset.ts";
+
+export interface Desired {
+  service: KubeObject;
+  endpointSlices: KubeObject[];
+  configMap: KubeObject;
+  statefulSet: KubeObject;
+}
+
+export function desiredChildren(
+  fs: FtpServer,
+  e: Effective,
+  externalAddress: string | null,
+  pods: PodView[],
+  opts: { maxPortsPerSlice?: number } = {},
+): Desired {
+  return {
+    service: buildService(fs, e),
+    endpointSlices: buildEndpointSlices(fs, e, pods, opts),
+    configMap: buildConfigMap(fs, e, externalAddress),
+    statefulSet: buildStatefulSet(fs, e),
+  };
+}

@@ -1,0 +1,90 @@
+// pasv-operator entry point.
+//
+//   node operator/src/main.ts [flags]
+//
+//   --kubeconfig PATH            default: $KUBECONFIG, ~/.kube/config, else in-cluster service account
+//   --namespace NS               watch one namespace (default: $WATCH_NAMESPACE, else cluster-wide)
+//   --leader-elect / --no-leader-elect        default on ($LEADER_ELECT=false turns it off)
+//   --leader-election-namespace NS            default $POD_NAMESPACE, else the watched namespace, else "default"
+//   --leader-election-id NAME    Lease name (default pasv-operator)
+//   --lease-duration S / --renew-deadline S / --retry-period S   default 15 / 10 / 2
+//   --health-port PORT           /healthz /readyz /metrics (default 8080; 0 = any free port)
+//   --health-host HOST           default 0.0.0.0
+//   --workers N                  concurrent reconciles (default 8)
+//   --workload-readiness pods|applied   what Ready waits for (default pods; `applied` for control planes without kubelets)
+//   --max-ports-per-endpointslice N     default 1000 (use 100 on clusters older than the #99795 backports)
+//   --nodeport-pool-size N       size of the cluster's NodePort range (default 2768)
+//   --resync-period SECONDS      periodic re-check of every FtpServer (default 600; 0 = off)
+// Logs: pino JSON on stdout, level from $LOG_LEVEL.
+import { KubeConfig } from "@kubernetes/client-node";
+import { parseArgs } from "node:util";
+import { createLogger } from "./runtime/log.ts";
+import { createOperator } from "./controller/operator.ts";
+
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: "string" },
+    namespace: { type: "string" },
+    "leader-elect": { type: "boolean" },
+    "no-leader-elect": { type: "boolean" },
+    "leader-election-namespace": { type: "string" },
+    "leader-election-id": { type: "string", default: "pasv-operator" },
+    "lease-duration": { type: "string", default: "15" },
+    "renew-deadline": { type: "string", default: "10" },
+    "retry-period": { type: "string", default: "2" },
+    "health-port": { type: "string", default: "8080" },
+    "health-host": { type: "string", default: "0.0.0.0" },
+    workers: { type: "string", default: "8" },
+    "workload-readiness": { type: "string", default: "pods" },
+    "max-ports-per-endpointslice": { type: "string", default: "1000" },
+    "nodeport-pool-size": { type: "string", default: "2768" },
+    "resync-period": { type: "string", default: "600" },
+  },
+  strict: true,
+});
+
+function int(name: string, v: string | undefined): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${name}: not a non-negative integer: ${v}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const log = createLogger();
+const kc = new KubeConfig();
+if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
+else kc.loadFromDefault();
+
+const namespace = values.namespace ?? (process.env.WATCH_NAMESPACE || undefined);
+const leaderElect = values["no-leader-elect"] ? false : (values["leader-elect"] ?? process.env.LEADER_ELECT !== "false");
+const readiness = values["workload-readiness"];
+if (readiness !== "pods" && readiness !== "applied") {
+  console.error("--workload-readiness: pods or applied");
+  process.exit(2);
+}
+
+const op = createOperator({
+  kubeConfig: kc,
+  logger: log,
+  ...(namespace ? { namespace } : {}),
+  leaderElection: leaderElect
+    ? {
+        namespace: values["leader-election-namespace"] ?? (process.env.POD_NAMESPACE || namespace || "default"),
+        name: values["leader-election-id"],
+        leaseDurationMs: Number(values["lease-duration"]) * 1000,
+        renewDeadlineMs: Number(values["renew-deadline"]) * 1000,
+        retryPeriodMs: Number(values["retry-period"]) * 1000,
+      }
+    : false,
+  http: { host: values["health-host"], port: int("health-port", values["health-port"]) },
+  workers: Math.max(1, int("workers", values.workers)),
+  workloadReadiness: readiness,
+  maxPortsPerSlice: Math.max(1, int("max-ports-per-endpointslice", values["max-ports-per-endpointslice"])),
+  nodePortPool: int("nodeport-pool-size", values["nodeport-pool-size"]),
+  resyncMs: int("resync-period", values["resync-period"]) * 1000,
+});
+op.manager.handleSignals();
+log.info({ namespace: namespace ?? "(all)", leaderElect, readiness }, "pasv-operator starting");
+await op.start();

@@ -1,0 +1,65 @@
+// Helpers shared by the operator's integration tests and benchmark: install the generated CRD,
+// poll, read plain JSON objects through the runtime's client.
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { CRD_PATH } from "../../operator/src/api/crd-gen.ts";
+import { ApiClient } from "../../operator/src/runtime/client.ts";
+import { Resources, type KubeObject } from "../../operator/src/runtime/types.ts";
+import { FtpServers } from "../../operator/src/controller/reconciler.ts";
+
+export { FtpServers };
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Create (or keep) the generated CRD and wait until it is Established. */
+export async function installCrd(client: ApiClient): Promise<void> {
+  const crd = parse(readFileSync(CRD_PATH, "utf8")) as KubeObject;
+  try {
+    await client.create(Resources.CustomResourceDefinition, crd);
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+  }
+  await eventually("CRD established", async () => {
+    const got = await client.get(Resources.CustomResourceDefinition, crd.metadata!.name!);
+    const conds = (got?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
+    return conds.some((c) => c.type === "Established" && c.status === "True");
+  });
+  // The discovery/OpenAPI handlers lag Established a little: wait until a list works.
+  await eventually("ftpservers served", async () => (await client.list(FtpServers, { limit: 1 })).items !== undefined);
+}
+
+export async function ensureNamespace(client: ApiClient, name: string): Promise<void> {
+  try {
+    await client.create(Resources.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+  }
+}
+
+export function newClient(kc: KubeConfig): ApiClient {
+  return new ApiClient(kc);
+}
+
+export function condition(obj: KubeObject | undefined, type: string): { status: string; reason: string; message: string } | undefined {
+  const conds = (obj?.status as { conditions?: { type: string; status: string; reason: string; message: string }[] } | undefined)?.conditions;
+  return conds?.find((c) => c.type === type);
+}
+
+export function ftpServerObject(name: string, namespace: string, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion: FtpServers.apiVersion, kind: FtpServers.kind, metadata: { name, namespace }, spec };
+}

@@ -1,0 +1,320 @@
+// The FtpServer operator on a real control plane (etcd + kube-apiserver + kube-controller-manager,
+// no kubelet): children and their shape, config following rule and address changes without
+// touching the pod template, pod IPs → EndpointSlices, admission rejecting invalid objects,
+// zero writes on a no-op resync, garbage collection on delete.
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return -- plain JSON objects */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { parse } from "yaml";
+import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
+import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
+import type { ApiClient } from "../../operator/src/runtime/client.ts";
+import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
+import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { INVALID, validBase } from "../unit/operator/fixtures.ts";
+import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+
+const ns = "ftp-it";
+
+async function reconcileCount(op: Operator): Promise<number> {
+  const m = await op.manager.metrics.reconcileTotal.get();
+  return m.values.reduce((a, v) => a + v.value, 0);
+}
+
+/** Wait until the queue is empty and no reconcile happened for `quietMs`. */
+async function waitIdle(op: Operator, quietMs = 700): Promise<void> {
+  let last = -1;
+  await eventually(
+    "operator idle",
+    async () => {
+      const n = await reconcileCount(op);
+      const idle = n === last && op.controller.queue.length === 0;
+      last = n;
+      return idle;
+    },
+    60_000,
+    quietMs,
+  );
+}
+
+describe("FtpServer operator", () => {
+  let cluster: TestCluster;
+  let client: ApiClient;
+  let op: Operator;
+
+  const start = async () => {
+    const o = createOperator({
+      kubeConfig: cluster.kubeConfig,
+      logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
+      http: { host: "127.0.0.1", port: 0 },
+      leaderElection: false,
+      workloadReadiness: "applied",
+      workers: 4,
+    });
+    await o.start();
+    return o;
+  };
+
+  before(async () => {
+    cluster = await startTestCluster();
+    client = newClient(cluster.kubeConfig);
+    await installCrd(client);
+    await ensureNamespace(client, ns);
+    op = await start();
+  });
+  after(async () => {
+    await op?.stop();
+    await cluster?.stop();
+  });
+
+  const get = (type: ResourceType, name: string) => client.get<any>(type, name, ns);
+  const getFs = (name: string) => client.get<any>(FtpServers, name, ns);
+  const configOf = async (name: string) => {
+    const cm = await get(Resources.ConfigMap, `${name}-config`);
+    return cm ? serverConfigSchema.parse(parse(cm.data["config.yaml"])) : undefined;
+  };
+
+  test("create → Service, EndpointSlices, ConfigMap, StatefulSet with the right shape and owner references", async () => {
+    const fs = await client.create<any>(
+      FtpServers,
+      ftpServerObject("files", ns, {
+        replicas: 2,
+        passive: {
+          basePort: 30000,
+          numberOfPorts: 10,
+          expectedConcurrentConnections: 2,
+          addressRules: [
+            { userClass: "partner*", address: "auto" },
+            { userClass: "internal", address: "192.0.2.10" },
+          ],
+        },
+        userClasses: [{ name: "partners", match: { groups: ["partners"] } }],
+        users: { secretName: "files-users" },
+      }),
+    );
+    const uid = fs.metadata.uid;
+    const svc = await eventually("Service", () => get(Resources.Service, "files"));
+    assert.equal(svc.spec.type, "LoadBalancer");
+    assert.equal(svc.spec.selector, undefined, "PortPartitioned Service has no selector");
+    assert.equal(svc.spec.ports.length, 11);
+    assert.deepEqual(
+      svc.spec.ports.map((p: any) => p.name),
+      ["ftp", ...Array.from({ length: 10 }, (_, i) => `pasv-${30000 + i}`)],
+    );
+    const sts = await eventually("StatefulSet", () => get(Resources.StatefulSet, "files"));
+    const env = sts.spec.template.spec.containers[0].env.find((v: any) => v.name === "PASV_SLOT");
+    assert.equal(env.valueFrom.fieldRef.fieldPath, "metadata.labels['apps.kubernetes.io/pod-index']");
+    const cfg = await eventually("ConfigMap", () => configOf("files"));
+    assert.deepEqual(cfg.passive.slices, [
+      { slot: 0, portStart: 30000, portEnd: 30004 },
+      { slot: 1, portStart: 30005, portEnd: 30009 },
+    ]);
+    const slices = await eventually("3 EndpointSlices", async () => {
+      const l = await client.list<any>(Resources.EndpointSlice, { namespace: ns, labelSelector: { "kubernetes.io/service-name": "files" } });
+      return l.items.length === 3 ? l.items : undefined;
+    });
+    for (const s of slices) assert.equal(s.metadata.labels["endpointslice.kubernetes.io/managed-by"], ENDPOINTSLICE_MANAGED_BY);
+    for (const obj of [svc, sts, ...slices, await get(Resources.ConfigMap, "files-config")]) {
+      assert.equal(obj.metadata.ownerReferences?.[0]?.uid, uid, `${obj.kind} ${obj.metadata.name} owned by the FtpServer`);
+      assert.equal(obj.metadata.ownerReferences?.[0]?.controller, true);
+    }
+    // No load-balancer controller here: the address is pending, so not Ready, and it says why.
+    const st = await eventually("status", async () => {
+      const f = await getFs("files");
+      return condition(f, "AddressResolved") ? f : undefined;
+    });
+    assert.equal(st.status.observedGeneration, st.metadata.generation);
+    assert.deepEqual(
+      { b: st.status.passive.basePort, n: st.status.passive.numberOfPorts, e: st.status.passive.portEnd },
+      { b: 30000, n: 10, e: 30009 },
+    );
+    assert.equal(condition(st, "AddressResolved")?.reason, "WaitingForLoadBalancer");
+    assert.equal(condition(st, "Ready")?.status, "False");
+    assert.equal(condition(st, "Reconciling")?.status, "True");
+    assert.equal(condition(st, "RoutingSound")?.status, "True");
+    assert.equal(condition(st, "PassiveRangeSized")?.status, "True");
+    // every False condition comes with a Warning Event
+    await eventually("Warning Event for AddressResolved", async () => {
+      const evs = await client.list<any>(Resources.Event, { namespace: ns, fieldSelector: `involvedObject.uid=${uid}` });
+      return evs.items.some((e: any) => e.type === "Warning" && e.reason === "WaitingForLoadBalancer");
+    });
+  });
+
+  test("the Service's load-balancer status (as a cloud provider writes it) → status.passive.externalAddress, config, Ready", async () => {
+    await client.mergePatch(Resources.Service, "files", ns, { status: { loadBalancer: { ingress: [{ ip: "203.0.113.7" }] } } }, "status");
+    const f = await eventually("Ready", async () => {
+      const x = await getFs("files");
+      return condition(x, "Ready")?.status === "True" ? x : undefined;
+    });
+    assert.equal(f.status.passive.externalAddress, "203.0.113.7");
+    assert.equal(condition(f, "AddressResolved")?.reason, "LoadBalancerIP");
+    assert.equal((await configOf("files"))?.passive.externalAddress, "203.0.113.7");
+    // a new address (LB replaced) follows too
+    await client.mergePatch(Resources.Service, "files", ns, { status: { loadBalancer: { ingress: [{ ip: "198.51.100.7" }] } } }, "status");
+    await eventually("config follows the new address", async () => (await configOf("files"))?.passive.externalAddress === "198.51.100.7");
+    await eventually("status follows", async () => (await getFs("files"))?.status.passive.externalAddress === "198.51.100.7");
+  });
+
+  test("pod IPs and readiness → the slot's EndpointSlice (simulating the kubelet)", async () => {
+    // The StatefulSet controller creates the pods; no kubelet runs, so write what it would.
+    for (const i of [0, 1]) {
+      const pod = await eventually(`pod files-${i}`, () => client.get<any>(Resources.Pod, `files-${i}`, ns));
+      await client.mergePatch(Resources.Pod, pod.metadata.name, ns, {
+        status: {
+          phase: "Running",
+          podIP: `10.244.0.${10 + i}`,
+          podIPs: [{ ip: `10.244.0.${10 + i}` }],
+          conditions: [{ type: "Ready", status: i === 0 ? "True" : "False", lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") }],
+        },
+      }, "status");
+    }
+    const s0 = await eventually("slot 0 slice has pod 0", async () => {
+      const s = await get(Resources.EndpointSlice, "files-pasv-0-0");
+      return s?.endpoints?.length === 1 ? s : undefined;
+    });
+    assert.deepEqual(s0.endpoints[0].addresses, ["10.244.0.10"]);
+    assert.equal(s0.endpoints[0].conditions.ready, true);
+    assert.equal(s0.endpoints[0].targetRef.name, "files-0");
+    assert.deepEqual(s0.ports.map((p: any) => p.port).sort(), [30000, 30001, 30002, 30003, 30004]);
+    const s1 = await eventually("slot 1 slice has pod 1 (not ready)", async () => {
+      const s = await get(Resources.EndpointSlice, "files-pasv-1-0");
+      return s?.endpoints?.length === 1 ? s : undefined;
+    });
+    assert.deepEqual(s1.endpoints[0].addresses, ["10.244.0.11"]);
+    assert.equal(s1.endpoints[0].conditions.ready, false);
+    const control = await eventually("control slice has both pods", async () => {
+      const s = await get(Resources.EndpointSlice, "files-control");
+      return s?.endpoints?.length === 2 ? s : undefined;
+    });
+    assert.deepEqual(control.ports.map((p: any) => p.name), ["ftp"]);
+  });
+
+  test("edit, disable, delete a rule → the ConfigMap follows; StatefulSet template and pods untouched", async () => {
+    const sts0 = await get(Resources.StatefulSet, "files");
+    const pods0 = (await client.list<any>(Resources.Pod, { namespace: ns })).items.map((p: any) => p.metadata.uid).sort();
+    const rulesOf = async () => (await configOf("files"))?.passive.addressRules.map((r) => `${r.userClass}=${r.address}:${r.enabled}`).join(",");
+    const patchRules = (rules: unknown[]) =>
+      client.mergePatch(FtpServers, "files", ns, { spec: { passive: { addressRules: rules } } });
+
+    await patchRules([{ userClass: "partner*", address: "auto" }, { userClass: "internal", address: "192.0.2.20" }]);
+    await eventually("edited", async () => (await rulesOf()) === "partner*=auto:true,internal=192.0.2.20:true");
+    await patchRules([{ userClass: "partner*", address: "auto", enabled: false }, { userClass: "internal", address: "192.0.2.20" }]);
+    await eventually("disabled", async () => (await rulesOf()) === "partner*=auto:false,internal=192.0.2.20:true");
+    await patchRules([{ userClass: "internal", address: "192.0.2.20" }]);
+    await eventually("deleted", async () => (await rulesOf()) === "internal=192.0.2.20:true");
+
+    await eventually("status caught up", async () => {
+      const f = await getFs("files");
+      return f.status.observedGeneration === f.metadata.generation && condition(f, "Ready")?.status === "True";
+    });
+    const sts1 = await get(Resources.StatefulSet, "files");
+    assert.equal(sts1.metadata.generation, sts0.metadata.generation, "StatefulSet generation unchanged");
+    assert.deepEqual(sts1.spec.template, sts0.spec.template, "pod template unchanged");
+    const pods1 = (await client.list<any>(Resources.Pod, { namespace: ns })).items.map((p: any) => p.metadata.uid).sort();
+    assert.deepEqual(pods1, pods0, "no pod recreated");
+  });
+
+  test("a no-op resync performs zero writes (operator restart and a full resync)", async () => {
+    await waitIdle(op);
+    // A full resync in the running operator: restart its controller (enqueues every object).
+    const before = op.manager.client.writes.count({ exclude: ["leases", "events"] });
+    const r0 = await reconcileCount(op);
+    await op.controller.stop();
+    op.controller.start();
+    await eventually("resync reconciled", async () => (await reconcileCount(op)) > r0);
+    await waitIdle(op);
+    assert.equal(op.manager.client.writes.count({ exclude: ["leases", "events"] }) - before, 0, "writes during resync");
+    // A fresh operator process state (cold caches) against the converged cluster: also zero writes.
+    await op.stop();
+    op = await start();
+    await eventually("cold-start reconciled", async () => (await reconcileCount(op)) > 0);
+    await waitIdle(op);
+    assert.deepEqual(op.manager.client.writes.records.filter((r) => r.resource !== "leases"), [], "writes after a cold start");
+  });
+
+  test(`${INVALID.length} invalid FtpServers are rejected at admission with clear messages`, async () => {
+    const failures: string[] = [];
+    for (const [i, [name, spec, tsMsg, apiMsg]] of INVALID.entries()) {
+      try {
+        await client.create(FtpServers, ftpServerObject(`bad-${i}`, ns, spec));
+        failures.push(`${name}: accepted`);
+      } catch (err) {
+        const e = err as { statusCode?: number; message: string };
+        if (e.statusCode !== 422) failures.push(`${name}: ${e.statusCode} ${e.message}`);
+        else if (!(apiMsg ?? tsMsg).test(e.message)) failures.push(`${name}: unclear message: ${e.message}`);
+      }
+    }
+    assert.deepEqual(failures, []);
+    // and the valid base is accepted (the table's objects differ from it in one thing each)
+    await client.create(FtpServers, ftpServerObject("valid-base", ns, validBase));
+    await client.delete(FtpServers, "valid-base", ns);
+  });
+
+  test("storage is immutable (CEL transition rule)", async () => {
+    await client.create(FtpServers, ftpServerObject("store", ns, { ...validBase, service: { type: "ClusterIP" }, storage: { type: "EmptyDir" } }));
+    await assert.rejects(
+      client.mergePatch(FtpServers, "store", ns, { spec: { storage: { type: "PersistentVolumeClaim", size: "1Gi" } } }),
+      /storage is immutable/,
+    );
+    // ClusterIP: the address is the cluster IP, so it is Ready without a load balancer
+    const f = await eventually("ClusterIP FtpServer Ready", async () => {
+      const x = await getFs("store");
+      return condition(x, "Ready")?.status === "True" ? x : undefined;
+    });
+    const svc = await get(Resources.Service, "store");
+    assert.equal(f.status.passive.externalAddress, svc.spec.clusterIP);
+  });
+
+  test("ClientIPAffinity with 2 replicas and no 2-tuple LB → RoutingSound False, with a reason and an Event", async () => {
+    await client.create(FtpServers, ftpServerObject("sticky", ns, { ...validBase, routing: { mode: "ClientIPAffinity" } }));
+    const f = await eventually("RoutingSound False", async () => {
+      const x = await getFs("sticky");
+      return condition(x, "RoutingSound")?.status === "False" ? x : undefined;
+    });
+    assert.equal(condition(f, "RoutingSound")?.reason, "PerPortAffinity");
+    assert.match(condition(f, "RoutingSound")!.message, /per port/);
+    const svc = await get(Resources.Service, "sticky");
+    assert.equal(svc.spec.sessionAffinity, "ClientIP");
+    assert.equal(svc.spec.externalTrafficPolicy, "Local");
+    assert.ok(svc.spec.selector);
+    const slices = await client.list<any>(Resources.EndpointSlice, { namespace: ns, labelSelector: { "endpointslice.kubernetes.io/managed-by": ENDPOINTSLICE_MANAGED_BY, "kubernetes.io/service-name": "sticky" } });
+    assert.equal(slices.items.length, 0, "no operator EndpointSlices for a selector Service");
+    await eventually("Warning Event PerPortAffinity", async () => {
+      const evs = await client.list<any>(Resources.Event, { namespace: ns, fieldSelector: `involvedObject.uid=${f.metadata.uid}` });
+      return evs.items.some((e: any) => e.type === "Warning" && e.reason === "PerPortAffinity");
+    });
+  });
+
+  test("scaling down removes the extra slot's EndpointSlices and re-slices the range", async () => {
+    await client.mergePatch(FtpServers, "files", ns, { spec: { replicas: 1 } });
+    await eventually("slot 1 slice gone", async () => !(await get(Resources.EndpointSlice, "files-pasv-1-0")));
+    const s0 = await eventually("slot 0 has the whole range", async () => {
+      const s = await get(Resources.EndpointSlice, "files-pasv-0-0");
+      return s?.ports.length === 10 ? s : undefined;
+    });
+    assert.equal(s0.ports.length, 10);
+    assert.deepEqual((await configOf("files"))?.passive.slices, [{ slot: 0, portStart: 30000, portEnd: 30009 }]);
+  });
+
+  test("delete → children garbage-collected", async () => {
+    await client.delete(FtpServers, "files", ns);
+    await eventually(
+      "children gone",
+      async () => {
+        const left = await Promise.all([
+          get(Resources.Service, "files"),
+          get(Resources.ConfigMap, "files-config"),
+          get(Resources.StatefulSet, "files"),
+          client.list<any>(Resources.EndpointSlice, { namespace: ns, labelSelector: { "kubernetes.io/service-name": "files" } }).then((l) => l.items[0]),
+        ]);
+        return left.every((x) => x === undefined);
+      },
+      60_000,
+    );
+    await sleep(100);
+  });
+});
+
