@@ -109,12 +109,16 @@ export class Kube {
     return run(this.helmBin, ["--kubeconfig", this.kubeconfig, ...args], { env: helmEnv(this.kubeconfig) });
   }
   async get(kind: string, name: string, namespace?: string): Promise<K8sObject | undefined> {
-    const r = await this.kubectlRun(["get", kind, name, ...(namespace ? ["-n", namespace] : []), "-o", "json", "--ignore-not-found"]);
+    const r = await this.kubectlRun(["get", kind, name, ...(namespace ? ["-n", namespace] : []), "-o", "json", "--show-managed-fields", "--ignore-not-found"]);
     if (r.code !== 0) throw new Error(`kubectl get ${kind} ${name}: ${r.stderr}`);
     return r.stdout.trim() ? (JSON.parse(r.stdout) as K8sObject) : undefined;
   }
+  /** `resource` may name a subresource after a slash: ftpservers.ftp.pasv.dev/status. */
   async canI(verb: string, resource: string, namespace?: string): Promise<boolean> {
-    const r = await this.kubectlRun(["auth", "can-i", verb, resource, ...(namespace ? ["-n", namespace] : ["--all-namespaces"])]);
+    const [res = resource, sub] = /\/(status|finalizers|scale)$/.test(resource) ? resource.split("/") : [resource];
+    const r = await this.kubectlRun([
+      "auth", "can-i", verb, res, ...(sub ? [`--subresource=${sub}`] : []), ...(namespace ? ["-n", namespace] : ["--all-namespaces"]),
+    ]);
     return r.stdout.trim() === "yes";
   }
 }
