@@ -8,7 +8,7 @@
 //      PASV listeners open without connecting; a probe session measures PASV round trips)
 //
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=3  BENCH_SESSIONS=1000
-// BENCH_POOL=200  BENCH_PROBES=300  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_PHASES=throughput,sessions,pool  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // (replace the results block in docs/benchmarks.md).
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -24,7 +24,9 @@ const BIG_MB = env("BENCH_BIG_MB", 1024);
 const REPEAT = env("BENCH_REPEAT", 3);
 const SESSIONS = env("BENCH_SESSIONS", 1000);
 const POOL = env("BENCH_POOL", 200);
-const PROBES = env("BENCH_PROBES", 300);
+const PROBES = env("BENCH_PROBES", 1000);
+const WARMUP = env("BENCH_WARMUP", 100);
+const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool").split(",").map((s) => s.trim()));
 const PROFILE = process.env.BENCH_PROFILE === "1";
 const MAX_MINUTES = env("BENCH_MAX_MINUTES", 25);
 const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
@@ -281,6 +283,15 @@ async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> 
   const lat: number[] = [];
   let probeFailures = 0;
   let probe = await login();
+  // Warm-up round trips (JIT, caches), not counted, so the first level measured is not penalised.
+  for (let i = 0; i < WARMUP; i++) {
+    try {
+      await probe.pasv();
+    } catch {
+      probe.close();
+      probe = await login();
+    }
+  }
   for (let i = 0; i < PROBES; i++) {
     try {
       lat.push((await probe.pasv()).ms);
@@ -341,10 +352,10 @@ async function main(): Promise<void> {
     servers.push(s);
   }
   log(`1/3 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
-  const tp = await throughput(servers);
+  const tp = PHASES.has("throughput") ? await throughput(servers) : {};
   log(`2/3 ${SESSIONS} concurrent sessions`);
   const sess: Record<string, SessionsResult> = {};
-  for (const s of servers) {
+  for (const s of PHASES.has("sessions") ? servers : []) {
     sess[s.name] = await concurrentSessions(s);
     log(`${s.name}: ${JSON.stringify(sess[s.name])}`);
   }
@@ -353,7 +364,7 @@ async function main(): Promise<void> {
 
   log(`3/3 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
   const pools: Record<string, PoolLevel[]> = {};
-  for (const n of wanted) {
+  for (const n of PHASES.has("pool") ? wanted : []) {
     const s = await start(n, poolOpts[n]);
     running.push(s);
     pools[n] = [];
@@ -366,7 +377,7 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
-  const results = { date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
+  const results = { servers: wanted, date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
   const md = render(results);
   writeFileSync(join(OUT, "server-results.md"), md);
@@ -384,6 +395,7 @@ function spawnVersion(): string | null {
 }
 
 interface Results {
+  servers: Name[];
   date: string;
   machine: Record<string, string | number>;
   notes: string[];
@@ -393,7 +405,7 @@ interface Results {
 }
 
 function render(r: Results): string {
-  const names = Object.keys(r.sessions) as Name[];
+  const names = r.servers;
   const has = (n: Name): boolean => names.includes(n);
   const ratio = (a: number | undefined, b: number | undefined): string =>
     a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? f2(a / b) : "–";
@@ -413,11 +425,14 @@ function render(r: Results): string {
   tpRow(`STOR ${BIG_MB} MiB`, "stor");
   const s = (n: Name): SessionsResult | undefined => r.sessions[n];
   const sRow = (label: string, f: (x: SessionsResult) => number, fmt: (x: number) => string, showRatio = true): void => {
-    const v = (n: Name): string => fmt(f(s(n) as SessionsResult));
-    lines.push(`| ${label} | ${col("ours", v)} | ${col("vsftpd", v)} | ${showRatio ? ratio(has("ours") ? f(s("ours") as SessionsResult) : undefined, has("vsftpd") ? f(s("vsftpd") as SessionsResult) : undefined) : ""} |`);
+    const v = (n: Name): string => {
+      const x = s(n);
+      return x ? fmt(f(x)) : "–";
+    };
+    lines.push(`| ${label} | ${col("ours", v)} | ${col("vsftpd", v)} | ${showRatio ? ratio(s("ours") ? f(s("ours") as SessionsResult) : undefined, s("vsftpd") ? f(s("vsftpd") as SessionsResult) : undefined) : ""} |`);
   };
   const n0 = SESSIONS.toLocaleString("en-US");
-  const fails = (n: Name): string => `${s(n)?.failures} (${s(n)?.loggedIn}/${n0} logged in)`;
+  const fails = (n: Name): string => (s(n) ? `${s(n)?.failures} (${s(n)?.loggedIn}/${n0} logged in)` : "–");
   lines.push(`| ${n0} sessions: failures | ${col("ours", fails)} | ${col("vsftpd", fails)} | |`);
   sRow(`${n0} sessions: PASV p50, ms`, (x) => x.pasvP50, f1);
   sRow(`${n0} sessions: PASV p99, ms`, (x) => x.pasvP99, f1);
@@ -429,13 +444,14 @@ function render(r: Results): string {
   const p = (n: Name, lvl: number): PoolLevel | undefined => r.pools[n]?.find((x) => x.level === lvl);
   for (const lvl of [0.1, 0.99]) {
     const v = (n: Name): string => {
-      const x = p(n, lvl) as PoolLevel;
-      return `${f2(x.p50)} / ${f2(x.p99)}`;
+      const x = p(n, lvl);
+      return x ? `${f2(x.p50)} / ${f2(x.p99)}` : "–";
     };
     lines.push(`| PASV p50 / p99 at ${lvl * 100} % of ${POOL} ports, ms | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(p("ours", lvl)?.p99, p("vsftpd", lvl)?.p99)} |`);
   }
   const fl = (n: Name): string => {
-    const x = p(n, 0.99) as PoolLevel;
+    const x = p(n, 0.99);
+    if (!x) return "–";
     return `${x.held}/${x.wantHeld} held (${x.holderFailures} holder failures), ${x.probeFailures}/${x.probes} probe failures`;
   };
   lines.push(`| at 99 %: listeners held, PASV failures | ${col("ours", fl)} | ${col("vsftpd", fl)} | |`);
