@@ -1,0 +1,212 @@
+// make bench-operator: N FtpServers (default 100 and 1,000) on the local control plane
+// (etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, no kubelet).
+//
+// Per size, in a fresh namespace:
+//   1. create N FtpServers (the operator is not running yet);
+//   2. start the operator as a child process (cold start) and time until every FtpServer is Ready
+//      with observedGeneration = generation;
+//   3. read the operator's API writes (its /metrics), peak RSS (VmHWM from /proc);
+//   4. restart the operator (cold caches, full resync of converged objects) and count its writes:
+//      the no-op resync must write nothing.
+//
+// "Ready" here = the operator's --workload-readiness=applied: every child (Service, EndpointSlices,
+// ConfigMap, StatefulSet) applied for the current generation, the Service's ports and the slot
+// EndpointSlices consistent with the passive range, the external address resolved (ClusterIP
+// Services: the cluster IP). Pod readiness is not part of it: no kubelet runs pods here.
+//
+// usage: node test/bench/operator/bench.ts [--sizes 100,1000] [--replicas 2] [--ports 10] [--workers 16]
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, createWriteStream } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pino } from "pino";
+import { Informer } from "../../../operator/src/runtime/informer.ts";
+import type { KubeObject } from "../../../operator/src/runtime/types.ts";
+import { startTestCluster } from "../../cluster/harness.ts";
+import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "100,1000" },
+    replicas: { type: "string", default: "2" },
+    ports: { type: "string", default: "10" },
+    workers: { type: "string", default: "16" },
+    "timeout-seconds": { type: "string", default: "300" },
+  },
+});
+const sizes = values.sizes.split(",").map(Number);
+const replicas = Number(values.replicas);
+const ports = Number(values.ports);
+const MAIN = fileURLToPath(new URL("../../../operator/src/main.ts", import.meta.url));
+
+function vm(pid: number, field: "VmHWM" | "VmRSS"): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function metrics(port: number): Promise<{ writes: Record<string, number>; reconciles: number; depth: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const writes: Record<string, number> = {};
+  let reconciles = 0;
+  let depth = 0;
+  for (const line of text.split("\n")) {
+    let m = /^pasv_operator_api_writes_total\{([^}]*)\} (\S+)/.exec(line);
+    if (m) {
+      const res = /resource="([^"]+)"/.exec(m[1]!)?.[1] ?? "?";
+      writes[res] = (writes[res] ?? 0) + Number(m[2]);
+      continue;
+    }
+    m = /^controller_runtime_reconcile_total\{[^}]*\} (\S+)/.exec(line);
+    if (m) reconciles += Number(m[1]);
+    m = /^workqueue_depth\{[^}]*\} (\S+)/.exec(line);
+    if (m) depth += Number(m[1]);
+  }
+  return { writes, reconciles, depth };
+}
+
+const sum = (w: Record<string, number>, exclude: string[] = []) =>
+  Object.entries(w).filter(([k]) => !exclude.includes(k)).reduce((a, [, v]) => a + v, 0);
+
+const cluster = await startTestCluster();
+const client = newClient(cluster.kubeConfig);
+const children: ChildProcess[] = [];
+let healthPort = 18380;
+
+function startOperator(ns: string, tag: string): { proc: ChildProcess; port: number } {
+  const port = healthPort++;
+  const log = createWriteStream(join(cluster.dir, `bench-operator-${tag}.log`));
+  const proc = spawn(
+    process.execPath,
+    [MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--no-leader-elect", "--workload-readiness", "applied",
+      "--workers", values.workers, "--health-host", "127.0.0.1", "--health-port", String(port), "--resync-period", "0"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } },
+  );
+  proc.stdout.pipe(log);
+  proc.stderr.pipe(log);
+  children.push(proc);
+  return { proc, port };
+}
+
+async function stopOperator(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const gone = new Promise((r) => p.once("exit", r));
+  p.kill("SIGTERM");
+  await gone;
+}
+
+async function waitMetrics(port: number) {
+  for (;;) {
+    try {
+      return await metrics(port);
+    } catch {
+      await sleep(100);
+    }
+  }
+}
+
+const results: Record<string, unknown>[] = [];
+try {
+  await installCrd(client);
+  for (const n of sizes) {
+    const ns = `bench-${n}`;
+    await ensureNamespace(client, ns);
+    // 1. create N FtpServers, 32 requests in flight
+    const tc = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < n) {
+          const i = next++;
+          await client.create(
+            FtpServers,
+            ftpServerObject(`ftp-${i}`, ns, {
+              replicas,
+              passive: { basePort: 30000 + (i % 3000) * ports, numberOfPorts: ports, expectedConcurrentConnections: Math.max(1, Math.floor(ports / 5)) },
+              users: { secretName: "users" },
+              service: { type: "ClusterIP" },
+            }),
+          );
+        }
+      }),
+    );
+    const createMs = Date.now() - tc;
+
+    // A watch on FtpServers in the bench process counts Ready objects.
+    const inf = new Informer<KubeObject>(client, FtpServers, { namespace: ns, logger: pino({ level: "silent" }) });
+    inf.start();
+    await inf.waitForSync();
+    const readyCount = () =>
+      inf.list().filter((f) => condition(f, "Ready")?.status === "True" && (f.status as { observedGeneration?: number }).observedGeneration === f.metadata?.generation).length;
+
+    // 2. cold start
+    const t0 = Date.now();
+    const op = startOperator(ns, `${n}-cold`);
+    let peakRss = 0;
+    const deadline = t0 + Number(values["timeout-seconds"]) * 1000;
+    let ready = 0;
+    while ((ready = readyCount()) < n && Date.now() < deadline) {
+      peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmRSS"));
+      await sleep(100);
+    }
+    const readyMs = Date.now() - t0;
+    // let the trailing events settle, then read the counters
+    let m = await waitMetrics(op.port);
+    for (let last = -1; m.reconciles !== last || m.depth > 0; ) {
+      last = m.reconciles;
+      await sleep(1000);
+      m = await waitMetrics(op.port);
+    }
+    peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
+    const writes = m.writes;
+    await stopOperator(op.proc);
+
+    // 4. no-op resync: a fresh operator over converged objects
+    const t1 = Date.now();
+    const op2 = startOperator(ns, `${n}-resync`);
+    let m2 = await waitMetrics(op2.port);
+    while (m2.reconciles < n || m2.depth > 0) {
+      await sleep(200);
+      m2 = await waitMetrics(op2.port);
+    }
+    const resyncMs = Date.now() - t1;
+    await sleep(1000);
+    m2 = await waitMetrics(op2.port);
+    const rss2 = vm(op2.proc.pid!, "VmHWM");
+    await stopOperator(op2.proc);
+    await inf.stop();
+
+    const r = {
+      ftpServers: n,
+      replicas,
+      passivePorts: ports,
+      createSeconds: createMs / 1000,
+      allReady: ready === n,
+      ready,
+      coldStartToAllReadySeconds: readyMs / 1000,
+      apiWrites: sum(writes),
+      apiWritesPerFtpServer: +(sum(writes, ["events"]) / n).toFixed(2),
+      writesByResource: writes,
+      peakRssMB: +(peakRss / 2 ** 20).toFixed(1),
+      noopResyncSeconds: resyncMs / 1000,
+      noopResyncWrites: sum(m2.writes, ["leases"]),
+      noopResyncPeakRssMB: +(rss2 / 2 ** 20).toFixed(1),
+    };
+    results.push(r);
+    console.log(JSON.stringify(r));
+  }
+} finally {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  await cluster.stop();
+}
+
+console.log("\n| FtpServers | cold start → all Ready | API writes / FtpServer | operator peak RSS | no-op resync writes | no-op resync time |");
+console.log("|---:|---:|---:|---:|---:|---:|");
+for (const r of results as Record<string, number>[]) {
+  console.log(`| ${r.ftpServers} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${r.apiWritesPerFtpServer} | ${r.peakRssMB} MB | ${r.noopResyncWrites} | ${r.noopResyncSeconds} s |`);
+}
