@@ -9,7 +9,9 @@ import { request } from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { NODE_IP, SERVICE_CIDR, prepareNodeHost, startNode, stopNode, type NodeOptions, type NodeState } from "./node.ts";
+import {
+  NODE_IP, SERVICE_CIDR, prepareNodeHost, releaseHost, startNode, stopNode, type NodeOptions, type NodeState,
+} from "./node.ts";
 import { generatePki, type Pki } from "./pki.ts";
 
 const here = import.meta.dirname;
@@ -283,6 +285,10 @@ export async function stopCluster(state: ClusterState, opts: { keepDir?: boolean
   if (state.node) await stopNode(state);
   // Reverse start order: clients of the apiserver first, etcd last.
   for (const name of Object.keys(state.pids).reverse()) await stopProcess(state, name);
+  if (state.node) {
+    releaseHost(state.dir);
+    delete state.node;
+  }
   state.pids = {};
   if (opts.keepDir) {
     rmSync(join(state.dir, "state.json"), { force: true });

@@ -140,6 +140,7 @@ export function prepareNodeHost(clusterDir: string): NodeState {
   if (stale || existsSync(`/sys/class/net/${NODE_BRIDGE}`)) {
     console.error(`[node] cleaning up after a node that did not stop (${stale?.dir ?? "unknown cluster"})`);
     cleanupHost(stale?.dir ?? null, null);
+    releaseHost(stale?.dir ?? null);
   }
   writeFileSync(LOCK, JSON.stringify({ dir: clusterDir, pids: [process.pid] }));
   const dir = join(clusterDir, "node");
@@ -175,7 +176,7 @@ export function prepareNodeHost(clusterDir: string): NodeState {
     ]) run("iptables", ["-A", FORWARD_CHAIN, ...r]);
     run("iptables", ["-I", "FORWARD", "1", "-j", FORWARD_CHAIN]);
   } catch (err) {
-    cleanupHost(clusterDir, null);
+    releaseHost(clusterDir);
     throw err;
   }
   return node;
@@ -532,7 +533,10 @@ function removeNetns(netns: string): void {
   run("ip", ["netns", "delete", netns], { allowFail: true });
 }
 
-/** Stops the node: pods through CRI (CNI DEL), kubelet, kube-proxy, containerd; then the host state. */
+/**
+ * Stops the node: pods through CRI (CNI DEL), kubelet, kube-proxy, containerd; then removes their
+ * host state. The bridge (the apiserver's address) stays until releaseHost, after the control plane.
+ */
 export async function stopNode(state: ClusterState): Promise<void> {
   const node = state.node;
   if (!node) return;
@@ -546,7 +550,6 @@ export async function stopNode(state: ClusterState): Promise<void> {
   }
   await stopProcess(state, "containerd");
   cleanupHost(state.dir, state);
-  delete state.node;
 }
 
 function killPodProcesses(): void {
@@ -585,9 +588,9 @@ function unmountUnder(dir: string): void {
 }
 
 /**
- * Removes everything a node leaves on the host: leftover pod processes and shims, mounts under the
- * node dir, kube-proxy's and the CNI plugins' iptables chains, our FORWARD chain, the bridge (and
- * with it the LB pool route), client namespaces, the lock. Safe to run repeatedly.
+ * Removes what a node's processes leave on the host: leftover pod processes and shims, mounts
+ * under the node dir, kube-proxy's and the CNI plugins' iptables chains, client and pod network
+ * namespaces. Safe to run repeatedly.
  */
 function cleanupHost(clusterDir: string | null, state: ClusterState | null): void {
   const nodeDir = clusterDir ? join(clusterDir, "node") : null;
@@ -599,13 +602,21 @@ function cleanupHost(clusterDir: string | null, state: ClusterState | null): voi
   if (proxy && existsSync(proxy)) run(proxy, ["--cleanup", "--v=0"], { allowFail: true });
   flushChains("KUBE-");
   flushChains("CNI-");
-  while (ok("iptables", ["-D", "FORWARD", "-j", FORWARD_CHAIN]));
-  run("iptables", ["-F", FORWARD_CHAIN], { allowFail: true });
-  run("iptables", ["-X", FORWARD_CHAIN], { allowFail: true });
   const netns = existsSync("/run/netns") ? readdirSync("/run/netns") : [];
   // Client namespaces, and pod namespaces containerd could not tear down (only this node's
   // containerd creates cni-* namespaces on this machine).
   for (const ns of netns) if (ns.startsWith(CLIENT_NS_PREFIX) || ns.startsWith("cni-")) removeNetns(ns);
+}
+
+/**
+ * Gives the machine's node slot back: our FORWARD chain, the bridge (and with it the LB pool
+ * route and NODE_IP), the lock. Called by stopCluster after the control plane has stopped (the
+ * apiserver's own shutdown talks to itself on NODE_IP).
+ */
+export function releaseHost(clusterDir: string | null): void {
+  while (ok("iptables", ["-D", "FORWARD", "-j", FORWARD_CHAIN]));
+  run("iptables", ["-F", FORWARD_CHAIN], { allowFail: true });
+  run("iptables", ["-X", FORWARD_CHAIN], { allowFail: true });
   run("ip", ["link", "delete", NODE_BRIDGE], { allowFail: true });
   const lock = readLock();
   if (!lock || !clusterDir || lock.dir === clusterDir) rmSync(LOCK, { force: true });
