@@ -18,7 +18,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  alive, apiGet, binaries, freePort, kubeconfigYaml, startProcess, stopProcess, waitFor, type ClusterState,
+  alive, apiGet, binaries, freePort, kubeconfigYaml, startProcess, stopProcess, tail, waitFor, type ClusterState,
 } from "./cluster.ts";
 import { issueClientCert } from "./pki.ts";
 
@@ -424,18 +424,31 @@ export async function startNode(state: ClusterState, opts: NodeOptions = {}): Pr
   startProcess(state, "kube-proxy", "kube-proxy", [`--config=${join(node.dir, "kube-proxy.yaml")}`, "--v=1"]);
   writeLock(state);
 
-  await waitFor(`node ${NODE_NAME} Ready`, state, deadline, () => nodeReady(state));
+  await withLogs(state, ["kubelet", "containerd"], waitFor(`node ${NODE_NAME} Ready`, state, deadline, () => nodeReady(state)));
   mark("node Ready");
-  await waitFor("kube-proxy /healthz", state, deadline, () => httpOk(ports.proxyHealthz, "/healthz"));
+  await withLogs(state, ["kube-proxy"], waitFor("kube-proxy /healthz", state, deadline, () => httpOk(ports.proxyHealthz, "/healthz")));
   mark("kube-proxy synced");
 
   if (opts.metallb ?? true) {
-    await startMetalLB(state, node, deadline);
+    await withLogs(state, ["metallb-controller"], startMetalLB(state, node, deadline));
     mark("MetalLB pool ready");
   }
   writeFileSync(join(state.dir, "state.json"), JSON.stringify(state, null, 2));
   writeFileSync(join(state.dir, "logs", "node-timings.log"), `${timings.join("\n")}\n`);
   return node;
+}
+
+/** On failure, appends the last error lines of the named components' logs: the exact reason, in the error. */
+async function withLogs<T>(state: ClusterState, names: string[], p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    const logs = names.map((n) => {
+      const lines = tail(join(state.dir, "logs", `${n}.log`), 400).split("\n").filter((l) => /^E\d{4}|level=(error|fatal)|"level":"error"/.test(l));
+      return `--- ${n}.log (errors) ---\n${lines.slice(-15).join("\n")}`;
+    });
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs.join("\n")}`, { cause: err });
+  }
 }
 
 async function startMetalLB(state: ClusterState, node: NodeState, deadline: number): Promise<void> {
