@@ -30,11 +30,14 @@ lint: deps ## eslint
 
 check: typecheck lint ## static checks
 
-k8s-binaries: ## build the pinned Kubernetes + etcd binaries (cached outside the checkout)
+k8s-binaries: ## build the pinned Kubernetes + etcd binaries, the node's images/tools and MetalLB (cached outside the checkout)
 	test/cluster/build.sh all >/dev/null
+	test/cluster/node/build.sh >/dev/null
+	test/cluster/node/build-metallb.sh >/dev/null
 
-cluster-up: deps ## start a local control plane (etcd, apiserver, controller-manager, scheduler) on 127.0.0.1
-	$(NODE) test/cluster/cli.ts up --dir $(CLUSTER_DIR)
+# FULL_NODE=1 adds the full node: containerd, kubelet, kube-proxy, MetalLB (root only).
+cluster-up: deps ## start a local control plane on 127.0.0.1 (FULL_NODE=1: plus a full node)
+	$(NODE) test/cluster/cli.ts up --dir $(CLUSTER_DIR) $(if $(filter 1,$(FULL_NODE)),--node,)
 
 cluster-down: ## stop it and remove its state
 	$(NODE) test/cluster/cli.ts down --dir $(CLUSTER_DIR)
