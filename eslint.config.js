@@ -3,7 +3,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "**/node_modules/**", "charts/**", "crds/**", "docs/**"] },
+  { ignores: ["node_modules/**", "**/node_modules/**", "charts/**", "crds/**", "docs/**", "out/**"] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
