@@ -1,7 +1,8 @@
 // make bench-server: our FTP server side by side with vsftpd from Debian, in the same run, on
 // 127.0.0.1 only. Prints the figures and writes out/bench/server-results.{json,md}.
 //
-//   1. 1 GiB RETR and STOR throughput with curl (median of BENCH_REPEAT runs, servers interleaved)
+//   1. 1 GiB RETR and STOR throughput with curl, data phase only (median of BENCH_REPEAT runs,
+//      servers interleaved), and the server's CPU time per transfer
 //   2. BENCH_SESSIONS concurrent sessions: all log in and stay connected, then all at once
 //      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
@@ -115,30 +116,51 @@ function url(s: ServerUnderTest, path: string): string {
 interface Throughput {
   retr: number[];
   stor: number[];
+  /** Server CPU seconds (user + system, incl. reaped children) per transfer. */
+  retrCpu: number[];
+  storCpu: number[];
+}
+
+/** utime + stime + cutime + cstime of a process, in seconds (vsftpd reaps its session processes). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return [11, 12, 13, 14].reduce((a, i) => a + Number(f[i]), 0) / 100;
 }
 
 async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Throughput>> {
   const res: Record<string, Throughput> = {};
-  for (const s of servers) res[s.name] = { retr: [], stor: [] };
+  for (const s of servers) res[s.name] = { retr: [], stor: [], retrCpu: [], storCpu: [] };
+  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
   const bigPath = join(WORK, "files/big.bin");
   const size = statSync(bigPath).size;
   for (let round = 0; round < REPEAT; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
       // --disable-epsv: the same PASV path the pods serve; the data path is curl writing to /dev/null.
-      const r = (await curl(["--disable-epsv", "-o", "/dev/null", "-w", "%{size_download} %{time_total}", url(s, `${s.dir}big.bin`)])).split(" ");
+      const c0 = cpuSeconds(s.proc.pid);
+      const r = (await curl(["--disable-epsv", "-o", "/dev/null", "-w", "%{size_download} %{time_total} %{time_pretransfer}", url(s, `${s.dir}big.bin`)])).split(" ");
       if (Number(r[0]) !== size) throw new Error(`${s.name} RETR returned ${r[0]} bytes, want ${size}`);
-      const retr = size / Number(r[1]) / MB;
+      // Data phase only (total minus connect, login, PASV, RETR/STOR command), so a slower login
+      // (ours: scrypt; vsftpd: anonymous) does not count against the transfer.
+      const retr = size / (Number(r[1]) - Number(r[2])) / MB;
+      await settle();
+      const c1 = cpuSeconds(s.proc.pid);
       const target = `${s.uploadDir}up-${round}.bin`;
-      const w = (await curl(["--disable-epsv", "-T", bigPath, "-w", "%{size_upload} %{time_total}", url(s, target)])).split(" ");
+      const w = (await curl(["--disable-epsv", "-T", bigPath, "-w", "%{size_upload} %{time_total} %{time_pretransfer}", url(s, target)])).split(" ");
       if (Number(w[0]) !== size) throw new Error(`${s.name} STOR sent ${w[0]} bytes, want ${size}`);
-      const stor = size / Number(w[1]) / MB;
+      const stor = size / (Number(w[1]) - Number(w[2])) / MB;
+      await settle();
+      const c2 = cpuSeconds(s.proc.pid);
       const landed = join(s.uploadDisk, `up-${round}.bin`);
       if (!existsSync(landed) || statSync(landed).size !== size) throw new Error(`${s.name} STOR: ${landed} missing or short`);
       rmSync(landed, { force: true });
       res[s.name]?.retr.push(retr);
       res[s.name]?.stor.push(stor);
-      log(`round ${round + 1}/${REPEAT} ${s.name}: RETR ${f1(retr)} MB/s, STOR ${f1(stor)} MB/s`);
+      res[s.name]?.retrCpu.push(c1 - c0);
+      res[s.name]?.storCpu.push(c2 - c1);
+      log(`round ${round + 1}/${REPEAT} ${s.name}: RETR ${f1(retr)} MB/s (server CPU ${f2(c1 - c0)} s), STOR ${f1(stor)} MB/s (server CPU ${f2(c2 - c1)} s)`);
     }
   }
   return res;
@@ -409,7 +431,7 @@ function render(r: Results): string {
   const has = (n: Name): boolean => names.includes(n);
   const ratio = (a: number | undefined, b: number | undefined): string =>
     a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? f2(a / b) : "–";
-  const tpm = (n: Name, k: keyof Throughput): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
+  const tpm = (n: Name, k: "retr" | "stor"): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
   const col = (n: Name, f: (n: Name) => string): string => (has(n) ? f(n) : "not measured");
   const lines: string[] = [];
   lines.push(`Run ${r.date}; ${r.machine.cpu}, ${r.machine.memGB} GB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}.`);
@@ -417,12 +439,19 @@ function render(r: Results): string {
   lines.push("");
   lines.push("| figure | ours | vsftpd | ours / vsftpd |");
   lines.push("|---|---:|---:|---:|");
-  const tpRow = (label: string, k: keyof Throughput): void => {
+  const tpRow = (label: string, k: "retr" | "stor"): void => {
     const runs = (n: Name): string => `${f1(tpm(n, k) ?? NaN)} (${(r.throughput[n]?.[k] ?? []).map(f1).join(", ")})`;
     lines.push(`| ${label}, MB/s, median (runs) | ${col("ours", runs)} | ${col("vsftpd", runs)} | ${ratio(tpm("ours", k), tpm("vsftpd", k))} |`);
   };
   tpRow(`RETR ${BIG_MB} MiB`, "retr");
   tpRow(`STOR ${BIG_MB} MiB`, "stor");
+  const cpuRow = (label: string, k: "retrCpu" | "storCpu"): void => {
+    const v = (n: Name): string => f2(median(r.throughput[n]?.[k] ?? []));
+    const m = (n: Name): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
+    lines.push(`| ${label}, server CPU s (user+sys), median | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(m("ours"), m("vsftpd"))} |`);
+  };
+  cpuRow(`RETR ${BIG_MB} MiB`, "retrCpu");
+  cpuRow(`STOR ${BIG_MB} MiB`, "storCpu");
   const s = (n: Name): SessionsResult | undefined => r.sessions[n];
   const sRow = (label: string, f: (x: SessionsResult) => number, fmt: (x: number) => string, showRatio = true): void => {
     const v = (n: Name): string => {
