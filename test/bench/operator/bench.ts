@@ -75,6 +75,9 @@ const sum = (w: Record<string, number>, exclude: string[] = []) =>
 
 const cluster = await startTestCluster();
 const client = newClient(cluster.kubeConfig);
+// Same shim as operator/src/controller/operator.ts: the runtime's informer omits watch=true (d6a0ce1).
+const stream = client.stream.bind(client);
+client.stream = (path, query, signal) => stream(path, { ...query, watch: true }, signal);
 const children: ChildProcess[] = [];
 let healthPort = 18380;
 
