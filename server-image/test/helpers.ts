@@ -192,12 +192,19 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     });
   };
 
-  const listening = await Promise.race([
-    waitForLog((l) => l.msg === "listening"),
-    exited.then((code) => {
-      throw new Error(`server exited with ${code}: ${stderr}\n${logs.map((l) => JSON.stringify(l)).join("\n")}`);
-    }),
-  ]);
+  let listening: Record<string, unknown>;
+  try {
+    listening = await Promise.race([
+      waitForLog((l) => l.msg === "listening"),
+      exited.then((code) => {
+        throw new Error(`server exited with ${code}: ${stderr}\n${logs.map((l) => JSON.stringify(l)).join("\n")}`);
+      }),
+    ]);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
   const running: RunningServer = {
     dir,
     root,

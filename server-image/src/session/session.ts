@@ -69,7 +69,7 @@ export class Session {
   private passive: PassiveChannel | null = null;
   private active: ActiveTarget | null = null;
   transfer: Transfer | null = null;
-  private readonly splitter: LineSplitter;
+  private splitter: LineSplitter;
   private readonly queue: Array<Command | "too-long"> = [];
   private busy = false;
   private closed = false;

@@ -46,13 +46,20 @@ export function startServerTls(socket: Socket | Duplex, context: SecureContext, 
       reject(err);
     };
     const timer = setTimeout(() => fail(new Error("TLS handshake timeout")), timeoutMs);
+    const closed = () => fail(new Error("connection closed during the TLS handshake"));
     tlsSocket.on("error", fail);
     socket.on("error", fail);
+    tlsSocket.once("close", closed);
+    socket.once("close", closed);
+    socket.once("end", closed);
     tlsSocket.once("secure", () => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       tlsSocket.off("error", fail);
+      tlsSocket.off("close", closed);
+      socket.off("close", closed);
+      socket.off("end", closed);
       resolve(tlsSocket);
     });
   });
