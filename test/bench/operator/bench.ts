@@ -73,7 +73,8 @@ async function metrics(port: number): Promise<{ writes: Record<string, number>; 
 const sum = (w: Record<string, number>, exclude: string[] = []) =>
   Object.entries(w).filter(([k]) => !exclude.includes(k)).reduce((a, [, v]) => a + v, 0);
 
-const cluster = await startTestCluster();
+// 1,000 ClusterIP Services do not fit the harness default /24 service range.
+const cluster = await startTestCluster({ serviceClusterIpRange: "10.96.0.0/16" });
 const client = newClient(cluster.kubeConfig);
 // Same shim as operator/src/controller/operator.ts: the runtime's informer omits watch=true (d6a0ce1).
 const stream = client.stream.bind(client);
