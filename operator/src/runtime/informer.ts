@@ -58,6 +58,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private stopCtl: AbortController | undefined;
   private watchCtl: AbortController | undefined;
   private forcedRV: string | undefined;
+  private watching = false;
   private loop: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   /** counters for tests and debugging */
@@ -164,6 +165,11 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   lastSyncResourceVersion(): string {
     return this.resourceVersion;
+  }
+
+  /** true while a watch stream is open (the server answered 200) */
+  isWatching(): boolean {
+    return this.watching;
   }
 
   // ---- test hooks --------------------------------------------------------------------------
@@ -277,7 +283,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     }
     this.stats.watches++;
     const query = {
-      ...this.selectors(), namespace: undefined,
+      ...this.selectors(), namespace: undefined, watch: true,
       resourceVersion: rv, allowWatchBookmarks: true, timeoutSeconds,
     };
     // If the server neither sends anything nor closes in time + 30 s, the connection is dead.
@@ -290,6 +296,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     arm();
     try {
       const body = await this.client.stream(collectionPath(this.type, this.opts.namespace), query, signal);
+      this.watching = true;
       const reader = body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = "";
       try {
@@ -316,6 +323,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       }
       throw err;
     } finally {
+      this.watching = false;
       clearTimeout(idle);
       ctl.abort(new Error("watch finished")); // closes the connection whatever happened
       if (this.watchCtl === ctl) this.watchCtl = undefined;
