@@ -91,3 +91,22 @@ test("curl: implicit FTPS (ftps://)", async () => {
 test("curl: a missing file is a 550, not a crash", async () => {
   await assert.rejects(curl(["-o", path.join(work, "x"), url("nope.bin")]), /does not exist|550/);
 });
+
+test("curl: relaxed data check + PROT P works because curl resumes the control TLS session", async () => {
+  const { certFile, keyFile } = makeCert(certDir);
+  const relaxed = await startServer({
+    config: (b) => ({ ...b, dataConnectionCheck: "relaxed", tls: { mode: "explicit", certFile, keyFile } }),
+  });
+  try {
+    const data = randomBytes(300_000);
+    const src = path.join(work, "relaxed.bin");
+    await writeFile(src, data);
+    const u = (p: string) => `ftp://alice:alice-pw@127.0.0.1:${relaxed.controlPort}/${p}`;
+    await curl(["--ssl-reqd", "-k", "-T", src, u("relaxed.bin")]);
+    const out = path.join(work, "relaxed.out");
+    await curl(["--ssl-reqd", "-k", "-o", out, u("relaxed.bin")]);
+    assert.ok((await readFile(out)).equals(data));
+  } finally {
+    await relaxed.stop();
+  }
+});
