@@ -14,7 +14,7 @@ import { sleep } from "./backoff.ts";
 import { errInfo } from "./informer.ts";
 import type { Metrics } from "./metrics.ts";
 import { Resources } from "./types.ts";
-import type { ObjectMeta } from "./types.ts";
+import type { KubeObject } from "./types.ts";
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
@@ -24,10 +24,7 @@ export interface LeaseSpec {
   leaseTransitions?: number;
 }
 
-export interface Lease {
-  apiVersion?: string;
-  kind?: string;
-  metadata?: ObjectMeta;
+export interface Lease extends KubeObject {
   spec?: LeaseSpec;
 }
 
@@ -101,7 +98,7 @@ export class LeaderElector {
     return this.leading;
   }
 
-  /** Test hook: stop renewing (as a hung process would) without releasing. */
+  /** Test hook: stop renewing and acquiring (as a hung process would) without releasing. */
   pauseRenewals(paused = true): void {
     this.paused = paused;
   }
@@ -129,13 +126,6 @@ export class LeaderElector {
         // not woken by a cancel of `signal`: we keep renewing while the caller drains
         await sleep(this.retryPeriodMs, term.signal);
         if (stopRenew) break;
-        if (this.paused) {
-          if (Date.now() - lastRenew > this.renewDeadlineMs) {
-            lost = true;
-            break;
-          }
-          continue;
-        }
         const ok = await this.tryAcquireOrRenew(Math.min(this.renewDeadlineMs, this.retryPeriodMs * 2));
         if (ok) lastRenew = Date.now();
         else if (this.observed && this.observed.holder !== this.identity) {
@@ -179,6 +169,7 @@ export class LeaderElector {
 
   /** One attempt; true when we hold the Lease afterwards. */
   async tryAcquireOrRenew(timeoutMs = this.retryPeriodMs * 2): Promise<boolean> {
+    if (this.paused) return false; // test hook: behave like a hung process
     const now = Date.now();
     const durationS = Math.max(1, Math.ceil(this.leaseDurationMs / 1000));
     try {
