@@ -138,7 +138,11 @@ export class LeaderElector {
       }
       if (lost) term.abort();
     })();
-    await Promise.resolve(cb.onStartedLeading(term.signal));
+    try {
+      await cb.onStartedLeading(term.signal);
+    } catch (err) {
+      this.log?.error({ err: errInfo(err) }, "onStartedLeading failed");
+    }
     // wait for loss or cancel
     await new Promise<void>((resolve) => {
       if (term.signal.aborted || signal.aborted) return resolve();
@@ -233,11 +237,12 @@ export class LeaderElector {
   /** Give the Lease up (holder emptied) if we still hold it. */
   async release(): Promise<void> {
     try {
-      const lease = await this.client.request<Lease>("GET", `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/${this.name}`);
+      const timeoutMs = this.renewDeadlineMs; // shutdown must not hang on a dead apiserver
+      const lease = await this.client.request<Lease>("GET", `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/${this.name}`, { timeoutMs });
       if (lease.spec?.holderIdentity !== this.identity) return;
       const now = Date.now();
       await this.client.request("PUT", `/apis/coordination.k8s.io/v1/namespaces/${this.namespace}/leases/${this.name}`, {
-        resource: Resources.Lease.plural,
+        resource: Resources.Lease.plural, timeoutMs,
         body: {
           ...lease,
           spec: { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(now), acquireTime: microTime(now) },
