@@ -8,7 +8,7 @@
 // STOR writes to a temp file in the target directory and renames it into place only after the
 // data connection ended cleanly: a cut transfer never leaves a truncated file under the final name.
 
-import { open, mkdir, rmdir, unlink, rename, stat, lstat, truncate } from "node:fs/promises";
+import { open, mkdir, rmdir, unlink, rename, stat, lstat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { Readable, type Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -17,9 +17,10 @@ import { PathError } from "../fs/jail.ts";
 import { formatList, formatMlsd, formatNames, ftpTime, mlsxFacts, readEntries, statEntry } from "../fs/list.ts";
 import { quotePath } from "../protocol/reply.ts";
 import { Reply } from "./reply-error.ts";
+import { sendFile } from "../data/send-file.ts";
+import { receiveFile } from "../data/receive-file.ts";
 import type { Session } from "./session.ts";
 
-const HIGH_WATER = 1024 * 1024;
 export const UPLOAD_TEMP_MARK = ".pasv-upload-";
 
 function fsReply(err: unknown): Reply {
@@ -159,7 +160,6 @@ export const fileCommands = {
     const fh = await open(real, "r").catch((e: unknown) => {
       throw fsReply(e);
     });
-    let handedOver = false;
     try {
       const st = await fh.stat();
       if (!st.isFile()) throw new Reply(550, "Not a plain file");
@@ -167,15 +167,12 @@ export const fileCommands = {
       await s.transferWith(
         "download",
         async (data) => {
-          handedOver = true;
-          const rs = fh.createReadStream({ start, highWaterMark: HIGH_WATER, autoClose: true });
-          await pipeline(rs, data);
-          return rs.bytesRead;
+          return sendFile(fh, start, data);
         },
         `Opening BINARY mode data connection for ${path.basename(real)} (${st.size} bytes)`,
       );
     } finally {
-      if (!handedOver) await fh.close().catch(() => {});
+      await fh.close().catch(() => {});
     }
   },
 
@@ -190,23 +187,29 @@ export const fileCommands = {
     const fh = await open(tmp, "wx", 0o644).catch((e: unknown) => {
       throw fsReply(e);
     });
-    let handedOver = false;
     let committed = false;
     try {
       await s.transferWith(
         "upload",
         async (data) => {
-          handedOver = true;
-          const ws = fh.createWriteStream({ highWaterMark: HIGH_WATER, autoClose: true });
-          await pipeline(data, ws);
+          let n: number;
+          try {
+            n = await receiveFile(data, fh, null);
+          } catch (err) {
+            // Remove the partial temp file before the 426 goes out.
+            await fh.close().catch(() => {});
+            await unlink(tmp).catch(() => {});
+            throw err;
+          }
+          await fh.close();
           await rename(tmp, real);
           committed = true;
-          return ws.bytesWritten;
+          return n;
         },
         `Ok to send data for ${name}`,
       );
     } finally {
-      if (!handedOver) await fh.close().catch(() => {});
+      await fh.close().catch(() => {});
       if (!committed) await unlink(tmp).catch(() => {});
     }
   },
@@ -285,20 +288,17 @@ async function storInPlace(s: Session, arg: string, append: boolean, offset: num
   const fh = await open(real, flags, 0o644).catch((e: unknown) => {
     throw fsReply(e);
   });
-  let handedOver = false;
   try {
     await s.transferWith(
       "upload",
       async (data: Duplex) => {
-        handedOver = true;
-        const ws = fh.createWriteStream({ highWaterMark: HIGH_WATER, autoClose: true, ...(append ? {} : { start: offset }) });
-        await pipeline(data, ws);
-        if (!append) await truncate(real, offset + ws.bytesWritten);
-        return ws.bytesWritten;
+        const n = await receiveFile(data, fh, append ? null : offset);
+        if (!append) await fh.truncate(offset + n);
+        return n;
       },
       `Ok to send data for ${path.basename(real)}`,
     );
   } finally {
-    if (!handedOver) await fh.close().catch(() => {});
+    await fh.close().catch(() => {});
   }
 }
