@@ -48,6 +48,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   private readonly client: ApiClient;
   private readonly opts: InformerOptions;
   private readonly store = new Map<string, T>();
+  /** namespace → keys, so list({namespace}) does not scan every object */
+  private readonly byNamespace = new Map<string, Set<string>>();
   private readonly handlers = new Set<EventHandler<T>>();
   private readonly indexers = new Map<string, Indexer<T>>();
   private readonly indices = new Map<string, Map<string, Set<string>>>();
@@ -141,8 +143,10 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Cached objects, optionally in one namespace and/or matching an equality label selector. */
   list(filter: { namespace?: string; labels?: Record<string, string> } = {}): T[] {
     const out: T[] = [];
-    for (const obj of this.store.values()) {
-      if (filter.namespace !== undefined && obj.metadata?.namespace !== filter.namespace) continue;
+    const objs: Iterable<T> = filter.namespace === undefined
+      ? this.store.values()
+      : [...(this.byNamespace.get(filter.namespace) ?? [])].map((k) => this.store.get(k)!);
+    for (const obj of objs) {
       if (filter.labels && !labelsMatch(obj.metadata?.labels, filter.labels)) continue;
       out.push(obj);
     }
@@ -361,6 +365,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const old = this.store.get(key);
     if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) return;
     this.store.set(key, obj);
+    if (!old) addTo(this.byNamespace, obj.metadata?.namespace ?? "", key);
     this.reindex(key, old, obj);
     for (const h of this.handlers) {
       if (old) this.call(() => h.onUpdate?.(old, obj));
@@ -372,6 +377,9 @@ export class Informer<T extends KubeObject = KubeObject> {
     const old = this.store.get(key);
     if (!old) return;
     this.store.delete(key);
+    const nsKeys = this.byNamespace.get(old.metadata?.namespace ?? "");
+    nsKeys?.delete(key);
+    if (nsKeys?.size === 0) this.byNamespace.delete(old.metadata?.namespace ?? "");
     this.reindex(key, old, undefined);
     for (const h of this.handlers) this.call(() => h.onDelete?.(last));
   }
