@@ -1,0 +1,26 @@
+# End-to-end tests (test/e2e) on the full single-node cluster. Included by the root Makefile.
+#   make e2e          build + import the FTP-server image, run every test/e2e/*.test.ts one file at a time
+#   make e2e E2E_TESTS=test/e2e/routing.test.ts   one file
+# `make test` runs them when a full node can start here (root, packages, kernel, no other node);
+# otherwise it prints exactly why and skips them.
+.PHONY: e2e e2e-skip
+
+E2E_TESTS ?= test/e2e/*.test.ts
+
+e2e: deps image-tar ## end-to-end tests on a real single-node cluster with real FTP clients (root; ~5 min warm)
+	test/cluster/build.sh all >/dev/null
+	node --test --test-concurrency=1 --test-reporter=spec $(E2E_TESTS)
+
+e2e-skip:
+	@echo "************************************************************************"
+	@$(NODE) test/e2e/can-run.ts 2>&1 || true
+	@echo "************************************************************************"
+
+# Decide only when `make test` is asked for (the check starts Node).
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+ifeq ($(shell $(NODE) test/e2e/can-run.ts >/dev/null 2>&1 && echo yes),yes)
+test: e2e
+else
+test: e2e-skip
+endif
+endif
