@@ -116,17 +116,9 @@ function url(s: ServerUnderTest, path: string): string {
 interface Throughput {
   retr: number[];
   stor: number[];
-  /** Server CPU seconds (user + system, incl. reaped children) per transfer. */
+  /** Server CPU seconds (user + system, all of its processes) per transfer. */
   retrCpu: number[];
   storCpu: number[];
-}
-
-/** utime + stime + cutime + cstime of a process, in seconds (vsftpd reaps its session processes). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return [11, 12, 13, 14].reduce((a, i) => a + Number(f[i]), 0) / 100;
 }
 
 async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Throughput>> {
@@ -139,20 +131,20 @@ async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Th
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
       // --disable-epsv: the same PASV path the pods serve; the data path is curl writing to /dev/null.
-      const c0 = cpuSeconds(s.proc.pid);
+      const c0 = s.cpuSeconds();
       const r = (await curl(["--disable-epsv", "-o", "/dev/null", "-w", "%{size_download} %{time_total} %{time_pretransfer}", url(s, `${s.dir}big.bin`)])).split(" ");
       if (Number(r[0]) !== size) throw new Error(`${s.name} RETR returned ${r[0]} bytes, want ${size}`);
       // Data phase only (total minus connect, login, PASV, RETR/STOR command), so a slower login
       // (ours: scrypt; vsftpd: anonymous) does not count against the transfer.
       const retr = size / (Number(r[1]) - Number(r[2])) / MB;
       await settle();
-      const c1 = cpuSeconds(s.proc.pid);
+      const c1 = s.cpuSeconds();
       const target = `${s.uploadDir}up-${round}.bin`;
       const w = (await curl(["--disable-epsv", "-T", bigPath, "-w", "%{size_upload} %{time_total} %{time_pretransfer}", url(s, target)])).split(" ");
       if (Number(w[0]) !== size) throw new Error(`${s.name} STOR sent ${w[0]} bytes, want ${size}`);
       const stor = size / (Number(w[1]) - Number(w[2])) / MB;
       await settle();
-      const c2 = cpuSeconds(s.proc.pid);
+      const c2 = s.cpuSeconds();
       const landed = join(s.uploadDisk, `up-${round}.bin`);
       if (!existsSync(landed) || statSync(landed).size !== size) throw new Error(`${s.name} STOR: ${landed} missing or short`);
       rmSync(landed, { force: true });

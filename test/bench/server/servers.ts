@@ -2,7 +2,7 @@
 // files in the bench work directory: ours (node server-image/src/main.ts) and vsftpd from Debian
 // (listen=YES, background=NO, anonymous with an upload directory; no system files touched).
 import { spawn, type ChildProcess } from "node:child_process";
-import { chownSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chownSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Control } from "./ftp.ts";
 import { hashPassword } from "../../../server-image/src/auth/password.ts";
@@ -23,7 +23,47 @@ export interface ServerUnderTest {
   uploadDisk: string;
   proc: ChildProcess;
   logFile: string;
+  /** CPU seconds used so far by the server and every process it forked (exited ones included). */
+  cpuSeconds: () => number;
   stop: () => Promise<void>;
+}
+
+const CPUACCT = "/sys/fs/cgroup/cpuacct";
+
+/**
+ * CPU accounting for a server's whole process tree. With cgroup v1 (this host) and root, a
+ * cpuacct group of our own counts every task, including vsftpd's session processes after they
+ * exit; otherwise the /proc counters of the main process (children only once reaped).
+ */
+function cpuMeter(pid: number | undefined, name: string): { read: () => number; remove: () => void } {
+  if (pid === undefined) return { read: () => NaN, remove: () => {} };
+  const dir = join(CPUACCT, `pasv-bench-${name}-${pid}`);
+  try {
+    mkdirSync(dir);
+    writeFileSync(join(dir, "cgroup.procs"), String(pid));
+    return {
+      read: () => Number(readFileSync(join(dir, "cpuacct.usage"), "latin1")) / 1e9,
+      remove: () => {
+        try {
+          for (const p of readFileSync(join(dir, "cgroup.procs"), "latin1").split("\n").filter(Boolean)) {
+            writeFileSync(join(CPUACCT, "cgroup.procs"), p);
+          }
+          rmdirSync(dir);
+        } catch {
+          // best effort; an empty group left behind is harmless
+        }
+      },
+    };
+  } catch {
+    return {
+      read: () => {
+        const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        return [11, 12, 13, 14].reduce((a, i) => a + Number(f[i]), 0) / 100;
+      },
+      remove: () => {},
+    };
+  }
 }
 
 export interface ServerOptions {
@@ -56,14 +96,16 @@ async function waitReady(port: number, proc: ChildProcess, logFile: string, name
   throw new Error(`${name} did not come up on ${HOST}:${port} (${last}); exit ${proc.exitCode ?? proc.signalCode}\n${log}`);
 }
 
-function stopper(proc: ChildProcess, graceMs: number): () => Promise<void> {
+function stopper(proc: ChildProcess, graceMs: number, cleanup: () => void): () => Promise<void> {
   return async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-    proc.kill("SIGTERM");
-    const t = setTimeout(() => proc.kill("SIGKILL"), graceMs);
-    await exited;
-    clearTimeout(t);
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(t);
+    }
+    cleanup();
   };
 }
 
@@ -107,6 +149,7 @@ export async function startOurs(o: ServerOptions): Promise<ServerUnderTest> {
     env: { ...process.env, NODE_ENV: "production" },
   });
   closeSync(fd);
+  const cpu = cpuMeter(proc.pid, "ours");
   await waitReady(o.port, proc, logFile, "our server");
   return {
     name: "ours",
@@ -118,7 +161,8 @@ export async function startOurs(o: ServerOptions): Promise<ServerUnderTest> {
     uploadDisk: home,
     proc,
     logFile,
-    stop: stopper(proc, 10_000),
+    cpuSeconds: cpu.read,
+    stop: stopper(proc, 10_000, cpu.remove),
   };
 }
 
@@ -177,6 +221,7 @@ export function startVsftpd(o: ServerOptions): Promise<ServerUnderTest> {
   const fd = openSync(logFile, "w");
   const proc = spawn("/usr/sbin/vsftpd", [config], { stdio: ["ignore", fd, fd], cwd: dir });
   closeSync(fd);
+  const cpu = cpuMeter(proc.pid, "vsftpd");
   return waitReady(o.port, proc, logFile, "vsftpd").then(() => ({
     name: "vsftpd" as const,
     port: o.port,
@@ -187,7 +232,8 @@ export function startVsftpd(o: ServerOptions): Promise<ServerUnderTest> {
     uploadDisk: upload,
     proc,
     logFile,
-    stop: stopper(proc, 5_000),
+    cpuSeconds: cpu.read,
+    stop: stopper(proc, 5_000, cpu.remove),
   }));
 }
 
