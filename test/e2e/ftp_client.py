@@ -97,7 +97,7 @@ def probe(args):
 
 
 def one_session(args, i):
-    rec = {"i": i, "ok": False, "pod": None, "ports": [], "addresses": [], "attempts": 0}
+    rec = {"i": i, "ok": False, "pod": None, "ports": [], "addresses": [], "attempts": 0, "t": round(time.time(), 3)}
     t0 = time.monotonic()
     data = os.urandom(args.size)
     name = "%s-%d.bin" % (args.tag, i)
@@ -109,8 +109,9 @@ def one_session(args, i):
             c = Client(mode=args.mode, timeout=TIMEOUT)
             c.connect(args.host, args.port, timeout=TIMEOUT)
             break
-        except (ConnectionRefusedError, ConnectionResetError, EOFError, ftplib.error_temp) as e:
-            # error_temp = 421 "service not available / draining" in the greeting.
+        except (ConnectionRefusedError, ConnectionResetError, EOFError, ftplib.error_temp, OSError) as e:
+            # Before the greeting nothing was sent: refused/reset, 421 ("service not available",
+            # draining) and unreachable/timeout are retried. The test reports each kind.
             rec.setdefault("retried", []).append(type(e).__name__ + ": " + str(e)[:80])
             if rec["attempts"] > args.retries:
                 rec["error"] = "connect: %s: %s" % (type(e).__name__, e)
@@ -249,9 +250,57 @@ def session(args):
         print(json.dumps(res), flush=True)
 
 
+def demo(args):
+    """make demo: a session shown line by line (> sent, < received), PASV data connections by hand."""
+    c = ftplib.FTP(timeout=TIMEOUT)
+    print("connecting to %s:%d" % (args.host, args.port))
+    print("< " + c.connect(args.host, args.port, timeout=TIMEOUT))
+
+    def cmd(line, shown=None):
+        print("> " + (shown or line))
+        r = c.sendcmd(line)
+        print("< " + r)
+        return r
+
+    def data_conn():
+        host, port = ftplib.parse227(cmd("PASV"))
+        print("  (data connection to %s:%d, the address and port from the 227 reply)" % (host, port))
+        return socket.create_connection((host, port), TIMEOUT)
+
+    cmd("USER " + args.user)
+    cmd("PASS " + args.password, "PASS ********")
+    cmd("TYPE I")
+    payload = os.urandom(1 << 20)
+    d = data_conn()
+    cmd("STOR demo-file.bin")
+    d.sendall(payload)
+    d.close()
+    print("< " + c.getresp())
+    d = data_conn()
+    cmd("RETR demo-file.bin")
+    got = bytearray()
+    while True:
+        b = d.recv(65536)
+        if not b:
+            break
+        got += b
+    d.close()
+    print("< " + c.getresp())
+    cmd("SIZE demo-file.bin")
+    print("> QUIT")
+    print("< " + c.quit())
+    print()
+    print("uploaded   %d bytes sha256 %s" % (len(payload), sha(payload)))
+    print("downloaded %d bytes sha256 %s" % (len(got), sha(bytes(got))))
+    if sha(bytes(got)) != sha(payload):
+        print("CHECKSUM MISMATCH")
+        sys.exit(1)
+    print("checksums match")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["probe", "run", "session"])
+    p.add_argument("cmd", choices=["probe", "run", "session", "demo"])
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, default=21)
     p.add_argument("--user", required=True)
@@ -269,7 +318,7 @@ def main():
     p.add_argument("--pause", type=float, default=0.0, help="sleep between a worker's sessions")
     args = p.parse_args()
     socket.setdefaulttimeout(TIMEOUT)
-    {"probe": probe, "run": run, "session": session}[args.cmd](args)
+    {"probe": probe, "run": run, "session": session, "demo": demo}[args.cmd](args)
 
 
 if __name__ == "__main__":
