@@ -8,7 +8,7 @@
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
 //      PASV listeners open without connecting; a probe session measures PASV round trips)
 //
-// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=3  BENCH_SESSIONS=1000
+// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=5  BENCH_SESSIONS=1000
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_PHASES=throughput,sessions,pool  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // (replace the results block in docs/benchmarks.md).
 import { spawn } from "node:child_process";
@@ -22,7 +22,7 @@ import { HOST, MemorySampler, ROOT, startOurs, startVsftpd, type ServerOptions, 
 
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const BIG_MB = env("BENCH_BIG_MB", 1024);
-const REPEAT = env("BENCH_REPEAT", 3);
+const REPEAT = env("BENCH_REPEAT", 5);
 const SESSIONS = env("BENCH_SESSIONS", 1000);
 const POOL = env("BENCH_POOL", 200);
 const PROBES = env("BENCH_PROBES", 1000);
@@ -109,6 +109,12 @@ function curl(args: string[]): Promise<string> {
   });
 }
 
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    spawn(cmd, args, { stdio: "ignore" }).on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`${cmd}: exit ${code}`))));
+  });
+}
+
 function url(s: ServerUnderTest, path: string): string {
   return `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@${HOST}:${s.port}/${path}`;
 }
@@ -131,6 +137,8 @@ async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Th
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const s of order) {
       // --disable-epsv: the same PASV path the pods serve; the data path is curl writing to /dev/null.
+      // Start each transfer with no dirty pages from the previous upload being written back.
+      await run("sync", []);
       const c0 = s.cpuSeconds();
       const r = (await curl(["--disable-epsv", "-o", "/dev/null", "-w", "%{size_download} %{time_total} %{time_pretransfer}", url(s, `${s.dir}big.bin`)])).split(" ");
       if (Number(r[0]) !== size) throw new Error(`${s.name} RETR returned ${r[0]} bytes, want ${size}`);
@@ -139,6 +147,7 @@ async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Th
       const retr = size / (Number(r[1]) - Number(r[2])) / MB;
       await settle();
       const c1 = s.cpuSeconds();
+      await run("sync", []);
       const target = `${s.uploadDir}up-${round}.bin`;
       const w = (await curl(["--disable-epsv", "-T", bigPath, "-w", "%{size_upload} %{time_total} %{time_pretransfer}", url(s, target)])).split(" ");
       if (Number(w[0]) !== size) throw new Error(`${s.name} STOR sent ${w[0]} bytes, want ${size}`);
@@ -172,6 +181,8 @@ interface SessionsResult {
   peakRssMB: number;
   peakPssMB: number;
   peakProcs: number;
+  /** Host-wide TcpExt ListenOverflows during the run (accept queue full). */
+  listenOverflows: number;
 }
 
 function reason(e: unknown): string {
@@ -187,7 +198,17 @@ async function pool<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): 
   );
 }
 
+/** TcpExt ListenOverflows (SYNs/ACKs dropped because a listener's accept queue was full), host-wide. */
+function listenOverflows(): number {
+  const lines = readFileSync("/proc/net/netstat", "latin1").split("\n");
+  const head = lines.findIndex((l) => l.startsWith("TcpExt:"));
+  const names = lines[head]?.split(" ") ?? [];
+  const values = lines[head + 1]?.split(" ") ?? [];
+  return Number(values[names.indexOf("ListenOverflows")] ?? NaN);
+}
+
 async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
+  const overflows0 = listenOverflows();
   const sampler = new MemorySampler(s.proc.pid ?? 0).start();
   const t0 = performance.now();
   const failures: Record<string, number> = {};
@@ -250,6 +271,7 @@ async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
     peakRssMB: mem.rss / MB,
     peakPssMB: mem.pss / MB,
     peakProcs: mem.procs,
+    listenOverflows: listenOverflows() - overflows0,
   };
 }
 
@@ -462,6 +484,7 @@ function render(r: Results): string {
   sRow(`${n0} sessions: peak RSS (sum over processes), MB`, (x) => x.peakRssMB, f1);
   sRow(`${n0} sessions: peak PSS (sum over processes), MB`, (x) => x.peakPssMB, f1);
   sRow(`${n0} sessions: peak process count`, (x) => x.peakProcs, (x) => String(x), false);
+  sRow(`${n0} sessions: accept-queue overflows (TcpExt ListenOverflows)`, (x) => x.listenOverflows, (x) => String(x), false);
   const p = (n: Name, lvl: number): PoolLevel | undefined => r.pools[n]?.find((x) => x.level === lvl);
   for (const lvl of [0.1, 0.99]) {
     const v = (n: Name): string => {
