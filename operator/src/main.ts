@@ -16,7 +16,7 @@
 //   --nodeport-pool-size N       size of the cluster's NodePort range (default 2768)
 //   --resync-period SECONDS      periodic re-check of every FtpServer (default 600; 0 = off)
 // Logs: pino JSON on stdout, level from $LOG_LEVEL.
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadDefaultKubeConfig, loadKubeConfigFile } from "./runtime/kubeconfig.ts";
 import { parseArgs } from "node:util";
 import { createLogger } from "./runtime/log.ts";
 import { createOperator } from "./controller/operator.ts";
@@ -53,9 +53,7 @@ function int(name: string, v: string | undefined): number {
 }
 
 const log = createLogger();
-const kc = new KubeConfig();
-if (values.kubeconfig) kc.loadFromFile(values.kubeconfig);
-else kc.loadFromDefault();
+const kc = values.kubeconfig ? loadKubeConfigFile(values.kubeconfig) : loadDefaultKubeConfig();
 
 const namespace = values.namespace ?? (process.env.WATCH_NAMESPACE || undefined);
 const leaderElect = values["no-leader-elect"] ? false : (values["leader-elect"] ?? process.env.LEADER_ELECT !== "false");

@@ -1,14 +1,14 @@
 // Assembles the operator: a runtime Manager (informers, leader election, /healthz /readyz
 // /metrics, graceful shutdown) plus the FtpServer controller. main.ts calls it from flags; tests
 // and the benchmark call it in-process.
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfigLike } from "../runtime/kubeconfig.ts";
 import type { Logger } from "pino";
 import { Manager } from "../runtime/manager.ts";
 import type { LeaderElectionOptions } from "../runtime/leader.ts";
 import { setupFtpServerController, type FtpServerController, type ReconcilerOptions } from "./reconciler.ts";
 
 export interface OperatorOptions extends ReconcilerOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConfigLike;
   logger?: Logger;
   leaderElection?: LeaderElectionOptions | false;
   /** health/metrics server; false = off */
@@ -30,11 +30,6 @@ export function createOperator(opts: OperatorOptions): Operator {
     http: opts.http ?? { port: 8080 },
     ...(opts.gracefulShutdownMs !== undefined ? { gracefulShutdownMs: opts.gracefulShutdownMs } : {}),
   });
-  // Shim: the runtime's informer (d6a0ce1) opens its watch without `watch=true`, which makes every
-  // "watch" a plain LIST and the informer spin. Adding the parameter is harmless once it is fixed there.
-  const client = manager.client;
-  const stream = client.stream.bind(client);
-  client.stream = (path, query, signal) => stream(path, { ...query, watch: true }, signal);
   const ctl = setupFtpServerController(manager, opts);
   return { ...ctl, manager, start: () => manager.start(), stop: () => manager.stop() };
 }

@@ -9,6 +9,7 @@ import type { Controller, Request, Result } from "../runtime/controller.ts";
 import { enqueueByLabel } from "../runtime/controller.ts";
 import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
+import { slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, type KubeObject, type ResourceType } from "../runtime/types.ts";
 import { desiredChildren } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
@@ -77,7 +78,8 @@ class RecentWrites {
   record(type: ResourceType, obj: KubeObject | undefined): void {
     const md = obj?.metadata;
     if (!obj || !md?.name) return;
-    this.map.set(`${type.plural}/${md.namespace ?? ""}/${md.name}`, { obj, at: Date.now() });
+    // the same slimming as the informer caches: only our managedFields entries are kept
+    this.map.set(`${type.plural}/${md.namespace ?? ""}/${md.name}`, { obj: slimObject(obj), at: Date.now() });
   }
   forget(type: ResourceType, namespace: string, name: string): void {
     this.map.delete(`${type.plural}/${namespace}/${name}`);
@@ -108,7 +110,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   const configMaps = mgr.informer(Resources.ConfigMap, ours);
   const statefulSets = mgr.informer(Resources.StatefulSet, ours);
   const endpointSlices = mgr.informer(Resources.EndpointSlice, ours);
-  const pods = mgr.informer(Resources.Pod, ours);
+  // Pods: only identity, labels, owners, node, IP and readiness are read (podView).
+  const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
   const readiness = opts.workloadReadiness ?? "pods";
   const recent = new RecentWrites();

@@ -6,6 +6,7 @@ import type { FtpServer } from "../api/v1alpha1.ts";
 import { METRICS_PORT } from "../api/v1alpha1.ts";
 import type { KubeObject } from "../runtime/types.ts";
 import { CONFIG_DIR, DATA_DIR, POD_INDEX_LABEL, TLS_DIR, USERS_DIR, childMeta, childNames, commonLabels, selectorLabels, type Effective } from "./model.ts";
+import { canonicalQuantities, canonicalQuantity } from "./quantity.ts";
 
 export const CONTAINER_NAME = "ftp-server";
 /** uid/gid of the server image's user (server-image/Dockerfile). */
@@ -37,7 +38,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     volumeMounts.push({ name: "tls", mountPath: TLS_DIR, readOnly: true });
     volumes.push({ name: "tls", secret: { secretName: s.tls.secretName } });
   }
-  if (!pvc) volumes.push({ name: "data", emptyDir: s.storage?.size ? { sizeLimit: s.storage.size } : {} });
+  if (!pvc) volumes.push({ name: "data", emptyDir: s.storage?.size ? { sizeLimit: canonicalQuantity(s.storage.size) } : {} });
 
   const container: Record<string, unknown> = {
     name: CONTAINER_NAME,
@@ -62,8 +63,9 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
   };
   if (s.resources && (s.resources.requests || s.resources.limits)) {
     container.resources = {
-      ...(s.resources.requests ? { requests: s.resources.requests } : {}),
-      ...(s.resources.limits ? { limits: s.resources.limits } : {}),
+      // canonical form ("1000m" → "1"), as the server stores it: otherwise every resync re-applies
+      ...(s.resources.requests ? { requests: canonicalQuantities(s.resources.requests) } : {}),
+      ...(s.resources.limits ? { limits: canonicalQuantities(s.resources.limits) } : {}),
     };
   }
 
@@ -110,7 +112,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
         metadata: { name: "data" },
         spec: {
           accessModes: ["ReadWriteOnce"],
-          resources: { requests: { storage: s.storage.size } },
+          resources: { requests: { storage: canonicalQuantity(s.storage.size) } },
           ...(s.storage.storageClassName ? { storageClassName: s.storage.storageClassName } : {}),
         },
       },

@@ -1,8 +1,14 @@
-// A small REST client for any resource, on client-node's own transport (KubeConfig authentication,
-// TLS agent, undici fetch), returning plain JSON. Every mutating request is counted (metrics and
-// an in-memory log) so tests can prove "a no-op resync performs zero writes".
-import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext } from "@kubernetes/client-node";
-import type { KubeConfig } from "@kubernetes/client-node";
+// A small REST client for any resource, on Node's own https (keep-alive agent with the kubeconfig's
+// CA and client certificate, bearer token or basic auth), returning plain JSON. It does not load
+// @kubernetes/client-node (≈ 90 MB RSS for its generated models; see kubeconfig.ts). Every
+// mutating request is counted (metrics and an in-memory log) so tests can prove "a no-op resync
+// performs zero writes".
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import type { KubeConfigLike, UserLike } from "./kubeconfig.ts";
 import type { Metrics } from "./metrics.ts";
 import { collectionPath, formatLabelSelector, objectPath } from "./types.ts";
 import type { KubeObject, ResourceType } from "./types.ts";
@@ -97,7 +103,28 @@ export interface ListResult<T> {
   metadata: { resourceVersion?: string; continue?: string };
 }
 
-const http = new IsomorphicFetchHttpLibrary();
+const b64 = (s: string) => Buffer.from(s, "base64");
+
+/** The bearer token of a user: inline, or a token file re-read at most once a minute (bound tokens rotate). */
+class TokenSource {
+  private readonly file: string | undefined;
+  private readonly fixed: string | undefined;
+  private cached: { token: string; at: number } | undefined;
+  constructor(user: UserLike | null) {
+    const ap = user?.authProvider;
+    const apFile = ap?.name === "tokenFile" && typeof ap.config?.tokenFile === "string" ? ap.config.tokenFile : undefined;
+    this.file = user?.tokenFile ?? apFile;
+    this.fixed = user?.token;
+  }
+  get(): string | undefined {
+    if (this.fixed) return this.fixed;
+    if (!this.file) return undefined;
+    if (!this.cached || Date.now() - this.cached.at > 60_000) {
+      this.cached = { token: readFileSync(this.file, "utf8").trim(), at: Date.now() };
+    }
+    return this.cached.token;
+  }
+}
 
 function verbOf(method: string, contentType: string | undefined): WriteRecord["verb"] | undefined {
   switch (method) {
@@ -110,40 +137,82 @@ function verbOf(method: string, contentType: string | undefined): WriteRecord["v
 }
 
 export class ApiClient {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeConfigLike;
   readonly writes = new WriteLog();
   private readonly metrics: Metrics | undefined;
   private readonly server: string;
+  private readonly agent: http.Agent;
+  private readonly secure: boolean;
+  private readonly servername: string | undefined;
+  private readonly token: TokenSource;
+  private readonly basic: string | undefined;
 
-  constructor(kubeConfig: KubeConfig, opts: { metrics?: Metrics } = {}) {
+  constructor(kubeConfig: KubeConfigLike, opts: { metrics?: Metrics } = {}) {
     this.kubeConfig = kubeConfig;
     this.metrics = opts.metrics;
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster");
     this.server = cluster.server.replace(/\/+$/, "");
+    const user = kubeConfig.getCurrentUser();
+    if (user?.exec || (user?.authProvider && user.authProvider.name !== "tokenFile")) {
+      throw new Error("kubeconfig user uses an exec/auth-provider plugin, which pasv-operator does not support");
+    }
+    this.secure = this.server.startsWith("https:");
+    this.servername = cluster.tlsServerName || undefined;
+    if (this.secure) {
+      const ca = cluster.caData ? b64(cluster.caData) : cluster.caFile ? readFileSync(cluster.caFile) : undefined;
+      const cert = user?.certData ? b64(user.certData) : user?.certFile ? readFileSync(user.certFile) : undefined;
+      const key = user?.keyData ? b64(user.keyData) : user?.keyFile ? readFileSync(user.keyFile) : undefined;
+      this.agent = new https.Agent({
+        keepAlive: true,
+        ...(ca ? { ca } : {}),
+        ...(cert ? { cert } : {}),
+        ...(key ? { key } : {}),
+        rejectUnauthorized: !cluster.skipTLSVerify,
+      });
+    } else {
+      this.agent = new http.Agent({ keepAlive: true });
+    }
+    this.token = new TokenSource(user);
+    this.basic = user?.username ? Buffer.from(`${user.username}:${user.password ?? ""}`).toString("base64") : undefined;
   }
 
-  private async send(method: string, path: string, opts: RequestOptions, stream: boolean) {
+  /** Close idle keep-alive connections (the agent would otherwise keep them for a while). */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private async send(method: string, path: string, opts: RequestOptions, stream: boolean): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
-    const ctx = new RequestContext(url.toString(), method as (typeof HttpMethod)[keyof typeof HttpMethod]);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    ctx.setHeaderParam("Accept", "application/json");
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const token = this.token.get();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    else if (this.basic) headers.Authorization = `Basic ${this.basic}`;
+    let body: string | undefined;
     if (opts.body !== undefined) {
-      ctx.setHeaderParam("Content-Type", opts.contentType ?? "application/json");
-      ctx.setBody(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
+      headers["Content-Type"] = opts.contentType ?? "application/json";
+      body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+      headers["Content-Length"] = String(Buffer.byteLength(body));
     }
     const signals: AbortSignal[] = [];
     if (opts.signal) signals.push(opts.signal);
     if (!stream) signals.push(AbortSignal.timeout(opts.timeoutMs ?? 30_000));
-    if (signals.length) ctx.setSignal(signals.length === 1 ? signals[0]! : AbortSignal.any(signals));
+    const signal = signals.length === 1 ? signals[0]! : AbortSignal.any(signals);
 
     const verb = verbOf(method, opts.contentType);
     let code = 0;
     try {
-      const resp = await http.send(ctx).toPromise();
-      code = resp.httpStatusCode;
-      return resp;
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = (this.secure ? https : http).request(url, {
+          method, headers, agent: this.agent, signal,
+          ...(this.servername ? { servername: this.servername } : {}),
+        }, resolve);
+        req.on("error", reject);
+        req.end(body);
+      });
+      code = res.statusCode ?? 0;
+      return res;
     } catch (err) {
       throw new ApiError(0, `${method} ${path}: ${(err as Error).message}`, "Transport", err);
     } finally {
@@ -162,11 +231,11 @@ export class ApiClient {
     const resp = await this.send(method, path, opts, false);
     let text: string;
     try {
-      text = await resp.body.text();
+      text = await readBody(resp);
     } catch (err) {
       throw new ApiError(0, `${method} ${path}: reading body: ${(err as Error).message}`, "Transport", err);
     }
-    const code = resp.httpStatusCode;
+    const code = resp.statusCode ?? 0;
     let parsed: unknown = undefined;
     try {
       parsed = text ? JSON.parse(text) : undefined;
@@ -183,18 +252,16 @@ export class ApiClient {
   /** A streaming GET (watch): the body stream on 200, ApiError otherwise. */
   async stream(path: string, query: Query, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
     const resp = await this.send("GET", path, { query, signal }, true);
-    const code = resp.httpStatusCode;
+    const code = resp.statusCode ?? 0;
     if (code !== 200) {
-      const text = await resp.body.text().catch(() => "");
+      const text = await readBody(resp).catch(() => "");
       let st: { message?: string; reason?: string } | undefined;
       try {
         st = JSON.parse(text) as typeof st;
       } catch { /* not JSON */ }
       throw new ApiError(code, `watch ${path}: ${code} ${st?.message ?? text}`, st?.reason);
     }
-    const body = resp.body.stream();
-    if (!body) throw new ApiError(0, `watch ${path}: no body`, "Transport");
-    return body;
+    return Readable.toWeb(resp) as ReadableStream<Uint8Array>;
   }
 
   // ---- typed helpers -------------------------------------------------------------------------
@@ -288,4 +355,10 @@ function subresourceFromPath(path: string): string | undefined {
   const rest = parts[0] === "api" ? parts.slice(2) : parts.slice(3);
   const r = rest[0] === "namespaces" && rest.length >= 3 ? rest.slice(2) : rest;
   return r.length >= 3 ? r[2] : undefined;
+}
+
+async function readBody(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }

@@ -26,6 +26,12 @@ export interface InformerOptions {
   /** server-side label selector ({app: "x"} or "app=x,tier!=db") */
   labelSelector?: Record<string, string> | string;
   fieldSelector?: string;
+  /**
+   * Called once on every object received (LIST items, watch ADDED/MODIFIED/DELETED) before it is
+   * stored or handed to handlers: keep only what you read (slim.ts: `slimObject`, `slimPod`).
+   * `null` = store objects as received. The Manager defaults it to `slimObject`.
+   */
+  transform?: ((obj: KubeObject) => KubeObject) | null;
   /** periodic resync: onUpdate(obj, obj) for every cached object; 0/undefined = off */
   resyncMs?: number;
   /** LIST page size (default 500) */
@@ -258,10 +264,11 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private replace(items: T[], rv: string): void {
     const seen = new Set<string>();
-    for (const obj of items) {
+    for (let i = 0; i < items.length; i++) {
       // list items carry no apiVersion/kind; add them so consumers see complete objects
-      obj.apiVersion ??= this.type.apiVersion;
-      obj.kind ??= this.type.kind;
+      items[i]!.apiVersion ??= this.type.apiVersion;
+      items[i]!.kind ??= this.type.kind;
+      const obj = this.transform(items[i]!);
       seen.add(objectKey(obj));
       this.upsert(obj);
     }
@@ -338,7 +345,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   private handleWatchEvent(line: string): void {
     const ev = JSON.parse(line) as { type: string; object: T & { code?: number; message?: string; reason?: string } };
     this.stats.events++;
-    const obj = ev.object;
+    const obj = ev.type === "ADDED" || ev.type === "MODIFIED" || ev.type === "DELETED" ? this.transform(ev.object) : ev.object;
     switch (ev.type) {
       case "ADDED":
       case "MODIFIED":
@@ -352,12 +359,20 @@ export class Informer<T extends KubeObject = KubeObject> {
       case "BOOKMARK":
         break;
       case "ERROR":
-        throw new WatchStatusError(obj.code ?? 500, `watch ${this.type.plural}: ${obj.message ?? "error"}`, obj.reason, obj);
+        throw new WatchStatusError(ev.object.code ?? 500, `watch ${this.type.plural}: ${ev.object.message ?? "error"}`, ev.object.reason, ev.object);
       default:
         return;
     }
     const rv = obj.metadata?.resourceVersion;
     if (rv) this.resourceVersion = rv;
+  }
+
+  private transform(obj: T): T {
+    const fn = this.opts.transform;
+    if (!fn) return obj;
+    obj.apiVersion ??= this.type.apiVersion;
+    obj.kind ??= this.type.kind;
+    return fn(obj) as T;
   }
 
   private upsert(obj: T): void {

@@ -6,7 +6,7 @@
 //            reconciles finish, their signal is aborted), then the manager campaigns again.
 //   stop():  (also on SIGTERM/SIGINT with handleSignals()) controllers stop taking work and finish
 //            in-flight reconciles, the Lease is released, informers stop, events flush, HTTP closes.
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfigLike } from "./kubeconfig.ts";
 import type { Logger } from "pino";
 import { Applier } from "./apply.ts";
 import { ApiClient } from "./client.ts";
@@ -20,11 +20,12 @@ import type { InformerOptions } from "./informer.ts";
 import { LeaderElector } from "./leader.ts";
 import type { LeaderElectionOptions } from "./leader.ts";
 import { createLogger } from "./log.ts";
+import { slimObject } from "./slim.ts";
 import { Metrics } from "./metrics.ts";
 import type { KubeObject, ResourceType } from "./types.ts";
 
 export interface ManagerOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: KubeConfigLike;
   logger?: Logger;
   metrics?: Metrics;
   /** omit/false = no leader election (always leading) */
@@ -72,7 +73,9 @@ export class Manager {
 
   /** A cache of `type`; started by start() (or at once if the manager already runs). */
   informer<T extends KubeObject = KubeObject>(type: ResourceType, opts: Omit<InformerOptions, "logger" | "metrics"> = {}): Informer<T> {
-    const inf = new Informer<T>(this.client, type, { ...opts, logger: this.log, metrics: this.metrics });
+    // Caches keep only what the runtime reads (slim.ts): our managedFields entries, no last-applied.
+    const transform = opts.transform === undefined ? (o: KubeObject) => slimObject(o, this.applier.fieldManager) : opts.transform;
+    const inf = new Informer<T>(this.client, type, { ...opts, transform, logger: this.log, metrics: this.metrics });
     this.informers.push(inf as unknown as Informer<KubeObject>);
     if (this.started) inf.start();
     return inf;
@@ -186,6 +189,7 @@ export class Manager {
     await Promise.all(this.informers.map((i) => i.stop()));
     await this.events.flush();
     await this.http?.stop();
+    this.client.close();
     if (this.signalHandler) {
       process.off("SIGTERM", this.signalHandler);
       process.off("SIGINT", this.signalHandler);

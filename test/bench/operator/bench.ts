@@ -74,9 +74,6 @@ const sum = (w: Record<string, number>, exclude: string[] = []) =>
 // 1,000 ClusterIP Services do not fit the harness default /24 service range.
 const cluster = await startTestCluster({ serviceClusterIpRange: "10.96.0.0/16" });
 const client = newClient(cluster.kubeConfig);
-// Same shim as operator/src/controller/operator.ts: the runtime's informer omits watch=true (d6a0ce1).
-const stream = client.stream.bind(client);
-client.stream = (path, query, signal) => stream(path, { ...query, watch: true }, signal);
 const children: ChildProcess[] = [];
 let healthPort = 18380;
 
