@@ -112,7 +112,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
         metadata: { name: "data" },
         spec: {
           accessModes: ["ReadWriteOnce"],
-          resources: { requests: { storage: canonicalQuantity(s.storage.size) } },
+          resources: { requests: { storage: s.storage.size === undefined ? undefined : canonicalQuantity(s.storage.size) } },
           ...(s.storage.storageClassName ? { storageClassName: s.storage.storageClassName } : {}),
         },
       },
