@@ -64,7 +64,12 @@ export const addressRuleSchema = z
           { rule: ADDRESS_FORM_CEL, message: "address must be `auto`, an IPv4/IPv6 address or a DNS host name" },
         ],
       }),
-    enabled: z.boolean().default(true).describe("Status of the rule: a disabled rule is kept but never matches."),
+    // No `default: true`: addressRules is an atomic list, and a defaulted field makes the stored list
+    // differ from a manifest that omits it (every GitOps sync rewrites it; a second manager conflicts).
+    enabled: z
+      .boolean()
+      .optional()
+      .describe("Status of the rule: `false` keeps the rule but it never matches; omitted or `true` = enabled."),
   })
   .describe("A passive address rule (product: User Class, Passive Address, Status).");
 

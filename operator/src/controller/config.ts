@@ -24,7 +24,7 @@ export function renderServerConfig(e: Effective, externalAddress: string | null)
       portEnd: e.portEnd,
       ...(e.slices.length ? { slices: e.slices.map((x) => ({ slot: x.slot, portStart: x.portStart, portEnd: x.portEnd })) } : {}),
       externalAddress,
-      addressRules: (s.passive.addressRules ?? []).map((r) => ({ userClass: r.userClass, address: r.address, enabled: r.enabled })),
+      addressRules: (s.passive.addressRules ?? []).map((r) => ({ userClass: r.userClass, address: r.address, enabled: r.enabled !== false })),
       ...(s.passive.quarantineSeconds !== undefined ? { quarantineSeconds: s.passive.quarantineSeconds } : {}),
       ...(s.passive.acceptTimeoutSeconds !== undefined ? { acceptTimeoutSeconds: s.passive.acceptTimeoutSeconds } : {}),
     },

@@ -133,7 +133,7 @@ interface LbIngress {
  */
 export function externalAddress(fs: FtpServer, e: Effective, observedService: KubeObject | undefined): AddressResult {
   const svc = e.spec.service;
-  const needsAuto = (e.spec.passive.addressRules ?? []).some((r) => r.enabled && r.address === "auto");
+  const needsAuto = (e.spec.passive.addressRules ?? []).some((r) => r.enabled !== false && r.address === "auto");
   const status = observedService?.status as { loadBalancer?: { ingress?: LbIngress[] } } | undefined;
   const spec = observedService?.spec as { clusterIP?: string } | undefined;
   if (svc.type === "ClusterIP") {
