@@ -7,7 +7,8 @@
 //   --leader-elect / --no-leader-elect        default on ($LEADER_ELECT=false turns it off)
 //   --leader-election-namespace NS            default $POD_NAMESPACE, else the watched namespace, else "default"
 //   --leader-election-id NAME    Lease name (default pasv-operator)
-//   --lease-duration S / --renew-deadline S / --retry-period S   default 15 / 10 / 2
+//   --lease-duration S / --renew-deadline S / --retry-period S   default 15 / 10 / 2 (duration > deadline > period;
+//                                chart values leaderElection.leaseDurationSeconds / renewDeadlineSeconds / retryPeriodSeconds)
 //   --health-port PORT           /healthz /readyz /metrics (default 8080; 0 = any free port)
 //   --health-host HOST           default 0.0.0.0
 //   --workers N                  concurrent reconciles (default 8)
@@ -63,6 +64,12 @@ if (readiness !== "pods" && readiness !== "applied") {
   process.exit(2);
 }
 
+const lease = { duration: Number(values["lease-duration"]), renew: Number(values["renew-deadline"]), retry: Number(values["retry-period"]) };
+if (!(lease.retry > 0 && lease.renew > lease.retry && lease.duration > lease.renew)) {
+  console.error("--lease-duration > --renew-deadline > --retry-period > 0 is required (seconds)");
+  process.exit(2);
+}
+
 const op = createOperator({
   kubeConfig: kc,
   logger: log,
@@ -71,9 +78,9 @@ const op = createOperator({
     ? {
         namespace: values["leader-election-namespace"] ?? (process.env.POD_NAMESPACE || namespace || "default"),
         name: values["leader-election-id"],
-        leaseDurationMs: Number(values["lease-duration"]) * 1000,
-        renewDeadlineMs: Number(values["renew-deadline"]) * 1000,
-        retryPeriodMs: Number(values["retry-period"]) * 1000,
+        leaseDurationMs: lease.duration * 1000,
+        renewDeadlineMs: lease.renew * 1000,
+        retryPeriodMs: lease.retry * 1000,
       }
     : false,
   http: { host: values["health-host"], port: int("health-port", values["health-port"]) },

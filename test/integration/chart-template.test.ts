@@ -87,6 +87,11 @@ describe("chart: static checks", () => {
     assert.ok(c.args.includes("--leader-elect"));
     assert.ok(c.args.includes("--leader-election-id=pasv-pasv-operator"));
     assert.ok(c.args.includes("--leader-election-namespace=$(POD_NAMESPACE)"));
+    for (const a of ["--lease-duration=15", "--renew-deadline=10", "--retry-period=2"]) assert.ok(c.args.includes(a), a);
+    const tuned = find(await template("leaderElection.leaseDurationSeconds=30", "leaderElection.renewDeadlineSeconds=20", "leaderElection.retryPeriodSeconds=4"), "Deployment")[0];
+    const tunedArgs = (tuned?.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]?.args ?? [];
+    for (const a of ["--lease-duration=30", "--renew-deadline=20", "--retry-period=4"]) assert.ok(tunedArgs.includes(a), a);
+    await assert.rejects(template("leaderElection.leaseDurationSeconds=10", "leaderElection.renewDeadlineSeconds=10"), /renewDeadlineSeconds/);
     assert.equal(c.env.find((e) => e.name === "LOG_LEVEL")?.value, "info");
 
     const single = find(await template("leaderElection.enabled=false", "replicaCount=1"), "Deployment")[0];

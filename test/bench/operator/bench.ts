@@ -4,8 +4,11 @@
 // Per size, in a fresh namespace:
 //   1. create N FtpServers (the operator is not running yet);
 //   2. start the operator as a child process (cold start) and time until every FtpServer is Ready
-//      with observedGeneration = generation;
-//   3. read the operator's API writes (its /metrics), peak RSS (VmHWM from /proc);
+//      with observedGeneration = generation (counted by a watch in this process — the moment the
+//      last one turns Ready — and confirmed by a LIST at the end);
+//   3. read the operator's API writes (its /metrics), peak RSS (VmHWM of the operator process,
+//      sampled from /proc every 250 ms and at the end), CPU seconds of the operator and of
+//      kube-apiserver/etcd during the cold start (/proc/<pid>/stat);
 //   4. restart the operator (cold caches, full resync of converged objects) and count its writes:
 //      the no-op resync must write nothing.
 //
@@ -15,6 +18,7 @@
 // Services: the cluster IP). Pod readiness is not part of it: no kubelet runs pods here.
 //
 // usage: node test/bench/operator/bench.ts [--sizes 100,1000] [--replicas 2] [--ports 10] [--workers 16]
+//          [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (extra node flags for the operator process)
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeObject } from "../../../operator/src/runtime/types.ts";
+import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
 import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
@@ -32,12 +37,25 @@ const { values } = parseArgs({
     ports: { type: "string", default: "10" },
     workers: { type: "string", default: "16" },
     "timeout-seconds": { type: "string", default: "300" },
+    "node-args": { type: "string", default: "" },
   },
 });
 const sizes = values.sizes.split(",").map(Number);
 const replicas = Number(values.replicas);
 const ports = Number(values.ports);
 const MAIN = fileURLToPath(new URL("../../../operator/src/main.ts", import.meta.url));
+
+/** user+system CPU seconds of a process (clock ticks of 10 ms) */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 function vm(pid: number, field: "VmHWM" | "VmRSS"): number {
   try {
@@ -82,7 +100,7 @@ function startOperator(ns: string, tag: string): { proc: ChildProcess; port: num
   const log = createWriteStream(join(cluster.dir, `bench-operator-${tag}.log`));
   const proc = spawn(
     process.execPath,
-    [MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--no-leader-elect", "--workload-readiness", "applied",
+    [...values["node-args"].split(" ").filter(Boolean), MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--no-leader-elect", "--workload-readiness", "applied",
       "--workers", values.workers, "--health-host", "127.0.0.1", "--health-port", String(port), "--resync-period", "0"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } },
   );
@@ -136,23 +154,41 @@ try {
     );
     const createMs = Date.now() - tc;
 
-    // The bench counts Ready objects with a LIST per second (simple, and independent of the runtime).
-    const readyCount = async () =>
-      (await client.list<KubeObject>(FtpServers, { namespace: ns })).items.filter(
-        (f) => condition(f, "Ready")?.status === "True" && (f.status as { observedGeneration?: number }).observedGeneration === f.metadata?.generation,
-      ).length;
+    const isReady = (f: KubeObject) =>
+      condition(f, "Ready")?.status === "True" && (f.status as { observedGeneration?: number } | undefined)?.observedGeneration === f.metadata?.generation;
+    const readyCount = async () => (await client.list<KubeObject>(FtpServers, { namespace: ns })).items.filter(isReady).length;
+    // A watch (the runtime's informer, in this process) sees each FtpServer turn Ready; the time of
+    // the last one is the figure. A LIST confirms it at the end.
+    const readySet = new Set<string>();
+    let lastReadyAt = 0;
+    const watcher = new Informer<KubeObject>(client, FtpServers, { namespace: ns });
+    const onObj = (f: KubeObject) => {
+      const k = f.metadata!.name!;
+      if (isReady(f)) {
+        if (!readySet.has(k)) lastReadyAt = Date.now();
+        readySet.add(k);
+      } else readySet.delete(k);
+    };
+    watcher.addHandler({ onAdd: onObj, onUpdate: (_o, f) => onObj(f), onDelete: (f) => readySet.delete(f.metadata!.name!) });
+    watcher.start();
+    await watcher.waitForSync();
+    const apiPids = ["kube-apiserver", "etcd"].map((k) => cluster.state?.pids[k]);
+    const apiCpu0 = apiPids.map(cpuSeconds);
 
     // 2. cold start
     const t0 = Date.now();
     const op = startOperator(ns, `${n}-cold`);
     let peakRss = 0;
     const deadline = t0 + Number(values["timeout-seconds"]) * 1000;
-    let ready = 0;
-    while ((ready = await readyCount()) < n && Date.now() < deadline) {
-      peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmRSS"));
+    while (readySet.size < n && Date.now() < deadline && op.proc.exitCode === null) {
+      peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
       await sleep(250);
     }
-    const readyMs = Date.now() - t0;
+    const readyMs = (readySet.size === n ? lastReadyAt : Date.now()) - t0;
+    const opCpu = cpuSeconds(op.proc.pid);
+    const apiCpu = apiPids.map((p, i) => cpuSeconds(p) - apiCpu0[i]!);
+    await watcher.stop();
+    const ready = await readyCount();
     // let the trailing events settle, then read the counters
     let m = await waitMetrics(op.port);
     for (let last = -1; m.reconciles !== last || m.depth > 0; ) {
@@ -161,6 +197,7 @@ try {
       m = await waitMetrics(op.port);
     }
     peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
+    const rssAfter = vm(op.proc.pid!, "VmRSS");
     const writes = m.writes;
     await stopOperator(op.proc);
 
@@ -186,10 +223,14 @@ try {
       allReady: ready === n,
       ready,
       coldStartToAllReadySeconds: readyMs / 1000,
+      operatorCpuSecondsToReady: +opCpu.toFixed(1),
+      apiserverCpuSecondsToReady: +apiCpu[0]!.toFixed(1),
+      etcdCpuSecondsToReady: +apiCpu[1]!.toFixed(1),
       apiWrites: sum(writes),
       apiWritesPerFtpServer: +(sum(writes, ["events"]) / n).toFixed(2),
       writesByResource: writes,
       peakRssMB: +(peakRss / 2 ** 20).toFixed(1),
+      rssAfterMB: +(rssAfter / 2 ** 20).toFixed(1),
       noopResyncSeconds: resyncMs / 1000,
       noopResyncWrites: sum(m2.writes, ["leases"]),
       noopResyncPeakRssMB: +(rss2 / 2 ** 20).toFixed(1),
@@ -202,8 +243,8 @@ try {
   await cluster.stop();
 }
 
-console.log("\n| FtpServers | cold start → all Ready | API writes / FtpServer | operator peak RSS | no-op resync writes | no-op resync time |");
-console.log("|---:|---:|---:|---:|---:|---:|");
+console.log("\n| FtpServers | cold start → all Ready | API writes / FtpServer | operator peak RSS | no-op resync writes | no-op resync time | CPU s to Ready: operator / apiserver / etcd |");
+console.log("|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results as Record<string, number>[]) {
-  console.log(`| ${r.ftpServers} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${r.apiWritesPerFtpServer} | ${r.peakRssMB} MB | ${r.noopResyncWrites} | ${r.noopResyncSeconds} s |`);
+  console.log(`| ${r.ftpServers} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${r.apiWritesPerFtpServer} | ${r.peakRssMB} MB | ${r.noopResyncWrites} | ${r.noopResyncSeconds} s | ${r.operatorCpuSecondsToReady} / ${r.apiserverCpuSecondsToReady} / ${r.etcdCpuSecondsToReady} |`);
 }
