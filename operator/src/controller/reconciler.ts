@@ -9,7 +9,7 @@ import type { Controller, Request, Result } from "../runtime/controller.ts";
 import { enqueueByLabel } from "../runtime/controller.ts";
 import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
-import { slimObject, slimPod } from "../runtime/slim.ts";
+import { ownedFieldsOnly, slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, type KubeObject, type ResourceType } from "../runtime/types.ts";
 import { desiredChildren } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
@@ -58,7 +58,9 @@ function isPermanent(err: unknown): err is ApiError {
 class RecentWrites {
   private readonly map = new Map<string, { obj: KubeObject; at: number }>();
   private readonly ttlMs: number;
-  constructor(ttlMs = 10_000) {
+  private readonly slimmers: Map<string, (o: KubeObject) => KubeObject>;
+  constructor(slimmers: Map<string, (o: KubeObject) => KubeObject>, ttlMs = 10_000) {
+    this.slimmers = slimmers;
     this.ttlMs = ttlMs;
   }
   private static rv(o: KubeObject | undefined): number {
@@ -78,8 +80,9 @@ class RecentWrites {
   record(type: ResourceType, obj: KubeObject | undefined): void {
     const md = obj?.metadata;
     if (!obj || !md?.name) return;
-    // the same slimming as the informer caches: only our managedFields entries are kept
-    this.map.set(`${type.plural}/${md.namespace ?? ""}/${md.name}`, { obj: slimObject(obj), at: Date.now() });
+    // kept in the same shape as the informer caches hold it
+    const slim = this.slimmers.get(type.plural) ?? slimObject;
+    this.map.set(`${type.plural}/${md.namespace ?? ""}/${md.name}`, { obj: slim(obj), at: Date.now() });
   }
   forget(type: ResourceType, namespace: string, name: string): void {
     this.map.delete(`${type.plural}/${namespace}/${name}`);
@@ -106,15 +109,24 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   // Children carry the server label; selecting on its existence keeps the caches to our objects.
   const ours = { ...ns, labelSelector: SERVER_LABEL };
   const servers = mgr.informer(FtpServers, { ...ns, ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}) });
-  const services = mgr.informer(Resources.Service, ours);
-  const configMaps = mgr.informer(Resources.ConfigMap, ours);
-  const statefulSets = mgr.informer(Resources.StatefulSet, ours);
-  const endpointSlices = mgr.informer(Resources.EndpointSlice, ours);
+  // Children: only what our field manager owns (plus the Service's cluster IP) is cached — enough
+  // for the no-op skip rule and the reconciler; server defaults and others' fields are dropped.
+  const slimmers = new Map<string, (o: KubeObject) => KubeObject>([
+    [Resources.Service.plural, ownedFieldsOnly([["spec", "clusterIP"], ["spec", "clusterIPs"]])],
+    [Resources.ConfigMap.plural, ownedFieldsOnly()],
+    [Resources.StatefulSet.plural, ownedFieldsOnly()],
+    [Resources.EndpointSlice.plural, ownedFieldsOnly()],
+    [FtpServers.plural, slimObject],
+  ]);
+  const services = mgr.informer(Resources.Service, { ...ours, transform: slimmers.get(Resources.Service.plural)! });
+  const configMaps = mgr.informer(Resources.ConfigMap, { ...ours, transform: slimmers.get(Resources.ConfigMap.plural)! });
+  const statefulSets = mgr.informer(Resources.StatefulSet, { ...ours, transform: slimmers.get(Resources.StatefulSet.plural)! });
+  const endpointSlices = mgr.informer(Resources.EndpointSlice, { ...ours, transform: slimmers.get(Resources.EndpointSlice.plural)! });
   // Pods: only identity, labels, owners, node, IP and readiness are read (podView).
   const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
   const readiness = opts.workloadReadiness ?? "pods";
-  const recent = new RecentWrites();
+  const recent = new RecentWrites(slimmers);
 
   const reconcile = async (req: Request, log: Logger | undefined, signal: AbortSignal): Promise<Result | void> => {
     const raw = servers.get(req.name, req.namespace) as FtpServer | undefined;

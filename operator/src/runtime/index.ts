@@ -5,7 +5,7 @@ export { Applier, ownerReference } from "./apply.ts";
 export type { ApplyResult } from "./apply.ts";
 export { needsApply, subsetEqual, fieldsCovered, managedEntry } from "./ssa.ts";
 export { Informer, ownerUids } from "./informer.ts";
-export { slimObject, slimPod, LAST_APPLIED_ANNOTATION } from "./slim.ts";
+export { slimObject, slimPod, ownedFieldsOnly, pruneToFields, LAST_APPLIED_ANNOTATION } from "./slim.ts";
 export type { Transform } from "./slim.ts";
 export type { EventHandler, InformerOptions } from "./informer.ts";
 export { WorkQueue, ItemExponentialBackoff } from "./workqueue.ts";

@@ -60,3 +60,95 @@ export function slimPod<T extends KubeObject>(obj: T): T {
   if (p.spec?.nodeName) out.spec = { nodeName: p.spec.nodeName };
   return out as T;
 }
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => jsonEqual(x, b[i]));
+  if (isObj(a) && isObj(b)) {
+    const ka = Object.keys(a);
+    return ka.length === Object.keys(b).length && ka.every((k) => jsonEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+type Trie = { [k: string]: Trie };
+
+function mergeTries(a: Trie, b: Trie): Trie {
+  const out: Trie = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = out[k] ? mergeTries(out[k], v) : v;
+  return out;
+}
+
+/** `value` reduced to the fields of a managedFields trie (a leaf keeps the whole value). */
+export function pruneToFields(value: unknown, fields: Trie): unknown {
+  const keys = Object.keys(fields).filter((k) => k !== ".");
+  if (keys.length === 0) return value;
+  if (isObj(value)) {
+    const out: Record<string, unknown> = {};
+    for (const k of keys) {
+      if (!k.startsWith("f:")) continue;
+      const name = k.slice(2);
+      if (value[name] !== undefined) out[name] = pruneToFields(value[name], fields[k]!);
+    }
+    return out;
+  }
+  if (Array.isArray(value)) {
+    const items = keys.map((k) => ({ k, child: fields[k]!, parsed: k.startsWith("k:") || k.startsWith("v:") ? (JSON.parse(k.slice(2)) as unknown) : undefined }));
+    const out: unknown[] = [];
+    value.forEach((e, i) => {
+      for (const it of items) {
+        const hit = it.k.startsWith("k:")
+          ? isObj(e) && isObj(it.parsed) && Object.entries(it.parsed).every(([kk, kv]) => jsonEqual(e[kk], kv))
+          : it.k.startsWith("v:") ? jsonEqual(e, it.parsed) : it.k === `i:${i}`;
+        if (hit) {
+          if (it.k.startsWith("v:")) out.push(e);
+          else if (it.k.startsWith("k:")) out.push({ ...(it.parsed as Record<string, unknown>), ...(pruneToFields(e, it.child) as Record<string, unknown>) });
+          else out.push(pruneToFields(e, it.child));
+          return;
+        }
+      }
+    });
+    return out;
+  }
+  return value;
+}
+
+/**
+ * A transform for caches of objects the operator owns: like `slimObject`, and every top-level
+ * field other than metadata and status is reduced to what our manager's Apply entries own, plus
+ * the `keep` paths (e.g. ["spec", "clusterIP"]). Server defaults (a StatefulSet's pod template
+ * is mostly defaults) and other managers' fields go. The no-op skip rule (ssa.ts) is unchanged:
+ * it compares only fields `desired` sets, and a desired field we do not own is absent here, so it
+ * is applied (after which we own it) — exactly as before. List items other managers own are
+ * dropped, so lists we share no longer look changed on every pass.
+ */
+export function ownedFieldsOnly(keep: string[][] = [], manager: string = FIELD_MANAGER): Transform {
+  return (obj) => {
+    slimObject(obj, manager);
+    let trie: Trie = {};
+    for (const e of obj.metadata?.managedFields ?? []) if (!e.subresource && e.fieldsV1) trie = mergeTries(trie, e.fieldsV1 as Trie);
+    const out: KubeObject = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata };
+    if (obj.status !== undefined) out.status = obj.status;
+    for (const [k, v] of Object.entries(obj)) {
+      if (k === "apiVersion" || k === "kind" || k === "metadata" || k === "status") continue;
+      const t = trie[`f:${k}`];
+      if (t) out[k] = pruneToFields(v, t);
+    }
+    for (const path of keep) {
+      let src: unknown = obj;
+      for (const p of path) src = isObj(src) ? src[p] : undefined;
+      if (src === undefined) continue;
+      let dst = out as Record<string, unknown>;
+      for (const p of path.slice(0, -1)) {
+        if (!isObj(dst[p])) dst[p] = {};
+        dst = dst[p] as Record<string, unknown>;
+      }
+      dst[path[path.length - 1]!] = src;
+    }
+    return out;
+  };
+}

@@ -20,7 +20,7 @@
 // usage: node test/bench/operator/bench.ts [--sizes 100,1000] [--replicas 2] [--ports 10] [--workers 16]
 //          [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (extra node flags for the operator process)
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, createWriteStream } from "node:fs";
+import { readFileSync, readdirSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -38,6 +38,8 @@ const { values } = parseArgs({
     workers: { type: "string", default: "16" },
     "timeout-seconds": { type: "string", default: "300" },
     "node-args": { type: "string", default: "" },
+    /** write a heap snapshot of the cold-start operator (after it settled) into this directory */
+    "heap-snapshot-dir": { type: "string", default: "" },
   },
 });
 const sizes = values.sizes.split(",").map(Number);
@@ -100,7 +102,9 @@ function startOperator(ns: string, tag: string): { proc: ChildProcess; port: num
   const log = createWriteStream(join(cluster.dir, `bench-operator-${tag}.log`));
   const proc = spawn(
     process.execPath,
-    [...values["node-args"].split(" ").filter(Boolean), MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--no-leader-elect", "--workload-readiness", "applied",
+    [...values["node-args"].split(" ").filter(Boolean),
+      ...(values["heap-snapshot-dir"] && tag.endsWith("cold") ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${values["heap-snapshot-dir"]}`] : []),
+      MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--no-leader-elect", "--workload-readiness", "applied",
       "--workers", values.workers, "--health-host", "127.0.0.1", "--health-port", String(port), "--resync-period", "0"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } },
   );
@@ -198,6 +202,14 @@ try {
     }
     peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
     const rssAfter = vm(op.proc.pid!, "VmRSS");
+    if (values["heap-snapshot-dir"]) {
+      // --heapsnapshot-signal=SIGUSR2 is added to the operator's node flags below
+      const dir = values["heap-snapshot-dir"];
+      const before = new Set(readdirSync(dir));
+      op.proc.kill("SIGUSR2");
+      for (let i = 0; i < 600 && !readdirSync(dir).some((f) => !before.has(f) && f.endsWith(".heapsnapshot")); i++) await sleep(500);
+      await sleep(5000);
+    }
     const writes = m.writes;
     await stopOperator(op.proc);
 
