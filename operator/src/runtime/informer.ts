@@ -245,7 +245,8 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         throw err;
       }
-      items.push(...page.items);
+      // transform page by page: a full LIST of big objects is never held at once
+      for (const obj of page.items) items.push(this.transform(obj));
       rv = page.metadata.resourceVersion ?? "";
       cont = page.metadata.continue || undefined;
       if (!cont) break;
@@ -264,11 +265,10 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   private replace(items: T[], rv: string): void {
     const seen = new Set<string>();
-    for (let i = 0; i < items.length; i++) {
+    for (const obj of items) {
       // list items carry no apiVersion/kind; add them so consumers see complete objects
-      items[i]!.apiVersion ??= this.type.apiVersion;
-      items[i]!.kind ??= this.type.kind;
-      const obj = this.transform(items[i]!);
+      obj.apiVersion ??= this.type.apiVersion;
+      obj.kind ??= this.type.kind;
       seen.add(objectKey(obj));
       this.upsert(obj);
     }

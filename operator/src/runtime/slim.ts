@@ -130,7 +130,7 @@ export function ownedFieldsOnly(keep: string[][] = [], manager: string = FIELD_M
   return (obj) => {
     slimObject(obj, manager);
     let trie: Trie = {};
-    for (const e of obj.metadata?.managedFields ?? []) if (!e.subresource && e.fieldsV1) trie = mergeTries(trie, e.fieldsV1 as Trie);
+    for (const e of obj.metadata?.managedFields ?? []) if (!e.subresource && e.fieldsV1) trie = mergeTries(trie, e.fieldsV1);
     const out: KubeObject = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata };
     if (obj.status !== undefined) out.status = obj.status;
     for (const [k, v] of Object.entries(obj)) {
