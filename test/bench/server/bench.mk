@@ -6,4 +6,4 @@ bench-server: deps ## FTP server vs vsftpd: 1 GiB RETR/STOR, 1,000 sessions, PAS
 	test/bench/server/run.sh
 
 bench-server-vsftpd: deps ## the same harness against vsftpd alone (smaller: checks the harness)
-	BENCH_SERVERS=vsftpd test/bench/server/run.sh
+	BENCH_SERVERS=vsftpd BENCH_BIG_MB=256 BENCH_REPEAT=3 BENCH_SESSIONS=200 BENCH_PROBES=300 test/bench/server/run.sh
