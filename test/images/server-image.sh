@@ -34,3 +34,5 @@ DOCKER_BUILDKIT=0 "$DOCKER" build --quiet \
   --label "org.opencontainers.image.source=pasv-operator/server-image" \
   --tag "$image" "$ctx" >/dev/null
 log "$image ready ($("$DOCKER" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), user $("$DOCKER" image inspect --format '{{.Config.User}}' "$image"))"
+# Earlier builds of this image left untagged: drop them (only ours, by label; cache layers stay).
+"$DOCKER" image prune --force --filter "label=org.opencontainers.image.source=pasv-operator/server-image" >/dev/null || true
