@@ -78,8 +78,8 @@ test("hot reload: Kubernetes ConfigMap symlink swap (..data) and users file", as
   c.close();
 });
 
-test("SIGTERM drains: idle sessions get 421, new connections refused, a running download completes", async () => {
-  const srv = await startServer({ config: (b) => ({ ...b, drainGraceSeconds: 20 }) });
+test("SIGTERM drains: sessions finish their next commands, quiet ones get 421, new connections refused, a running download completes", async () => {
+  const srv = await startServer({ config: (b) => ({ ...b, drainGraceSeconds: 20, drainQuietSeconds: 1 }) });
   servers.push(srv);
   const size = 64 * 1024 * 1024;
   await mkdir(path.join(srv.root, "alice"), { recursive: true });
@@ -94,7 +94,13 @@ test("SIGTERM drains: idle sessions get 421, new connections refused, a running 
   await new Promise((r) => setTimeout(r, 200));
 
   srv.proc.kill("SIGTERM");
-  assert.equal((await idle.read()).code, 421);
+  await new Promise((r) => setTimeout(r, 200));
+  // A client that sends its next command right as the drain starts is served, not cut off ...
+  assert.equal((await idle.cmd("PWD")).code, 257);
+  // ... and once it has been quiet for drainQuietSeconds it gets 421.
+  const quietFrom = Date.now();
+  assert.equal((await idle.read(5000)).code, 421);
+  assert.ok(Date.now() - quietFrom >= 800, "closed only after the quiet period");
   await new Promise((r) => setTimeout(r, 200));
   await assert.rejects(RawFtp.connect(srv.controlPort), /ECONNREFUSED/);
   const ready = await fetch(`http://127.0.0.1:${srv.metricsPort}/readyz`);

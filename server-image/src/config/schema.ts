@@ -152,6 +152,12 @@ export const serverConfigSchema = z.object({
     .default({ host: "0.0.0.0", port: 9100 }),
   /** On SIGTERM: stop accepting, let transfers finish for up to this long, then close. */
   drainGraceSeconds: z.number().min(0).default(30),
+  /**
+   * While draining, a session is closed (421) once it has been quiet — no command running, no
+   * transfer — for this long. Closing an idle session at once would race a client that is about
+   * to send its next command (e.g. RETR right after STOR's 226) and fail it mid-job.
+   */
+  drainQuietSeconds: z.number().min(0).max(60).default(2),
 });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;

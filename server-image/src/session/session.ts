@@ -75,6 +75,7 @@ export class Session {
   private closed = false;
   private draining = false;
   private idleTimer: NodeJS.Timeout | null = null;
+  private drainTimer: NodeJS.Timeout | null = null;
   private readonly onCloseCb: (s: Session) => void;
   private readonly dataHandler = (chunk: Buffer) => this.onData(chunk);
 
@@ -107,10 +108,23 @@ export class Session {
     this.socket.write(formatReply(code, text));
   }
 
-  /** Server shutdown: close now when idle, else right after the running command / transfer. */
+  /**
+   * Server shutdown: the session may finish what it is doing; it is closed with 421 once it has
+   * been quiet (no command, no transfer) for `drainQuietSeconds`. Each command restarts the wait.
+   */
   drain(): void {
     this.draining = true;
-    if (!this.busy && !this.transfer) this.closeWith(421, "Server shutting down, please reconnect");
+    this.armDrain();
+  }
+
+  private armDrain(): void {
+    if (!this.draining || this.closed) return;
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.drainTimer = setTimeout(() => {
+      if (this.busy || this.transfer) return this.armDrain();
+      this.closeWith(421, "Server shutting down, please reconnect");
+    }, this.ctx.runtime.config.drainQuietSeconds * 1000);
+    this.drainTimer.unref();
   }
 
   /** Ends the session with a final reply. */
@@ -124,6 +138,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.drainTimer) clearTimeout(this.drainTimer);
     this.closeData();
     if (this.transfer) this.transfer.socket.destroy();
     const s = this.socket;
@@ -189,10 +204,7 @@ export class Session {
           continue;
         }
         await this.execute(item);
-        if (this.draining && !this.transfer) {
-          this.closeWith(421, "Server shutting down, please reconnect");
-          break;
-        }
+        this.armDrain();
       }
     } finally {
       this.busy = false;
