@@ -8,6 +8,9 @@ import type { KubeObject } from "../runtime/types.ts";
 import { CONFIG_DIR, DATA_DIR, POD_INDEX_LABEL, TLS_DIR, USERS_DIR, childMeta, childNames, commonLabels, selectorLabels, type Effective } from "./model.ts";
 import { canonicalQuantities, canonicalQuantity } from "./quantity.ts";
 
+/** Seconds a terminating pod keeps serving before SIGTERM (see the container's preStop). */
+export const PRE_STOP_SECONDS = 5;
+
 export const CONTAINER_NAME = "ftp-server";
 /** uid/gid of the server image's user (server-image/Dockerfile). */
 export const SERVER_UID = 10001;
@@ -54,6 +57,10 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     ports,
     readinessProbe: { tcpSocket: { port: s.controlPort }, periodSeconds: 5, failureThreshold: 2 },
     livenessProbe: { tcpSocket: { port: s.controlPort }, periodSeconds: 20, failureThreshold: 3 },
+    // Keep serving while the pod's endpoints are withdrawn: the operator marks them terminating at
+    // once, but kube-proxy applies that a few seconds later (measured 2-3 s in e2e). Without this
+    // delay the server would stop listening on SIGTERM while new connections still arrive.
+    lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
     volumeMounts,
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -89,8 +96,8 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     template: {
       metadata: { labels: commonLabels(name) },
       spec: {
-        // Server drains for up to 30 s (drainGraceSeconds) on SIGTERM.
-        terminationGracePeriodSeconds: 45,
+        // preStop delay, then the server drains for up to 30 s (drainGraceSeconds) on SIGTERM.
+        terminationGracePeriodSeconds: PRE_STOP_SECONDS + 40,
         enableServiceLinks: false,
         securityContext: {
           runAsNonRoot: true,

@@ -188,6 +188,14 @@ describe("StatefulSet", () => {
     const b = ftpServer({ passive: { basePort: 30000, numberOfPorts: 10, addressRules: [{ userClass: "*", address: "198.51.100.7", enabled: true }] } });
     assert.deepEqual((buildStatefulSet(a, effective(a.spec)) as any).spec.template, (buildStatefulSet(b, effective(b.spec)) as any).spec.template);
   });
+  it("a terminating pod keeps serving while its endpoints are withdrawn, and the grace covers delay + drain", () => {
+    const fs = ftpServer();
+    const pod = (buildStatefulSet(fs, effective(fs.spec)) as any).spec.template.spec;
+    const delay = pod.containers[0].lifecycle.preStop.sleep.seconds;
+    assert.ok(delay >= 3, "longer than kube-proxy's observed 2-3 s endpoint propagation");
+    const drainGrace = serverConfigSchema.parse(renderServerConfig(effective(fs.spec), null)).drainGraceSeconds;
+    assert.ok(pod.terminationGracePeriodSeconds > delay + drainGrace, "kubelet does not SIGKILL a draining server");
+  });
   it("ClientIPAffinity: one pod per node (required anti-affinity)", () => {
     const fs = ftpServer({ routing: { mode: "ClientIPAffinity" } as any });
     const sts = buildStatefulSet(fs, effective(fs.spec)) as any;
