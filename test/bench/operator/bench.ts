@@ -28,6 +28,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeObject } from "../../../operator/src/runtime/types.ts";
 import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
+import { cacheReport } from "./cache-size.ts";
 import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     "node-args": { type: "string", default: "" },
     /** write a heap snapshot of the cold-start operator (after it settled) into this directory */
     "heap-snapshot-dir": { type: "string", default: "" },
+    /** after the cold start, print what each informer cache holds (run the bench with node --expose-gc) */
+    "cache-report": { type: "boolean", default: false },
   },
 });
 const sizes = values.sizes.split(",").map(Number);
@@ -212,6 +215,8 @@ try {
     }
     const writes = m.writes;
     await stopOperator(op.proc);
+
+    if (values["cache-report"]) for (const row of await cacheReport(client, ns)) console.log(JSON.stringify({ cache: row }));
 
     // 4. no-op resync: a fresh operator over converged objects
     const t1 = Date.now();
