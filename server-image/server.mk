@@ -1,6 +1,7 @@
 # FTP server (server-image/): tests join `make unit`; `make server-test` runs only them.
 # The client tests need curl, lftp and openssl (hack/apt/server.txt; hack/install-system-deps.sh).
-SERVER_TESTS := 'server-image/test/**/*.test.ts'
+# The image test (Docker) is not a unit test: it runs under `make test-image` (test/images/images.mk).
+SERVER_TESTS := $(filter-out server-image/test/image.test.ts,$(sort $(wildcard server-image/test/*.test.ts server-image/test/*/*.test.ts)))
 UNIT_TESTS += $(SERVER_TESTS)
 
 .PHONY: server-test server-run
