@@ -3,6 +3,9 @@
 import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { PoolStats } from "./passive/pool.ts";
+import { passwordHashRuns } from "./auth/password.ts";
+import { transferBuffers } from "./data/buffer-pool.ts";
+import { directReadStats } from "./data/direct-read.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -43,6 +46,28 @@ export class Metrics {
     new Gauge({ name: "ftp_passive_ports_in_use", help: "Passive ports allocated", registers, collect() { this.set(poolStats().inUse); } });
     new Gauge({ name: "ftp_passive_ports_quarantined", help: "Passive ports waiting out their quarantine", registers, collect() { this.set(poolStats().quarantined); } });
     new Gauge({ name: "ftp_passive_ports_free", help: "Passive ports ready to allocate", registers, collect() { this.set(poolStats().free); } });
+    new Counter({
+      name: "ftp_password_hash_runs_total",
+      help: "scrypt runs for password checks (concurrent identical checks share one; cached successes need none)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(passwordHashRuns());
+      },
+    });
+    new Counter({
+      name: "ftp_upload_direct_reads_total",
+      help: "Uploads read straight into pool buffers (adopted) or through the ordinary path (declined: TLS, active, pool short, disabled)",
+      labelNames: ["result"],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: "adopted" }, directReadStats.adopted);
+        this.inc({ result: "declined" }, directReadStats.declined);
+      },
+    });
+    new Gauge({ name: "ftp_transfer_buffers", help: "1 MiB transfer buffers allocated (capped by PASV_BUFFER_POOL_MB)", registers, collect() { this.set(transferBuffers.stats().allocated); } });
+    new Gauge({ name: "ftp_transfer_buffers_waiting", help: "Transfers waiting for a transfer buffer", registers, collect() { this.set(transferBuffers.stats().waiting); } });
     new Counter({
       name: "ftp_passive_pool_exhausted_total",
       help: "PASV/EPSV answered 425 because the pool was empty",

@@ -56,12 +56,22 @@ function mac(hash: string, password: string): Buffer {
   return createHmac("sha256", cacheKey).update(hash).update("\0").update(password).digest();
 }
 
-/** Constant-time check of a password against a stored hash. Never throws. */
-export async function verifyPassword(password: string, hash: string): Promise<boolean> {
-  const cached = verified.get(hash);
-  if (cached) return timingSafeEqual(cached, mac(hash, password));
-  const parsed = parseHash(hash);
-  if (!parsed) return false;
+// Concurrent identical checks (same stored hash, same password) share one scrypt run: a burst of
+// first logins of one user costs one run, not one per session. The in-flight map is keyed by the
+// HMAC above (no plaintext kept) and an entry lives only while its scrypt runs — a result, and in
+// particular a failure, is never remembered past that: every later wrong guess pays full price,
+// and a different password never shares a run. Only identical concurrent attempts, which would get
+// the same answer anyway, are merged.
+const inflight = new Map<string, Promise<boolean>>();
+let hashRuns = 0;
+
+/** scrypt runs for password checks (not dummy checks) since start; for /metrics and tests. */
+export function passwordHashRuns(): number {
+  return hashRuns;
+}
+
+async function checkWithScrypt(password: string, hash: string, parsed: ParsedHash): Promise<boolean> {
+  hashRuns++;
   try {
     const key = await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
     const ok = key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
@@ -73,6 +83,22 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   } catch {
     return false;
   }
+}
+
+/** Constant-time check of a password against a stored hash. Never throws. */
+export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  const m = mac(hash, password);
+  const cached = verified.get(hash);
+  if (cached) return timingSafeEqual(cached, m);
+  const parsed = parseHash(hash);
+  if (!parsed) return false;
+  const key = m.toString("base64");
+  let run = inflight.get(key);
+  if (!run) {
+    run = checkWithScrypt(password, hash, parsed).finally(() => inflight.delete(key));
+    inflight.set(key, run);
+  }
+  return run;
 }
 
 /** Burns the same work as a real check, for unknown users (no user-enumeration by timing). */

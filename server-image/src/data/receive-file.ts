@@ -1,13 +1,166 @@
-// STOR's hot loop: socket chunks (64 KiB each) are gathered into batches of about 1 MiB and
-// written with one writev() each; the socket is paused while a batch is on its way to disk
-// only when the next batch is already full (back-pressure without per-chunk syscalls).
+// STOR's hot loop. Two paths, same result:
+//
+// - direct (plain passive data connections): the socket reads straight into 1 MiB buffers from
+//   the shared pool (direct-read.ts); each full buffer is written with one write() — or, when
+//   several are waiting, one writev() — at an explicit position. Two to MAX_OWN buffers per
+//   upload: while one fills, the others are on their way to disk; when no spare is left the
+//   socket is paused until a write completes. No per-read allocation, no per-chunk promise.
+// - ordinary (TLS, active mode, PROXY leftovers, pool short of two buffers, PASV_DIRECT_READ=0):
+//   the 'data' chunks (64 KiB each) are gathered into ~1 MiB batches written with one writev();
+//   the socket is paused only when the next batch is full while one is still being written.
 
 import type { FileHandle } from "node:fs/promises";
 import type { Duplex } from "node:stream";
+import type { Socket } from "node:net";
+import { transferBuffers, type BufferPool } from "./buffer-pool.ts";
+import { adoptForDirectRead } from "./direct-read.ts";
 
 const BATCH = 1024 * 1024;
+/** Most pool buffers one upload holds (one filling, the rest queued or being written). */
+const MAX_OWN = 4;
 
-export function receiveFile(sock: Duplex, fh: FileHandle, start: number | null): Promise<number> {
+/**
+ * Writes everything read from `sock` until its end to `fh`, from `start` (null: at the file's
+ * current position, for O_APPEND). Resolves with the byte count once everything is on disk.
+ */
+export function receiveFile(sock: Duplex, fh: FileHandle, start: number | null, pool: BufferPool = transferBuffers): Promise<number> {
+  const a = pool.tryAcquire();
+  const b = a ? pool.tryAcquire() : null;
+  if (a && b) {
+    const r = receiveDirect(sock, fh, start, pool, a, b);
+    if (r) return r;
+  }
+  if (a) pool.release(a);
+  if (b) pool.release(b);
+  return receiveBatched(sock, fh, start);
+}
+
+function receiveDirect(sock: Duplex, fh: FileHandle, start: number | null, pool: BufferPool, first: Buffer, second: Buffer): Promise<number> | null {
+  let cur = first;
+  let fill = 0;
+  const spare: Buffer[] = [second];
+  let owned = 2;
+  const queue: { buf: Buffer; n: number }[] = [];
+  let pos = start;
+  let total = 0;
+  let writing = false;
+  let paused = false;
+  let ended = false;
+  let failed = false;
+  let settle: { resolve: (n: number) => void; reject: (e: Error) => void } | null = null;
+  let s: Socket | null = null;
+  let curQueued = false; // the last partial buffer was queued with no spare to replace it
+  let released = false;
+
+  const releaseAll = () => {
+    if (released) return; // a buffer given back twice would be shared by two transfers
+    released = true;
+    for (const q of queue) pool.release(q.buf);
+    queue.length = 0;
+    for (const x of spare) pool.release(x);
+    spare.length = 0;
+    if (!curQueued) pool.release(cur);
+  };
+  const fail = (err: Error) => {
+    if (failed) return;
+    failed = true;
+    s?.destroy();
+    if (!writing) releaseAll(); // else when the write in flight settles
+    settle?.reject(err);
+  };
+  const haveSpare = (): boolean => {
+    if (spare.length) return true;
+    if (owned < MAX_OWN) {
+      const x = pool.tryAcquire();
+      if (x) {
+        owned++;
+        spare.push(x);
+        return true;
+      }
+    }
+    return false;
+  };
+  const kick = () => {
+    if (writing || failed) return;
+    if (queue.length === 0) {
+      if (ended) {
+        releaseAll();
+        settle?.resolve(total);
+      }
+      return;
+    }
+    const batch = queue.splice(0);
+    const views = batch.map((q) => (q.n === q.buf.length ? q.buf : q.buf.subarray(0, q.n)));
+    let n = 0;
+    for (const q of batch) n += q.n;
+    const at = pos;
+    if (pos !== null) pos += n;
+    writing = true;
+    const w: Promise<{ bytesWritten: number }> =
+      views.length === 1 ? fh.write(views[0]!, 0, n, at) : fh.writev(views, at ?? undefined);
+    w.then(
+      (r) => {
+        writing = false;
+        for (const q of batch) spare.push(q.buf);
+        if (failed) return releaseAll();
+        if (r.bytesWritten !== n) return fail(new Error("short write"));
+        total += n;
+        if (paused) {
+          paused = false;
+          s?.resume();
+        }
+        kick();
+      },
+      (err: Error) => {
+        writing = false;
+        for (const q of batch) spare.push(q.buf);
+        if (failed) return releaseAll();
+        fail(err);
+      },
+    );
+  };
+
+  s = adoptForDirectRead(sock, {
+    buffer: () => (fill === 0 ? cur : cur.subarray(fill)),
+    callback: (n) => {
+      fill += n;
+      if (fill < cur.length) return true;
+      queue.push({ buf: cur, n: fill });
+      cur = spare.pop()!; // haveSpare() held when reading was (re)started
+      fill = 0;
+      kick();
+      if (!haveSpare() && !paused) {
+        paused = true;
+        s?.pause();
+      }
+      return true;
+    },
+  });
+  if (!s) return null;
+  const sk = s;
+  return new Promise<number>((resolve, reject) => {
+    settle = { resolve, reject };
+    if (failed) return; // cannot happen before adoption, kept for clarity
+    sk.once("end", () => {
+      ended = true;
+      if (fill > 0) {
+        queue.push({ buf: cur, n: fill });
+        const next = spare.pop();
+        if (next) cur = next;
+        else curQueued = true;
+        fill = 0;
+      }
+      kick();
+    });
+    sk.once("error", fail);
+    sk.once("close", () => {
+      if (!ended) fail(new Error("data connection closed before the end of the upload"));
+    });
+    sk.resume();
+  });
+}
+
+function receiveBatched(sock: Duplex, fh: FileHandle, start: number | null): Promise<number> {
   return new Promise((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchBytes = 0;

@@ -167,7 +167,7 @@ export const fileCommands = {
       await s.transferWith(
         "download",
         async (data) => {
-          return sendFile(fh, start, data);
+          return sendFile(fh, start, data, st.size);
         },
         `Opening BINARY mode data connection for ${path.basename(real)} (${st.size} bytes)`,
       );

@@ -1,0 +1,66 @@
+// The process-wide pool of 1 MiB transfer buffers (RETR and STOR hot loops). At most `max`
+// buffers exist at any time, whatever the number of sessions, so transfer memory is bounded
+// (docs/ftp-server.md, "Design notes"). A transfer needs ONE buffer to make progress (acquire()
+// waits for it, FIFO); more are optional (tryAcquire() never waits), so no transfer ever holds a
+// buffer while waiting for another one: no deadlock, and under load transfers fall back to
+// single buffering instead of queueing.
+//
+// PASV_BUFFER_POOL_MB (default 64) sets the cap; transfers of at most SMALL bytes use a private
+// exact-size buffer and do not touch the pool.
+
+export const CHUNK = 1024 * 1024;
+/** Transfers no larger than this use a private buffer of their exact size. */
+export const SMALL = 64 * 1024;
+
+export class BufferPool {
+  readonly size: number;
+  readonly max: number;
+  private allocated = 0;
+  private readonly free: Buffer[] = [];
+  private readonly waiters: ((b: Buffer) => void)[] = [];
+
+  constructor(size: number, max: number) {
+    this.size = size;
+    this.max = Math.max(1, Math.floor(max));
+  }
+
+  /** A buffer now if one is free or may be allocated, else null. */
+  tryAcquire(): Buffer | null {
+    const b = this.free.pop();
+    if (b) return b;
+    if (this.allocated < this.max) {
+      this.allocated++;
+      return Buffer.allocUnsafeSlow(this.size);
+    }
+    return null;
+  }
+
+  /** A buffer, waiting (FIFO) for one to be released when the pool is at its cap. */
+  acquire(): Promise<Buffer> {
+    // Waiters first: a fresh request never overtakes a queued one.
+    if (this.waiters.length === 0) {
+      const b = this.tryAcquire();
+      if (b) return Promise.resolve(b);
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  release(b: Buffer): void {
+    if (b.length !== this.size) return; // not ours (a private small buffer or a view)
+    const w = this.waiters.shift();
+    if (w) w(b);
+    else this.free.push(b);
+  }
+
+  stats(): { allocated: number; free: number; waiting: number; max: number } {
+    return { allocated: this.allocated, free: this.free.length, waiting: this.waiters.length, max: this.max };
+  }
+}
+
+function capFromEnv(): number {
+  const mb = Number(process.env.PASV_BUFFER_POOL_MB ?? "64");
+  return Number.isFinite(mb) && mb >= 1 ? Math.floor(mb) : 64;
+}
+
+/** The shared pool of CHUNK-sized buffers. */
+export const transferBuffers = new BufferPool(CHUNK, (capFromEnv() * 1024 * 1024) / CHUNK);
