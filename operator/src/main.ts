@@ -16,6 +16,7 @@
 //   --max-ports-per-endpointslice N     default 1000 (use 100 on clusters older than the #99795 backports)
 //   --nodeport-pool-size N       size of the cluster's NodePort range (default 2768)
 //   --resync-period SECONDS      periodic re-check of every FtpServer (default 600; 0 = off)
+//   --list-page-size N           informer LIST page size (default 100: smaller pages = lower peak memory at start)
 // Logs: pino JSON on stdout, level from $LOG_LEVEL.
 import { loadDefaultKubeConfig, loadKubeConfigFile } from "./runtime/kubeconfig.ts";
 import { parseArgs } from "node:util";
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     "max-ports-per-endpointslice": { type: "string", default: "1000" },
     "nodeport-pool-size": { type: "string", default: "2768" },
     "resync-period": { type: "string", default: "600" },
+    "list-page-size": { type: "string", default: "100" },
   },
   strict: true,
 });
@@ -89,6 +91,7 @@ const op = createOperator({
   maxPortsPerSlice: Math.max(1, int("max-ports-per-endpointslice", values["max-ports-per-endpointslice"])),
   nodePortPool: int("nodeport-pool-size", values["nodeport-pool-size"]),
   resyncMs: int("resync-period", values["resync-period"]) * 1000,
+  listPageSize: Math.max(1, int("list-page-size", values["list-page-size"])),
 });
 op.manager.handleSignals();
 log.info({ namespace: namespace ?? "(all)", leaderElect, readiness }, "pasv-operator starting");

@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
 import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
+import { canonicalQuantity } from "../../operator/src/controller/quantity.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
@@ -233,6 +234,37 @@ describe("FtpServer operator", () => {
     await eventually("cold-start reconciled", async () => (await reconcileCount(op)) > 0);
     await waitIdle(op);
     assert.deepEqual(op.manager.client.writes.records.filter((r) => r.resource !== "leases"), [], "writes after a cold start");
+  });
+
+  test("quantities in any form → the server's canonical form in the StatefulSet, and a resync writes nothing", async () => {
+    const requests = { cpu: "1000m", memory: "1024Mi", "ephemeral-storage": "0.5Gi" };
+    const limits = { cpu: "1.5", memory: "2048Mi" };
+    await client.create(FtpServers, ftpServerObject("quant", ns, {
+      replicas: 1,
+      passive: { basePort: 31000, numberOfPorts: 5 },
+      users: { secretName: "users" },
+      service: { type: "ClusterIP" },
+      resources: { requests, limits },
+      storage: { type: "EmptyDir", size: "1000Mi" },
+    }));
+    const sts = await eventually("StatefulSet", () => get(Resources.StatefulSet, "quant"));
+    const stored = sts.spec.template.spec.containers[0].resources as { requests: Record<string, string>; limits: Record<string, string> };
+    // what the API server stores is what canonicalQuantity computes (and what we applied)
+    assert.deepEqual({ ...stored }, { requests: { cpu: "1", memory: "1Gi", "ephemeral-storage": "512Mi" }, limits: { cpu: "1500m", memory: "2Gi" } });
+    for (const [k, v] of Object.entries(requests)) assert.equal(canonicalQuantity(v), stored.requests[k], `requests.${k}: ${v}`);
+    for (const [k, v] of Object.entries(limits)) assert.equal(canonicalQuantity(v), stored.limits[k], `limits.${k}: ${v}`);
+    const data = sts.spec.template.spec.volumes.find((v: any) => v.name === "data");
+    assert.equal(data.emptyDir.sizeLimit, canonicalQuantity("1000Mi"));
+    await eventually("Ready", async () => condition(await getFs("quant"), "Ready")?.status === "True");
+    await waitIdle(op);
+    const before = op.manager.client.writes.count({ exclude: ["leases", "events"] });
+    const r0 = await reconcileCount(op);
+    await op.controller.stop();
+    op.controller.start();
+    await eventually("resync reconciled", async () => (await reconcileCount(op)) > r0);
+    await waitIdle(op);
+    assert.equal(op.manager.client.writes.count({ exclude: ["leases", "events"] }) - before, 0, "writes during resync");
+    await client.delete(FtpServers, "quant", ns);
   });
 
   test(`${INVALID.length} invalid FtpServers are rejected at admission with clear messages`, async () => {

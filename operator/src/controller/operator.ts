@@ -14,6 +14,8 @@ export interface OperatorOptions extends ReconcilerOptions {
   /** health/metrics server; false = off */
   http?: { host?: string; port?: number } | false;
   gracefulShutdownMs?: number;
+  /** informer LIST page size (default 500) */
+  listPageSize?: number;
 }
 
 export interface Operator extends FtpServerController {
@@ -29,6 +31,7 @@ export function createOperator(opts: OperatorOptions): Operator {
     leaderElection: opts.leaderElection ?? false,
     http: opts.http ?? { port: 8080 },
     ...(opts.gracefulShutdownMs !== undefined ? { gracefulShutdownMs: opts.gracefulShutdownMs } : {}),
+    ...(opts.listPageSize !== undefined ? { listPageSize: opts.listPageSize } : {}),
   });
   const ctl = setupFtpServerController(manager, opts);
   return { ...ctl, manager, start: () => manager.start(), stop: () => manager.stop() };

@@ -33,6 +33,8 @@ export interface ManagerOptions {
   /** omit = listen on 0.0.0.0:8080; false = no HTTP server */
   http?: { host?: string; port?: number } | false;
   events?: EventRecorderOptions;
+  /** default LIST page size of the manager's informers (InformerOptions.pageSize; default 500) */
+  listPageSize?: number;
   /** how long stop() waits for in-flight reconciles; default 30 s */
   gracefulShutdownMs?: number;
   /** called when leadership is lost (after workers stopped), before campaigning again */
@@ -75,7 +77,8 @@ export class Manager {
   informer<T extends KubeObject = KubeObject>(type: ResourceType, opts: Omit<InformerOptions, "logger" | "metrics"> = {}): Informer<T> {
     // Caches keep only what the runtime reads (slim.ts): our managedFields entries, no last-applied.
     const transform = opts.transform === undefined ? (o: KubeObject) => slimObject(o, this.applier.fieldManager) : opts.transform;
-    const inf = new Informer<T>(this.client, type, { ...opts, transform, logger: this.log, metrics: this.metrics });
+    const pageSize = opts.pageSize ?? this.opts.listPageSize;
+    const inf = new Informer<T>(this.client, type, { ...opts, transform, ...(pageSize ? { pageSize } : {}), logger: this.log, metrics: this.metrics });
     this.informers.push(inf as unknown as Informer<KubeObject>);
     if (this.started) inf.start();
     return inf;
