@@ -14,7 +14,7 @@ test: manifests-check
 
 bench-operator: deps ## operator benchmark: 100 and 1,000 FtpServers on the local control plane
 	test/cluster/build.sh control-plane >/dev/null
-	$(NODE) test/bench/operator/bench.ts $(BENCH_OPERATOR_ARGS)
+	$(NODE) --expose-gc test/bench/operator/bench.ts $(BENCH_OPERATOR_ARGS)
 
 operator-run: deps ## run the operator against $$KUBECONFIG (flags: OPERATOR_ARGS)
-	$(NODE) operator/src/main.ts $(OPERATOR_ARGS)
+	$(NODE) --max-semi-space-size=4 operator/src/main.ts $(OPERATOR_ARGS)

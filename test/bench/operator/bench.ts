@@ -18,7 +18,8 @@
 // Services: the cluster IP). Pod readiness is not part of it: no kubelet runs pods here.
 //
 // usage: node test/bench/operator/bench.ts [--sizes 100,1000] [--replicas 2] [--ports 10] [--workers 16]
-//          [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (extra node flags for the operator process)
+//          [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (node flags for the operator process, after
+//          the ones of operator/Dockerfile's ENTRYPOINT, which the bench always uses)
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
@@ -49,6 +50,16 @@ const sizes = values.sizes.split(",").map(Number);
 const replicas = Number(values.replicas);
 const ports = Number(values.ports);
 const MAIN = fileURLToPath(new URL("../../../operator/src/main.ts", import.meta.url));
+
+/** The node flags the operator image runs with (its ENTRYPOINT), so the bench measures the same process. */
+function imageNodeFlags(): string[] {
+  const df = readFileSync(new URL("../../../operator/Dockerfile", import.meta.url), "utf8");
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(df);
+  const argv = m ? (JSON.parse(m[1]!) as string[]) : [];
+  return argv.slice(1).filter((a) => a.startsWith("--"));
+}
+const NODE_FLAGS = [...imageNodeFlags(), ...values["node-args"].split(" ").filter(Boolean)];
+console.log(JSON.stringify({ operatorNodeFlags: NODE_FLAGS }));
 
 /** user+system CPU seconds of a process (clock ticks of 10 ms) */
 function cpuSeconds(pid: number | undefined): number {
@@ -105,7 +116,7 @@ function startOperator(ns: string, tag: string): { proc: ChildProcess; port: num
   const log = createWriteStream(join(cluster.dir, `bench-operator-${tag}.log`));
   const proc = spawn(
     process.execPath,
-    [...values["node-args"].split(" ").filter(Boolean),
+    [...NODE_FLAGS,
       ...(values["heap-snapshot-dir"] && tag.endsWith("cold") ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${values["heap-snapshot-dir"]}`] : []),
       MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--no-leader-elect", "--workload-readiness", "applied",
       "--workers", values.workers, "--health-host", "127.0.0.1", "--health-port", String(port), "--resync-period", "0"],
