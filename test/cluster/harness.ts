@@ -6,7 +6,7 @@
 // Set PASV_USE_EXISTING_CLUSTER=1 to run against the cluster in $KUBECONFIG instead
 // (e.g. kind, or `make cluster-up`); stop() then leaves it alone.
 import { KubeConfig } from "@kubernetes/client-node";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCluster, stopCluster, type ClusterOptions, type ClusterState } from "./cluster.ts";
@@ -22,8 +22,7 @@ export interface TestCluster {
 }
 
 const live = new Set<ClusterState>();
-// If the test process dies without running after(), don't leave apiservers behind.
-process.once("exit", () => {
+function killLive(): void {
   for (const s of live) {
     for (const pid of Object.values(s.pids)) {
       try {
@@ -32,8 +31,19 @@ process.once("exit", () => {
         /* gone */
       }
     }
+    rmSync(s.dir, { recursive: true, force: true });
   }
-});
+}
+// If the test process ends without running after() - an uncaught error, or the runner
+// cancelling it with a signal - don't leave apiservers behind (they outlive us otherwise:
+// they run in their own process groups).
+process.once("exit", killLive);
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(sig, () => {
+    killLive();
+    process.kill(process.pid, sig);
+  });
+}
 
 export async function startTestCluster(opts: Partial<ClusterOptions> = {}): Promise<TestCluster> {
   if (process.env.PASV_USE_EXISTING_CLUSTER === "1") {
