@@ -10,7 +10,7 @@ import { enqueueByLabel } from "../runtime/controller.ts";
 import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { ownedFieldsOnly, slimObject, slimPod } from "../runtime/slim.ts";
-import { Resources, type KubeObject, type ResourceType } from "../runtime/types.ts";
+import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
 import { desiredChildren } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
 import { SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount } from "./model.ts";
@@ -125,6 +125,14 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   // Pods: only identity, labels, owners, node, IP and readiness are read (podView).
   const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
+  // Children by owning server ("ns/name" from the server label): a reconcile reads its own pods and
+  // slices without scanning the namespace (O(N) per reconcile → O(N²) for a full resync).
+  const byServer = (o: KubeObject) => {
+    const v = o.metadata?.labels?.[SERVER_LABEL];
+    return v ? [`${o.metadata?.namespace ?? ""}/${v}`] : [];
+  };
+  pods.addIndex(SERVER_LABEL, byServer);
+  endpointSlices.addIndex(SERVER_LABEL, byServer);
   const readiness = opts.workloadReadiness ?? "pods";
   const recent = new RecentWrites(slimmers);
 
@@ -182,7 +190,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
 
     // 1. The Service first: its status (load-balancer ingress) and cluster IP feed the config.
     const podViews = pods
-      .list({ namespace, labels: selectorLabels(name) })
+      .byIndex(SERVER_LABEL, `${namespace}/${name}`)
+      .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(name)))
       .map((p) => podView(p, names.statefulSet))
       .filter((p) => p !== undefined);
     const first = desiredChildren(fs, e, null, podViews, opts);
@@ -199,7 +208,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
 
     // 3. Stale EndpointSlices (fewer slots, smaller range, switched to ClientIPAffinity).
     const keep = new Set(want.endpointSlices.map((s) => s.metadata!.name!));
-    for (const s of endpointSlices.list({ namespace, labels: { [SERVER_LABEL]: name } })) {
+    for (const s of endpointSlices.byIndex(SERVER_LABEL, `${namespace}/${name}`)) {
       const owned = (s.metadata?.ownerReferences ?? []).some((r) => r.uid === raw.metadata.uid);
       if (owned && !keep.has(s.metadata!.name!)) {
         if (signal.aborted) throw new Error("controller stopping");

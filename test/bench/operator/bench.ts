@@ -18,7 +18,7 @@
 // Services: the cluster IP). Pod readiness is not part of it: no kubelet runs pods here.
 //
 // usage: node test/bench/operator/bench.ts [--sizes 100,1000] [--replicas 2] [--ports 10] [--workers 16]
-//          [--node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]   (node flags for the operator process, after
+//          [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]   (node flags for the operator process, after
 //          the ones of operator/Dockerfile's ENTRYPOINT, which the bench always uses)
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, createWriteStream } from "node:fs";
@@ -174,7 +174,17 @@ try {
 
     const isReady = (f: KubeObject) =>
       condition(f, "Ready")?.status === "True" && (f.status as { observedGeneration?: number } | undefined)?.observedGeneration === f.metadata?.generation;
-    const readyCount = async () => (await client.list<KubeObject>(FtpServers, { namespace: ns })).items.filter(isReady).length;
+    const readyCount = async (): Promise<number> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return (await client.list<KubeObject>(FtpServers, { namespace: ns })).items.filter(isReady).length;
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          console.error(`LIST ftpservers failed (${(err as Error).message}), retrying`);
+          await sleep(1000);
+        }
+      }
+    };
     // A watch (the runtime's informer, in this process) sees each FtpServer turn Ready; the time of
     // the last one is the figure. A LIST confirms it at the end.
     const readySet = new Set<string>();
