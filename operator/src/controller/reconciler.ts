@@ -14,7 +14,7 @@ import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../r
 import { desiredChildren } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
 import { SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount } from "./model.ts";
-import { externalAddress } from "./service.ts";
+import { buildService, externalAddress } from "./service.ts";
 import { computeStatus, mergeConditions, type StatusInput } from "./status.ts";
 
 export const FtpServers: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: true };
@@ -194,8 +194,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(name)))
       .map((p) => podView(p, names.statefulSet))
       .filter((p) => p !== undefined);
-    const first = desiredChildren(fs, e, null, podViews, opts);
-    const svc = await apply(Resources.Service, first.service, services.get(names.service, namespace));
+    // (the Service does not depend on the address; the other children are built once it is known)
+    const svc = await apply(Resources.Service, buildService(fs, e), services.get(names.service, namespace));
     const address = externalAddress(fs, e, svc);
     const want = desiredChildren(fs, e, address.address, podViews, opts);
 
