@@ -5,8 +5,8 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { parse, parseAllDocuments, stringify } from "yaml";
+import { eventually as pollUntil } from "../support/eventually.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const CHART = join(ROOT, "charts/pasv-operator");
@@ -45,19 +45,9 @@ export async function must(cmd: string, args: string[], opts: { input?: string; 
   return r.stdout;
 }
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
-    await sleep(everyMs);
-  }
+/** Polls with the chart tests' longer default timeout (helm and RBAC round-trips). */
+export function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  return pollUntil(what, fn, timeoutMs, everyMs);
 }
 
 export interface K8sObject {

@@ -6,23 +6,8 @@ import {
 } from "@kubernetes/client-node";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
-    await sleep(200);
-  }
-}
+import { eventually } from "../support/eventually.ts";
 
 function statusOf(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
