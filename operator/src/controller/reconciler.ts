@@ -255,6 +255,13 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       o === n,
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
-  for (const inf of [services, configMaps, statefulSets, endpointSlices, pods]) controller.watch(inf, byLabel);
+  for (const inf of [services, configMaps, statefulSets, endpointSlices]) controller.watch(inf, byLabel);
+  // Pods: only changes of what podView reads (slot label, IP, readiness, node, deletion) matter;
+  // scheduler/kubelet status churn is not a reconcile (most reconciles at 1,000 FtpServers were these).
+  const podFacts = (p: KubeObject) => {
+    const { resourceVersion: _rv, ...md } = p.metadata ?? {};
+    return JSON.stringify([md, p.spec, p.status]);
+  };
+  controller.watch(pods, byLabel, { updatePredicate: (o, n) => podFacts(o) !== podFacts(n) });
   return { controller, informers };
 }
