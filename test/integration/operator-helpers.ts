@@ -1,30 +1,17 @@
 // Helpers shared by the operator's integration tests and benchmark: install the generated CRD,
 // poll, read plain JSON objects through the runtime's client.
 import { readFileSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { CRD_PATH } from "../../operator/src/api/crd-gen.ts";
 import { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type KubeObject } from "../../operator/src/runtime/types.ts";
 import { FtpServers } from "../../operator/src/controller/reconciler.ts";
+import { eventually } from "../support/eventually.ts";
 
 export { FtpServers };
 
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}${last instanceof Error ? ` (last error: ${last.message})` : ""}`);
-    await sleep(everyMs);
-  }
-}
+export { eventually };
 
 /** Create (or keep) the generated CRD and wait until it is Established. */
 export async function installCrd(client: ApiClient): Promise<void> {
