@@ -15,16 +15,10 @@ import { Manager } from "../../operator/src/runtime/manager.ts";
 import { needsApply } from "../../operator/src/runtime/ssa.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import type { KubeObject, ResourceType } from "../../operator/src/runtime/types.ts";
+import { eventually as pollUntil } from "../support/eventually.ts";
 
-async function eventually<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
+const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
+  pollUntil(what, fn, timeoutMs, 50);
 
 const Widgets: ResourceType = { apiVersion: "rt.pasv.dev/v1", kind: "Widget", plural: "widgets", namespaced: true };
 const ns = "rt-apply";

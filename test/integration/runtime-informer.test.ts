@@ -13,16 +13,10 @@ import { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Informer } from "../../operator/src/runtime/informer.ts";
 import { Resources, collectionPath } from "../../operator/src/runtime/types.ts";
 import type { KubeObject } from "../../operator/src/runtime/types.ts";
+import { eventually as pollUntil } from "../support/eventually.ts";
 
-async function eventually<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
+const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
+  pollUntil(what, fn, timeoutMs, 50);
 
 /** A loopback TCP proxy in front of the apiserver whose connections the test can cut. */
 class CuttableProxy {

@@ -15,6 +15,7 @@ import { ApiClient } from "../../operator/src/runtime/client.ts";
 import type { Lease } from "../../operator/src/runtime/leader.ts";
 import { Manager } from "../../operator/src/runtime/manager.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
+import { eventually as pollUntil } from "../support/eventually.ts";
 
 const ns = "rt-leader";
 const timing = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
@@ -38,15 +39,8 @@ if (process.env.RT_LEADER_CHILD) {
   const { startTestCluster } = await import("../cluster/harness.ts");
   type TestCluster = Awaited<ReturnType<typeof startTestCluster>>;
 
-  async function eventually<T>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-      await sleep(25);
-    }
-  }
+  const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
+    pollUntil(what, fn, timeoutMs, 25);
 
   describe("runtime leader election on a real apiserver", () => {
     let cluster: TestCluster;
