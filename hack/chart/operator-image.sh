@@ -2,7 +2,7 @@
 # Builds the operator image offline as pasv.local/pasv-operator:dev (or $OPERATOR_IMAGE):
 # dockerd and pasv.local/node:24 from test/images (Debian packages + the pinned Node binary), and
 # a staged build context (operator sources, the server's config schema, package*.json and the
-# production node_modules copied from the checkout), so neither the build nor the image needs a
+# packages the operator imports, pruned from the checkout's node_modules), so neither the build nor the image needs a
 # registry or network. Production builds use operator/Dockerfile's public default base instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,14 +24,7 @@ cp -p "$root/package.json" "$root/package-lock.json" "$root/operator/Dockerfile"
 cp -rp "$root/operator/src" "$ctx/operator/src"
 cp -rp "$root/server-image/src/config" "$ctx/server-image/src/config"
 find "$ctx/operator/src" "$ctx/server-image/src" -name '*.test.ts' -delete
-deps=$("$node_bin/node" "$here/prod-deps.ts" "$ctx/prebuilt")
-log "production packages: ${deps:-none}"
+deps=$("$node_bin/node" "$root/test/images/prod-deps.ts" "$ctx/prebuilt/node_modules" operator/src server-image/src/config)
+log "production packages the operator imports (with their closure): ${deps:-none}"
 
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-log "building $image on $base ..."
-DOCKER_BUILDKIT=0 "$DOCKER" build --quiet \
-  --build-arg "BASE_IMAGE=$base" \
-  --label "org.opencontainers.image.revision=$rev" \
-  --label "org.opencontainers.image.source=pasv-operator/operator" \
-  --tag "$image" "$ctx" >/dev/null
-log "$image ready ($("$DOCKER" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), user $("$DOCKER" image inspect --format '{{.Config.User}}' "$image"))"
+build_image "$image" "$base" "$ctx" pasv-operator/operator

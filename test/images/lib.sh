@@ -13,3 +13,19 @@ log() { echo "[$(basename "$0")] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 image_exists() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+# build_image IMAGE BASE CONTEXT SOURCE: the offline docker build of our images (classic builder,
+# so unchanged layers are cached), labelled with the revision and SOURCE; then drops earlier builds
+# of the same SOURCE left untagged.
+build_image() {
+  local image=$1 base=$2 ctx=$3 source=$4 rev
+  rev=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  log "building $image on $base ..."
+  DOCKER_BUILDKIT=0 "$DOCKER" build --quiet \
+    --build-arg "BASE_IMAGE=$base" \
+    --label "org.opencontainers.image.revision=$rev" \
+    --label "org.opencontainers.image.source=$source" \
+    --tag "$image" "$ctx" >/dev/null
+  log "$image ready ($("$DOCKER" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), user $("$DOCKER" image inspect --format '{{.Config.User}}' "$image"))"
+  "$DOCKER" image prune --force --filter "label=org.opencontainers.image.source=$source" >/dev/null || true
+}

@@ -23,16 +23,7 @@ mkdir -p "$ctx/server-image"
 cp -p "$root/package.json" "$root/package-lock.json" "$root/server-image/Dockerfile" "$ctx/"
 cp -rp "$root/server-image/src" "$ctx/server-image/src"
 find "$ctx/server-image/src" -name '*.test.ts' -delete
-deps=$("$node_bin/node" "$root/test/images/server-deps.ts" "$ctx/prebuilt/node_modules")
+deps=$("$node_bin/node" "$here/prod-deps.ts" "$ctx/prebuilt/node_modules" server-image/src)
 log "production packages the server imports (with their closure): ${deps:-none}"
 
-rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-log "building $image on $base ..."
-DOCKER_BUILDKIT=0 "$DOCKER" build --quiet \
-  --build-arg "BASE_IMAGE=$base" \
-  --label "org.opencontainers.image.revision=$rev" \
-  --label "org.opencontainers.image.source=pasv-operator/server-image" \
-  --tag "$image" "$ctx" >/dev/null
-log "$image ready ($("$DOCKER" image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'), user $("$DOCKER" image inspect --format '{{.Config.User}}' "$image"))"
-# Earlier builds of this image left untagged: drop them (only ours, by label; cache layers stay).
-"$DOCKER" image prune --force --filter "label=org.opencontainers.image.source=pasv-operator/server-image" >/dev/null || true
+build_image "$image" "$base" "$ctx" pasv-operator/server-image

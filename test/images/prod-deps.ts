@@ -1,7 +1,8 @@
-// Copies the production packages the FTP server actually imports (and their dependency
-// closure, resolved like Node does through package-lock.json) from the checkout's
-// node_modules into OUT, so the image gets a pruned node_modules without network access.
-//   node test/images/server-deps.ts OUT_DIR
+// Copies the production packages that an image's sources actually import (and their dependency
+// closure, resolved like Node does through package-lock.json) from the checkout's node_modules
+// into OUT, so each image gets a pruned node_modules without network access. Used for the FTP
+// server image and the operator image.
+//   node test/images/prod-deps.ts OUT_NODE_MODULES SRC_DIR...   (SRC_DIR relative to the repo root)
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, posix, resolve } from "node:path";
@@ -17,10 +18,9 @@ interface Lockfile {
 }
 
 const root = resolve(import.meta.dirname, "../..");
-const srcDir = join(root, "server-image/src");
-const out = process.argv[2];
-if (out === undefined) {
-  console.error("usage: node test/images/server-deps.ts OUT_DIR");
+const [out, ...srcDirs] = process.argv.slice(2);
+if (out === undefined || srcDirs.length === 0) {
+  console.error("usage: node test/images/prod-deps.ts OUT_NODE_MODULES SRC_DIR...");
   process.exit(2);
 }
 
@@ -32,12 +32,12 @@ function tsFiles(dir: string): string[] {
   });
 }
 
-/** Bare package names imported by the server's sources (`zod`, `@scope/pkg`), without builtins. */
+/** Bare package names imported by the sources (`zod`, `@scope/pkg`), without builtins. */
 function importedPackages(): Set<string> {
   const builtins = new Set(builtinModules);
   const names = new Set<string>();
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./][^"']*)["']/gm;
-  for (const file of tsFiles(srcDir)) {
+  for (const file of srcDirs.flatMap((d) => tsFiles(join(root, d)))) {
     for (const m of readFileSync(file, "utf8").matchAll(re)) {
       const spec = m[1] ?? "";
       if (spec.startsWith("node:") || builtins.has(spec)) continue;
@@ -66,7 +66,7 @@ const keep = new Set<string>();
 const queue: string[] = [];
 for (const name of importedPackages()) {
   const p = resolveIn("", name);
-  if (p === undefined) throw new Error(`server imports ${name}, which package-lock.json does not have`);
+  if (p === undefined) throw new Error(`the sources import ${name}, which package-lock.json does not have`);
   queue.push(p);
 }
 while (queue.length > 0) {
