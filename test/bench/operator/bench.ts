@@ -30,6 +30,7 @@ import type { KubeObject } from "../../../operator/src/runtime/types.ts";
 import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
 import { cacheReport } from "./cache-size.ts";
+import { eventually, within } from "../../support/eventually.ts";
 import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
@@ -132,17 +133,28 @@ async function stopOperator(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null) return;
   const gone = new Promise((r) => p.once("exit", r));
   p.kill("SIGTERM");
-  await gone;
+  try {
+    await within("the operator exits after SIGTERM", gone, 30_000);
+  } catch (err) {
+    p.kill("SIGKILL");
+    throw err;
+  }
 }
 
-async function waitMetrics(port: number) {
-  for (;;) {
-    try {
-      return await metrics(port);
-    } catch {
-      await sleep(100);
-    }
-  }
+/** The operator's /metrics once it answers (bounded: an operator that never serves fails the bench). */
+function waitMetrics(port: number) {
+  return eventually(`operator /metrics on 127.0.0.1:${port}`, () => metrics(port), 60_000, 100);
+}
+
+/** Polls /metrics until `done` says so, within the bench's --timeout-seconds. */
+async function metricsUntil(port: number, what: string, done: (m: Awaited<ReturnType<typeof metrics>>, prev: Awaited<ReturnType<typeof metrics>> | null) => boolean, everyMs: number) {
+  let prev: Awaited<ReturnType<typeof metrics>> | null = null;
+  return eventually(what, async () => {
+    const m = await metrics(port);
+    const ok = done(m, prev);
+    prev = m;
+    return ok ? m : null;
+  }, Number(values["timeout-seconds"]) * 1000, everyMs);
 }
 
 const results: Record<string, unknown>[] = [];
@@ -218,12 +230,9 @@ try {
     await watcher.stop();
     const ready = await readyCount();
     // let the trailing events settle, then read the counters
-    let m = await waitMetrics(op.port);
-    for (let last = -1; m.reconciles !== last || m.depth > 0; ) {
-      last = m.reconciles;
-      await sleep(1000);
-      m = await waitMetrics(op.port);
-    }
+    await waitMetrics(op.port);
+    const m = await metricsUntil(op.port, "the cold-start operator settles (reconcile count steady for 1 s, queue empty)",
+      (cur, prev) => prev !== null && cur.reconciles === prev.reconciles && cur.depth === 0, 1000);
     peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
     const rssAfter = vm(op.proc.pid!, "VmRSS");
     if (values["heap-snapshot-dir"]) {
@@ -242,11 +251,8 @@ try {
     // 4. no-op resync: a fresh operator over converged objects
     const t1 = Date.now();
     const op2 = startOperator(ns, `${n}-resync`);
-    let m2 = await waitMetrics(op2.port);
-    while (m2.reconciles < n || m2.depth > 0) {
-      await sleep(200);
-      m2 = await waitMetrics(op2.port);
-    }
+    await waitMetrics(op2.port);
+    let m2 = await metricsUntil(op2.port, `the resync operator reconciles all ${n} FtpServers`, (cur) => cur.reconciles >= n && cur.depth === 0, 200);
     const resyncMs = Date.now() - t1;
     await sleep(1000);
     m2 = await waitMetrics(op2.port);
