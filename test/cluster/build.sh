@@ -15,8 +15,6 @@ key=$(cat "$tools/go.mod" "$tools/go.sum" "$here/build.sh" | sha256sum | cut -c1
 cache=${PASV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pasv-operator}
 bin="$cache/k8s-$k8s_version-$key/bin"
 mkdir -p "$bin"
-# One build at a time per cache entry (parallel test runs would race on the .tmp files).
-exec 9>"$bin/.lock"; flock 9
 
 minor=${k8s_version#v1.}; minor=${minor%%.*}
 ldflags=""
