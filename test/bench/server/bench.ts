@@ -10,7 +10,7 @@
 //
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=5  BENCH_SESSIONS=1000
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_PHASES=throughput,sessions,pool  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
-// (replace the results block in docs/benchmarks.md).
+// (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
@@ -19,6 +19,8 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { Control } from "./ftp.ts";
 import { HOST, MemorySampler, ROOT, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
+import { renderServerResults, type Name, type PoolLevel, type ServerResults, type SessionsResult, type Throughput } from "./results.ts";
+import { recordResult } from "../../../hack/bench-docs.ts";
 
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const BIG_MB = env("BENCH_BIG_MB", 1024);
@@ -34,7 +36,6 @@ const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(
 const WORK = join(cache, "bench-server");
 const OUT = join(ROOT, "out/bench");
 
-type Name = "ours" | "vsftpd";
 const oursAvailable = existsSync(join(ROOT, "server-image/src/main.ts"));
 let wanted = (process.env.BENCH_SERVERS ?? "ours,vsftpd").split(",").map((s) => s.trim()) as Name[];
 const notes: string[] = [];
@@ -59,7 +60,6 @@ function pct(xs: number[], p: number): number {
   const s = sorted(xs);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
-const median = (xs: number[]): number => pct(xs, 50);
 const MB = 1e6;
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : "–");
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : "–");
@@ -119,14 +119,6 @@ function url(s: ServerUnderTest, path: string): string {
   return `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@${HOST}:${s.port}/${path}`;
 }
 
-interface Throughput {
-  retr: number[];
-  stor: number[];
-  /** Server CPU seconds (user + system, all of its processes) per transfer. */
-  retrCpu: number[];
-  storCpu: number[];
-}
-
 async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Throughput>> {
   const res: Record<string, Throughput> = {};
   for (const s of servers) res[s.name] = { retr: [], stor: [], retrCpu: [], storCpu: [] };
@@ -165,24 +157,6 @@ async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Th
     }
   }
   return res;
-}
-
-interface SessionsResult {
-  sessions: number;
-  loggedIn: number;
-  failures: number;
-  failureReasons: Record<string, number>;
-  loginP50: number;
-  loginP99: number;
-  pasvP50: number;
-  pasvP99: number;
-  pasvMax: number;
-  wallSeconds: number;
-  peakRssMB: number;
-  peakPssMB: number;
-  peakProcs: number;
-  /** Host-wide TcpExt ListenOverflows during the run (accept queue full). */
-  listenOverflows: number;
 }
 
 function reason(e: unknown): string {
@@ -275,17 +249,6 @@ async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
   };
 }
 
-interface PoolLevel {
-  level: number;
-  wantHeld: number;
-  held: number;
-  holderFailures: number;
-  probes: number;
-  probeFailures: number;
-  p50: number;
-  p99: number;
-}
-
 async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> {
   // The probe's own listener makes the last one: held + 1 = level * pool.
   const wantHeld = Math.max(0, Math.round(level * POOL) - 1);
@@ -374,6 +337,7 @@ async function main(): Promise<void> {
   const machine = {
     cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
     memGB: Math.round(totalmem() / 2 ** 30),
+    memBytes: totalmem(),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
     node: process.version,
     vsftpd: "Debian bookworm vsftpd " + (spawnVersion() ?? "?"),
@@ -413,12 +377,13 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
-  const results = { servers: wanted, date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
+  const results: ServerResults = { bench: "server", servers: wanted, date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
-  const md = render(results);
+  const md = renderServerResults(results);
   writeFileSync(join(OUT, "server-results.md"), md);
   console.log(md);
-  if (process.env.BENCH_DOCS === "1") updateDocs(md);
+  // BENCH_DOCS=1: commit-ready: the raw file goes to docs/benchmarks/results/, the page is regenerated from it.
+  if (process.env.BENCH_DOCS === "1") log(`recorded ${recordResult("server", results)}; docs/benchmarks.md regenerated`);
 }
 
 function spawnVersion(): string | null {
@@ -428,96 +393,6 @@ function spawnVersion(): string | null {
   } catch {
     return null;
   }
-}
-
-interface Results {
-  servers: Name[];
-  date: string;
-  machine: Record<string, string | number>;
-  notes: string[];
-  throughput: Record<string, Throughput>;
-  sessions: Record<string, SessionsResult>;
-  pools: Record<string, PoolLevel[]>;
-}
-
-function render(r: Results): string {
-  const names = r.servers;
-  const has = (n: Name): boolean => names.includes(n);
-  const ratio = (a: number | undefined, b: number | undefined): string =>
-    a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? f2(a / b) : "–";
-  const tpm = (n: Name, k: "retr" | "stor"): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
-  const col = (n: Name, f: (n: Name) => string): string => (has(n) ? f(n) : "not measured");
-  const lines: string[] = [];
-  lines.push(`Run ${r.date}; ${r.machine.cpu}, ${r.machine.memGB} GB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}.`);
-  for (const n of r.notes) lines.push(`\n**${n}**`);
-  lines.push("");
-  lines.push("| figure | ours | vsftpd | ours / vsftpd |");
-  lines.push("|---|---:|---:|---:|");
-  const tpRow = (label: string, k: "retr" | "stor"): void => {
-    const runs = (n: Name): string => `${f1(tpm(n, k) ?? NaN)} (${(r.throughput[n]?.[k] ?? []).map(f1).join(", ")})`;
-    lines.push(`| ${label}, MB/s, median (runs) | ${col("ours", runs)} | ${col("vsftpd", runs)} | ${ratio(tpm("ours", k), tpm("vsftpd", k))} |`);
-  };
-  tpRow(`RETR ${BIG_MB} MiB`, "retr");
-  tpRow(`STOR ${BIG_MB} MiB`, "stor");
-  const cpuRow = (label: string, k: "retrCpu" | "storCpu"): void => {
-    const v = (n: Name): string => f2(median(r.throughput[n]?.[k] ?? []));
-    const m = (n: Name): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
-    lines.push(`| ${label}, server CPU s (user+sys), median | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(m("ours"), m("vsftpd"))} |`);
-  };
-  cpuRow(`RETR ${BIG_MB} MiB`, "retrCpu");
-  cpuRow(`STOR ${BIG_MB} MiB`, "storCpu");
-  const s = (n: Name): SessionsResult | undefined => r.sessions[n];
-  const sRow = (label: string, f: (x: SessionsResult) => number, fmt: (x: number) => string, showRatio = true): void => {
-    const v = (n: Name): string => {
-      const x = s(n);
-      return x ? fmt(f(x)) : "–";
-    };
-    lines.push(`| ${label} | ${col("ours", v)} | ${col("vsftpd", v)} | ${showRatio ? ratio(s("ours") ? f(s("ours") as SessionsResult) : undefined, s("vsftpd") ? f(s("vsftpd") as SessionsResult) : undefined) : ""} |`);
-  };
-  const n0 = SESSIONS.toLocaleString("en-US");
-  const fails = (n: Name): string => (s(n) ? `${s(n)?.failures} (${s(n)?.loggedIn}/${n0} logged in)` : "–");
-  lines.push(`| ${n0} sessions: failures | ${col("ours", fails)} | ${col("vsftpd", fails)} | |`);
-  sRow(`${n0} sessions: PASV p50, ms`, (x) => x.pasvP50, f1);
-  sRow(`${n0} sessions: PASV p99, ms`, (x) => x.pasvP99, f1);
-  sRow(`${n0} sessions: login p99, ms`, (x) => x.loginP99, f1);
-  sRow(`${n0} sessions: wall time, s`, (x) => x.wallSeconds, f1);
-  sRow(`${n0} sessions: peak RSS (sum over processes), MB`, (x) => x.peakRssMB, f1);
-  sRow(`${n0} sessions: peak PSS (sum over processes), MB`, (x) => x.peakPssMB, f1);
-  sRow(`${n0} sessions: peak process count`, (x) => x.peakProcs, (x) => String(x), false);
-  sRow(`${n0} sessions: accept-queue overflows (TcpExt ListenOverflows)`, (x) => x.listenOverflows, (x) => String(x), false);
-  const p = (n: Name, lvl: number): PoolLevel | undefined => r.pools[n]?.find((x) => x.level === lvl);
-  for (const lvl of [0.1, 0.99]) {
-    const v = (n: Name): string => {
-      const x = p(n, lvl);
-      return x ? `${f2(x.p50)} / ${f2(x.p99)}` : "–";
-    };
-    lines.push(`| PASV p50 / p99 at ${lvl * 100} % of ${POOL} ports, ms | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(p("ours", lvl)?.p99, p("vsftpd", lvl)?.p99)} |`);
-  }
-  const fl = (n: Name): string => {
-    const x = p(n, 0.99);
-    if (!x) return "–";
-    return `${x.held}/${x.wantHeld} held (${x.holderFailures} holder failures), ${x.probeFailures}/${x.probes} probe failures`;
-  };
-  lines.push(`| at 99 %: listeners held, PASV failures | ${col("ours", fl)} | ${col("vsftpd", fl)} | |`);
-  const growth = (n: Name): string => f2((p(n, 0.99)?.p99 ?? NaN) / (p(n, 0.1)?.p99 ?? NaN)) + "×";
-  lines.push(`| PASV p99 at 99 % ÷ p99 at 10 % (bar: ≤ 2× for ours) | ${col("ours", growth)} | ${col("vsftpd", growth)} | |`);
-  const reasons = names
-    .filter((n) => (s(n)?.failures ?? 0) > 0)
-    .map((n) => `- ${n} failures at ${n0} sessions: ${Object.entries(s(n)?.failureReasons ?? {}).map(([k, c]) => `${c}× ${k}`).join("; ")}`);
-  if (reasons.length > 0) lines.push("", ...reasons);
-  return lines.join("\n") + "\n";
-}
-
-function updateDocs(md: string): void {
-  const file = join(ROOT, "docs/benchmarks.md");
-  const begin = "<!-- bench-server:results:begin -->";
-  const end = "<!-- bench-server:results:end -->";
-  const text = readFileSync(file, "utf8");
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  if (i < 0 || j < i) throw new Error(`docs/benchmarks.md has no ${begin} … ${end} block`);
-  writeFileSync(file, text.slice(0, i + begin.length) + "\n" + md + text.slice(j));
-  log("docs/benchmarks.md results block updated");
 }
 
 try {
