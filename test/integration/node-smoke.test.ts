@@ -7,7 +7,7 @@ import { CoreV1Api, type V1Pod, type V1Service } from "@kubernetes/client-node";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import {
   ECHO_IMAGE, LB_POOL, PAUSE_IMAGE, POD_CIDR, canRunNode, createClientNamespace, kubectl, nodeImages, waitPodReady,
   type ClientNamespace,
@@ -51,7 +51,7 @@ function parseBanner(line: string): { pod: string; ip: string; peer: string } {
   return { pod: m[1] ?? "", ip: m[2] ?? "", peer: m[3] ?? "" };
 }
 
-describe("full node: pods, kube-proxy, MetalLB", () => {
+describe("full node: pods, kube-proxy, MetalLB", { skip: ownClusterOnly("the harness's own full node on this machine: containerd, kubelet, kube-proxy, MetalLB, its client network namespace") }, () => {
   let cluster: TestCluster;
   let state: ClusterState;
   let core: CoreV1Api;

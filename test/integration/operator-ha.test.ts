@@ -10,12 +10,12 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
 import { within } from "../support/eventually.ts";
 import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../../operator/src/main.ts", import.meta.url));
-const ns = "ftp-ha";
+const ns = uniqueName("ftp-ha");
 
 describe("operator process: crash recovery and leader election", () => {
   let cluster: TestCluster;

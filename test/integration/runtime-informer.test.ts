@@ -7,7 +7,7 @@ import { createServer, connect } from "node:net";
 import type { Server, Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startTestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster, uniqueName } from "../cluster/harness.ts";
 import type { TestCluster } from "../cluster/harness.ts";
 import { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Informer } from "../../operator/src/runtime/informer.ts";
@@ -73,7 +73,7 @@ function cm(name: string, data: Record<string, string>, labels?: Record<string, 
   return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: ns, ...(labels ? { labels } : {}) }, data };
 }
 
-const ns = "rt-informer";
+const ns = uniqueName("rt-informer");
 
 describe("runtime informer on a real apiserver", () => {
   let cluster: TestCluster;
@@ -193,7 +193,7 @@ describe("runtime informer on a real apiserver", () => {
     for (const n of ["stays", "during-cut", "new", "after"]) await admin.delete(Resources.ConfigMap, n, ns);
   });
 
-  test("410 Gone (watch from a compacted resourceVersion) → relist at once; forced watch error → relist", async (t) => {
+  test("410 Gone (watch from a compacted resourceVersion) → relist at once; forced watch error → relist", { skip: ownClusterOnly("apiserver flags --etcd-compaction-interval=2s --watch-cache-sizes=secrets#0") }, async (t) => {
     const secret = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns } });
     const inf = new Informer(admin, Resources.Secret, { namespace: ns, backoff: { initialMs: 50, maxMs: 200 } });
     t.after(() => inf.stop());

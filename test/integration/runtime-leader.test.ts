@@ -17,7 +17,8 @@ import { Manager } from "../../operator/src/runtime/manager.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import { eventually as pollUntil, within } from "../support/eventually.ts";
 
-const ns = "rt-leader";
+// The child (below) gets the namespace from its parent: uniqueName() is random per process.
+const ns = process.env.RT_NAMESPACE ?? (await import("../cluster/harness.ts")).uniqueName("rt-leader");
 const timing = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
 
 if (process.env.RT_LEADER_CHILD) {
@@ -68,7 +69,7 @@ if (process.env.RT_LEADER_CHILD) {
 
     function child(leaseName: string, identity: string): { proc: ChildProcess; leading: Promise<void>; exited: Promise<number | null> } {
       const proc = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
-        env: { ...process.env, RT_LEADER_CHILD: "1", RT_KUBECONFIG: cluster.kubeconfigPath, RT_LEASE: leaseName, RT_IDENTITY: identity },
+        env: { ...process.env, RT_LEADER_CHILD: "1", RT_KUBECONFIG: cluster.kubeconfigPath, RT_LEASE: leaseName, RT_IDENTITY: identity, RT_NAMESPACE: ns },
         stdio: ["ignore", "pipe", "inherit"],
       });
       let out = "";
