@@ -124,9 +124,10 @@ describe("operator process: crash recovery and leader election", () => {
     const failoverMs = Date.now() - t0;
     // docs/operator.md: the standby leads once the lease expires, i.e. within the lease duration of
     // the leader's last renewal (at most one retry period before the kill), and it notices within
-    // one more retry period. Allowed: that, plus 1 s for the apiserver round trips and this poll.
+    // one more retry period. Allowed: that, plus 2 s for the apiserver round trips and this poll
+    // on a loaded machine (measured: 4.1 s with a 3 s lease and a 0.5 s retry period).
     assert.ok(failoverMs >= leaseMs - retryMs - 300, `not before the lease expired (${failoverMs} ms, lease ${leaseMs} ms)`);
-    assert.ok(failoverMs <= leaseMs + 2 * retryMs + 1000, `failover within the lease duration + 2 retry periods + 1 s (${failoverMs} ms, lease ${leaseMs} ms)`);
+    assert.ok(failoverMs <= leaseMs + 2 * retryMs + 2000, `failover within the lease duration + 2 retry periods + 2 s (${failoverMs} ms, lease ${leaseMs} ms)`);
     console.error(`# failover after SIGKILL: ${failoverMs} ms (lease ${leaseMs} ms, retry ${retryMs} ms)`);
     await client.create(FtpServers, ftpServerObject("ha-2", ns, spec(101)));
     await eventually("ha-2 Ready (reconciled by the new leader)", async () => condition(await client.get(FtpServers, "ha-2", ns), "Ready")?.status === "True", 30_000);
