@@ -117,8 +117,9 @@ test("relaxed check: the first connection wins whoever it comes from; a second o
   const snat = await connectFrom(port, "127.0.0.2"); // e.g. a node IP after SNAT: not the control connection's IP
   const chunks: Buffer[] = [];
   snat.on("data", (x: Buffer) => chunks.push(x));
-  // The second connection is either refused by the kernel (the listener closed after the first)
-  // or accepted and closed at once by the server without a byte; both are "refused".
+  // The second connection is either refused by the kernel (the listener closed after the first),
+  // or its handshake completed in the kernel's backlog and it is closed without a byte — by the
+  // server (counted as extra_connection) or by the listener closing (not counted); all "refused".
   const late = await connectFrom(port, "127.0.0.1").then((s) => s, (e: NodeJS.ErrnoException) => e);
   let lateBytes = 0;
   if (!(late instanceof Error)) late.on("data", (x: Buffer) => (lateBytes += x.length));
@@ -131,7 +132,6 @@ test("relaxed check: the first connection wins whoever it comes from; a second o
   } else {
     await within("the server closes the second data connection", closed(late), 5000);
     assert.equal(lateBytes, 0, "the second connection got no data");
-    assert.match(await metricsText(srv.metricsPort!), /ftp_data_connections_rejected_total\{reason="extra_connection"\} 1/);
   }
   c.close();
 });
