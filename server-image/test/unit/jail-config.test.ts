@@ -1,9 +1,9 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, symlink, writeFile, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, symlink, writeFile, rm, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Jail, PathError } from "../../src/fs/jail.ts";
+import { Jail, PathError, closeDir } from "../../src/fs/jail.ts";
 import { parseConfig, parseUsers, passiveRangeFor, ConfigError } from "../../src/config/load.ts";
 
 const dirs: string[] = [];
@@ -23,13 +23,24 @@ test("jail: .. stops at the root, symlinks out are refused, inside ones are foll
   await symlink(path.join(base, "nowhere"), path.join(home, "dangling"));
   const j = new Jail(home);
   await j.init();
+  const real = await realpath(home);
+  const where = async (v: string, follow = true) => {
+    const loc = await j.locate(v, follow);
+    try {
+      return path.join(loc.dir.real, loc.name);
+    } finally {
+      await closeDir(loc.dir);
+    }
+  };
   assert.equal(j.virtual("/sub", "../../../etc/passwd"), "/etc/passwd");
-  assert.equal(await j.resolve(j.virtual("/", "../../secret")), path.join(await j.resolve("/"), "secret"));
-  await assert.rejects(j.resolve("/out-file"), PathError);
-  await assert.rejects(j.resolve("/out-dir/secret"), PathError);
-  await assert.rejects(j.resolve("/out-dir/new-file"), PathError);
-  await assert.rejects(j.resolve("/dangling"), PathError);
-  assert.equal(await j.resolve("/in-dir/x"), path.join(await j.resolve("/sub"), "x"));
+  assert.equal(await where(j.virtual("/", "../../secret")), path.join(real, "secret"));
+  await assert.rejects(where("/out-file"), PathError);
+  await assert.rejects(where("/out-dir/secret"), PathError);
+  await assert.rejects(where("/out-dir/new-file"), PathError);
+  await assert.rejects(where("/dangling"), PathError);
+  assert.equal(await where("/dangling", false), path.join(real, "dangling")); // DELE acts on the link itself
+  assert.equal(await where("/in-dir/x"), path.join(real, "sub", "x"));
+  await assert.rejects(where("/sub/.pasv-upload-pod-0123456789abcdef"), PathError); // temp files are not addressable
   assert.throws(() => j.virtual("/", "a\0b"), PathError);
 });
 
