@@ -18,7 +18,7 @@ import { constants, type Stats } from "node:fs";
 import { Readable, type Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import path from "node:path";
-import { PathError, closeDir, fdPath, isReservedName, type Jail, type Located, type DirRef } from "../fs/jail.ts";
+import { PathError, closeDir, fdPath, type Jail, type Located, type DirRef } from "../fs/jail.ts";
 import {
   formatList,
   formatMlsd,
@@ -167,10 +167,6 @@ function factContext(s: Session, parent: Stats | null): FactContext {
   return { facts: mlstSelection.get(s) ?? ALL_FACTS, perms: currentUser(s).permissions, id: processIdentity(), parent };
 }
 
-function staleMs(): number {
-  return STALE_UPLOAD_MS;
-}
-
 /** Reads what `loc` names (following done by the caller): a directory's entries or the entry itself. */
 async function describe(s: Session, loc: Located): Promise<{ self: Entry; parent: Stats | null; entries: Entry[] | null }> {
   const jail = jailOf(s);
@@ -180,7 +176,7 @@ async function describe(s: Session, loc: Located): Promise<{ self: Entry; parent
   if (!st.isDirectory()) return { self, parent, entries: null };
   const sub = await openSubdir(loc);
   try {
-    return { self, parent, entries: await readEntries(jail, sub, staleMs()) };
+    return { self, parent, entries: await readEntries(jail, sub, STALE_UPLOAD_MS) };
   } finally {
     await closeDir(sub);
   }

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Jail, PathError, closeDir } from "../../src/fs/jail.ts";
 import { parseConfig, parseUsers, passiveRangeFor, ConfigError } from "../../src/config/load.ts";
+import { UserDb } from "../../src/auth/users.ts";
 
 const dirs: string[] = [];
 after(async () => {
@@ -74,4 +75,38 @@ test("users file: schema, duplicates, home escapes", () => {
   assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: "plain" }] })), ConfigError);
   assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h }, { name: "a", password: h }] })), /duplicate/);
   assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, home: "../x" }] })), /home/);
+});
+
+test("users file: a user named .. or a home of '', '.', '/' is refused with a clear error (no root at or above storage.root)", () => {
+  const h = "scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==";
+  const users = (u: Record<string, unknown>) => JSON.stringify({ users: [{ password: h, ...u }] });
+  assert.throws(() => parseUsers(users({ name: ".." })), /user "\.\.": home "\.\." \(from the user name\) has a "\.\." component; set "home"/);
+  assert.throws(() => parseUsers(users({ name: "." })), /is storage\.root itself/);
+  for (const home of ["", ".", "/", "./", "a/../..", "x\u0000"]) {
+    assert.throws(() => parseUsers(users({ name: "a", home })), ConfigError, `home ${JSON.stringify(home)}`);
+  }
+  // A user named ".." with a proper home is fine; homes are normalised.
+  const ok = new UserDb(parseUsers(users({ name: "..", home: "/dots//./x/" })));
+  assert.equal(ok.get("..")!.home, "dots/x");
+  assert.throws(() => new UserDb({ users: [{ name: "..", password: h, groups: [], type: "standard" }] }), /home/);
+});
+
+test("users file: permissions and quota are parsed with defaults; unknown keys in them are refused", () => {
+  const h = "scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==";
+  const db = new UserDb(
+    parseUsers(
+      JSON.stringify({
+        users: [
+          { name: "a", password: h },
+          { name: "r", password: h, permissions: { write: false }, quota: { bytes: 1000, files: 3 } },
+        ],
+      }),
+    ),
+  );
+  assert.deepEqual(db.get("a")!.permissions, { write: true, delete: true, rename: true });
+  assert.equal(db.get("a")!.quota, null);
+  assert.deepEqual(db.get("r")!.permissions, { write: false, delete: true, rename: true });
+  assert.deepEqual(db.get("r")!.quota, { bytes: 1000, files: 3 });
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, permissions: { writ: false } }] })), /writ/);
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, quota: { bytes: -1 } }] })), /quota/);
 });
