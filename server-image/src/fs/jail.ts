@@ -64,8 +64,14 @@ export function fdPath(dir: DirRef, name = "."): string {
   return `/proc/self/fd/${dir.fh.fd}/${name}`;
 }
 
-export async function closeDir(dir: DirRef | null | undefined): Promise<void> {
-  await dir?.fh.close().catch(() => {});
+/**
+ * Closes an open directory. The close is not waited for (nothing uses the descriptor afterwards,
+ * and the kernel reuses its number only once it is closed): one thread-pool round trip less per
+ * resolved path.
+ */
+export function closeDir(dir: DirRef | null | undefined): Promise<void> {
+  if (dir) void dir.fh.close().catch(() => {});
+  return Promise.resolve();
 }
 
 function code(err: unknown): string | undefined {
