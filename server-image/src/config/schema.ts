@@ -165,6 +165,29 @@ export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export type AddressRule = z.infer<typeof addressRuleSchema>;
 export type UserClass = z.infer<typeof userClassSchema>;
 
+/** Per-user permissions in the users file (docs/users-file.md, "Permissions"). */
+export const userPermissionsSchema = z
+  .object({
+    /** false = read-only: no STOR, APPE, DELE, MKD, RMD, RNFR/RNTO. */
+    write: z.boolean().default(true),
+    /** false = nothing existing is destroyed: no DELE, RMD, no STOR over an existing file, no RNTO onto one, REST+STOR only at the file's end. */
+    delete: z.boolean().default(true),
+    /** false = no RNFR/RNTO. */
+    rename: z.boolean().default(true),
+  })
+  .strict();
+
+export const userQuotaSchema = z
+  .object({
+    /** Most bytes the home may hold (sum of regular file sizes). */
+    bytes: z.number().int().min(0).optional(),
+    /** Most regular files the home may hold. */
+    files: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type UserPermissions = z.infer<typeof userPermissionsSchema>;
+export type UserQuota = z.infer<typeof userQuotaSchema>;
+
 /** The users file (mounted from a Secret). Passwords are hashed: see docs/users-file.md. */
 export const usersFileSchema = z.object({
   users: z.array(
@@ -174,8 +197,15 @@ export const usersFileSchema = z.object({
       password: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, "password must be an scrypt hash"),
       groups: z.array(z.string()).default([]),
       type: z.string().default("standard"),
-      /** Directory under storage.root; defaults to the user name. */
-      home: z.string().optional(),
+      /**
+       * Directory under storage.root; defaults to the user name. Must name a directory strictly
+       * below storage.root: "", ".", ".." components or NUL are refused when the file is loaded.
+       */
+      home: z.string().max(4096).optional(),
+      /** What the user may change; everything is allowed by default. Reading and listing are always allowed. */
+      permissions: userPermissionsSchema.optional(),
+      /** Optional limits on what the home holds (regular files; upload temp files excluded). Exceeding answers 552. */
+      quota: userQuotaSchema.optional(),
     }),
   ),
 });

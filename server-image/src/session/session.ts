@@ -590,7 +590,7 @@ const COMMANDS: Record<string, CommandSpec> = {
       if (opt === "UTF8" || opt === "UTF-8") {
         s.utf8 = val !== "OFF";
         s.reply(200, `UTF8 ${s.utf8 ? "on" : "off"}`);
-      } else if (opt === "MLST") s.reply(200, "MLST OPTS type;size;modify;perm;");
+      } else if (opt === "MLST") fileCommands.optsMlst(s, a.trim().slice(4));
       else s.reply(501, "Option not understood");
     },
   },
