@@ -123,7 +123,7 @@ test(`sharePorts: ${ADDRESSES * PER_ADDRESS} concurrent transfers from ${ADDRESS
     const ports = await Promise.all(clients.map(async (c) => parseEpsv(await c.expect("EPSV", 229))));
     for (let a = 0; a < ADDRESSES; a++) {
       const mine = ports.slice(a * PER_ADDRESS, (a + 1) * PER_ADDRESS);
-      assert.equal(new Set(mine).size, PER_ADDRESS, `sessions from one address got distinct ports: ${mine}`);
+      assert.equal(new Set(mine).size, PER_ADDRESS, `sessions from one address got distinct ports: ${mine.join(",")}`);
     }
     assert.ok(ports.every((p) => p >= srv.passive.start && p <= srv.passive.end));
     const m = await metricsText(srv.metricsPort!);
@@ -148,7 +148,7 @@ test(`sharePorts: ${ADDRESSES * PER_ADDRESS} concurrent transfers from ${ADDRESS
         const d = await c.data(ports[i]!);
         const r150 = await c.read();
         if (r150.code !== 150) throw new Error(`STOR: ${r150.text}`);
-        d.end(payload[i]);
+        d.end(payload[i]!);
         const r226 = await c.read();
         if (r226.code !== 226) throw new Error(`STOR end: ${r226.text}`);
       } catch (e) {
@@ -156,7 +156,7 @@ test(`sharePorts: ${ADDRESSES * PER_ADDRESS} concurrent transfers from ${ADDRESS
       }
     }),
   );
-  assert.deepEqual(failures, []);
+  assert.equal(failures.length, 0, failures.join("\n"));
   for (let i = 0; i < clients.length; i++) {
     assert.ok((await readFile(path.join(srv.root, "alice", `f${i}.bin`))).equals(payload[i]!), `f${i}.bin differs`);
   }
@@ -178,7 +178,7 @@ test(`sharePorts: ${ADDRESSES * PER_ADDRESS} concurrent transfers from ${ADDRESS
       }
     }),
   );
-  assert.deepEqual(failures, []);
+  assert.equal(failures.length, 0, failures.join("\n"));
   const m = await metricsText(srv.metricsPort!);
   assert.equal(metricValue(m, 'ftp_data_connections_rejected_total{reason="peer_mismatch"}'), NaN, "no connection went to the wrong session");
   for (const c of [...clients, extra]) c.socket.destroy();

@@ -94,7 +94,7 @@ test("sharePorts: a port is leased to several client IPs, never twice to the sam
   const held = new Map<string, number[]>();
   for (const c of clients) held.set(c, drain(pool, c));
   for (const [c, ports] of held) {
-    assert.equal(new Set(ports).size, 3, `${c} got 3 distinct ports: ${ports}`);
+    assert.equal(new Set(ports).size, 3, `${c} got 3 distinct ports: ${ports.join(",")}`);
     assert.ok(ports.every((p) => p >= 7000 && p <= 7002));
   }
   assert.equal(pool.stats().inUse, 3);
@@ -112,7 +112,7 @@ test("sharePorts: a port is leased to several client IPs, never twice to the sam
 });
 
 test("sharePorts: free and cooling ports are used before sharing one", () => {
-  let now = 0;
+  const now = 0;
   const pool = new PortPool(8000, 8001, { quarantineMs: 1000, sharePorts: true, now: () => now });
   const a = pool.allocate("10.0.0.1")!;
   const b = pool.allocate("10.0.0.2")!;
