@@ -83,7 +83,7 @@ const passiveShape = z
       .max(MAX_PASSIVE_PORTS)
       .optional()
       .describe(
-        "Number Of Ports in the passive range; Port End = basePort + numberOfPorts - 1. When omitted it is 5 x expectedConcurrentConnections (the product's sizing advice: closed ports linger in TIME_WAIT, and a nearly-full range is slow to scan).",
+        "Number Of Ports in the passive range; Port End = basePort + numberOfPorts - 1. When omitted it is 5 x expectedConcurrentConnections (the product's sizing advice; it is about transfers open at the same time, not per minute: the server reuses a released port when no other is free, TIME_WAIT does not block it).",
       ),
     expectedConcurrentConnections: z
       .number()
