@@ -174,7 +174,7 @@ export class PassiveChannel {
   private accepted: AcceptedData | null = null;
   private claimed = false;
   private waiting = true;
-  private isReleased = false;
+  private releasedFlag = false;
   private resolveReleased!: () => void;
   private failure: Error | null = null;
   private waiter: { resolve: (d: AcceptedData) => void; reject: (e: Error) => void } | null = null;
@@ -223,6 +223,11 @@ export class PassiveChannel {
     }
     listener.add(ch.waitKey, ch, onReject);
     return ch;
+  }
+
+  /** Whether the lease is back in the pool. */
+  get isReleased(): boolean {
+    return this.releasedFlag;
   }
 
   /** The verified data connection, as soon as there is one. */
@@ -305,8 +310,8 @@ export class PassiveChannel {
   }
 
   private release(carriedConnection: boolean): void {
-    if (this.isReleased) return;
-    this.isReleased = true;
+    if (this.releasedFlag) return;
+    this.releasedFlag = true;
     this.onRelease(this.port, carriedConnection);
     this.resolveReleased();
   }
@@ -336,9 +341,13 @@ export async function openPassiveChannel(o: OpenPassive): Promise<PassiveChannel
   const prev = current.get(o.owner);
   if (prev) {
     prev.close();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([prev.released, new Promise<void>((r) => (timer = setTimeout(r, PREVIOUS_RELEASE_MS)))]);
-    clearTimeout(timer);
+    // A channel that never accepted a connection is released by close() itself; one whose
+    // connection is closing is released on its 'close' event.
+    if (!prev.isReleased) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([prev.released, new Promise<void>((r) => (timer = setTimeout(r, PREVIOUS_RELEASE_MS)))]);
+      clearTimeout(timer);
+    }
     current.delete(o.owner);
   }
   const client = o.check.clientIp;
