@@ -7,9 +7,10 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
 import path from "node:path";
+import { buildV1, buildV2Ipv4 } from "../src/proxy-protocol/parse.ts";
 import { startServer, metricsText, metricValue, parseEpsv, type RunningServer } from "./helpers.ts";
 
 const ADDRESSES = 20;
@@ -220,3 +221,51 @@ test("sharePorts: a data connection from an address no session waits for is refu
   a.socket.destroy();
   b.socket.destroy();
 });
+
+test("sharePorts behind a load balancer with PROXY protocol: data connections are routed by the header's client IP", async () => {
+  const srv = await startServer({
+    passivePorts: 1,
+    config: (b) => ({
+      ...b,
+      passive: { ...b.passive, sharePorts: true },
+      dataConnectionCheck: "strict",
+      proxyProtocol: { enabled: true, trustedSources: ["127.0.0.1/32"], onData: true },
+    }),
+  });
+  servers.push(srv);
+  // Both control connections come from the "load balancer" 127.0.0.1; the headers name the clients.
+  const clients: Client[] = [];
+  for (const ip of ["203.0.113.5", "203.0.113.6"]) {
+    const c = await Client.open(srv.controlPort, "127.0.0.1");
+    c.socket.write(buildV1(ip, "10.0.0.1", 40000, 21));
+    await c.read();
+    await c.expect("USER alice", 331);
+    await c.expect("PASS alice-pw", 230);
+    clients.push(c);
+  }
+  const [a, b] = clients as [Client, Client];
+  await writeFileInHome(srv, "a.txt", "for 203.0.113.5");
+  await writeFileInHome(srv, "b.txt", "for 203.0.113.6");
+  const port = parseEpsv(await a.expect("EPSV", 229));
+  assert.equal(parseEpsv(await b.expect("EPSV", 229)), port, "one port, shared by two clients behind one balancer");
+  // b's data connection first, then a's; each header names its client.
+  const transfers = [
+    { c: b, ip: "203.0.113.6", file: "b.txt", header: (p: number) => buildV2Ipv4("203.0.113.6", "10.0.0.1", 1235, p) },
+    { c: a, ip: "203.0.113.5", file: "a.txt", header: (p: number) => buildV1("203.0.113.5", "10.0.0.1", 1234, p) },
+  ];
+  for (const t of transfers) {
+    t.c.socket.write(`RETR ${t.file}\r\n`);
+    const d = await t.c.data(port);
+    d.write(t.header(port));
+    const got = collect(d);
+    assert.equal((await t.c.read()).code, 150);
+    assert.equal((await t.c.read()).code, 226);
+    assert.equal((await got).toString(), `for ${t.ip}`);
+  }
+  for (const c of clients) c.socket.destroy();
+});
+
+async function writeFileInHome(srv: RunningServer, name: string, text: string): Promise<void> {
+  await mkdir(path.join(srv.root, "alice"), { recursive: true });
+  await writeFile(path.join(srv.root, "alice", name), text);
+}
