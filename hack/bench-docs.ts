@@ -8,10 +8,13 @@
 //   bench-operator:results   the latest operator run: table and bars
 //   bench-server:results     the latest server run: table
 //   bench-server:runs        throughput of every committed server run, and the median over all their rounds
+//   bench-server:smallfiles  the latest server run with the small-files phase: table
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { renderOperatorResults, type OperatorResults } from "../test/bench/operator/results.ts";
-import { bigFileMB, f1, f2, median, renderServerResults, type ServerResults } from "../test/bench/server/results.ts";
+import {
+  bigFileMB, f1, f2, hasMainPhases, hasSmallFiles, median, renderServerResults, renderSmallFiles, type ServerResults,
+} from "../test/bench/server/results.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 export const RESULTS_DIR = join(ROOT, "docs/benchmarks/results");
@@ -32,9 +35,10 @@ function load<T extends { date: string }>(kind: Kind, dir = RESULTS_DIR): Loaded
     .sort((a, b) => a.data.date.localeCompare(b.data.date));
 }
 
-function none(kind: Kind): string {
+function none(kind: Kind, phases?: string): string {
   const cmd = kind === "operator" ? "BENCH_DOCS=1 make bench-operator" : "BENCH_DOCS=1 make bench-server";
-  return `_No committed ${kind} run yet._ \`${cmd}\` writes one to \`docs/benchmarks/results/\` and regenerates this block; commit both.\n`;
+  const what = phases ? `${kind} run with ${phases}` : `${kind} run`;
+  return `_No committed ${what} yet._ \`${cmd}\` writes one to \`docs/benchmarks/results/\` and regenerates this block; commit both.\n`;
 }
 
 function source(file: string): string {
@@ -71,11 +75,14 @@ export function blocks(dir = RESULTS_DIR): Record<string, string> {
   const op = load<OperatorResults>("operator", dir);
   const srv = load<ServerResults>("server", dir);
   const lastOp = op.at(-1);
-  const lastSrv = srv.at(-1);
+  // A run may hold only some phases (BENCH_PHASES): each block comes from the latest file that has its.
+  const lastMain = srv.filter((r) => hasMainPhases(r.data)).at(-1);
+  const lastSmall = srv.filter((r) => hasSmallFiles(r.data)).at(-1);
   return {
     "bench-operator:results": lastOp ? source(lastOp.file) + renderOperatorResults(lastOp.data) : none("operator"),
-    "bench-server:results": lastSrv ? source(lastSrv.file) + renderServerResults(lastSrv.data) : none("server"),
+    "bench-server:results": lastMain ? source(lastMain.file) + renderServerResults(lastMain.data) : none("server", "throughput, sessions, pool"),
     "bench-server:runs": serverRuns(srv),
+    "bench-server:smallfiles": lastSmall ? source(lastSmall.file) + renderSmallFiles(lastSmall.data) : none("server", "smallfiles"),
   };
 }
 

@@ -7,9 +7,13 @@
 //      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
 //      PASV listeners open without connecting; a probe session measures PASV round trips)
+//   4. small files: lftp mirrors BENCH_SMALL_FILES small files up (mirror -R) and back through a
+//      34-port passive range, each server at its default pool settings; failures (files missing or
+//      different after each direction) and wall time, median of BENCH_SMALL_REPEAT rounds
 //
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=5  BENCH_SESSIONS=1000
-// BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_PHASES=throughput,sessions,pool  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
+// BENCH_PHASES=throughput,sessions,pool,smallfiles  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -19,7 +23,10 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { Control } from "./ftp.ts";
 import { HOST, MemorySampler, ROOT, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
-import { renderServerResults, type Name, type PoolLevel, type ServerResults, type SessionsResult, type Throughput } from "./results.ts";
+import {
+  renderServerResults, renderSmallFiles, type Name, type PoolLevel, type ServerResults, type SessionsResult, type SmallFilesResult, type SmallRound,
+  type Throughput,
+} from "./results.ts";
 import { recordResult } from "../../../hack/bench-docs.ts";
 
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
@@ -29,7 +36,11 @@ const SESSIONS = env("BENCH_SESSIONS", 1000);
 const POOL = env("BENCH_POOL", 200);
 const PROBES = env("BENCH_PROBES", 1000);
 const WARMUP = env("BENCH_WARMUP", 100);
-const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool").split(",").map((s) => s.trim()));
+const SMALL_FILES = env("BENCH_SMALL_FILES", 1000);
+const SMALL_REPEAT = env("BENCH_SMALL_REPEAT", 3);
+/** The issue-10 range: 34 passive ports (vsftpd moved 1,200 files each way through it in 1.9 s). */
+const SMALL_PORTS = 34;
+const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool,smallfiles").split(",").map((s) => s.trim()));
 const PROFILE = process.env.BENCH_PROFILE === "1";
 const MAX_MINUTES = env("BENCH_MAX_MINUTES", 25);
 const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
@@ -60,6 +71,7 @@ function pct(xs: number[], p: number): number {
   const s = sorted(xs);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
+const median = (xs: number[]): number => pct(xs, 50);
 const MB = 1e6;
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : "–");
 const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : "–");
@@ -78,10 +90,9 @@ async function requireFree(ports: number[], what: string): Promise<void> {
 function prepareFiles(): void {
   const dir = join(WORK, "files");
   mkdirSync(dir, { recursive: true });
-  const want: [string, number][] = [
-    ["big.bin", BIG_MB * 1024 * 1024],
-    ["1m.bin", 1024 * 1024],
-  ];
+  const want: [string, number][] = [];
+  if (PHASES.has("throughput")) want.push(["big.bin", BIG_MB * 1024 * 1024]);
+  if (PHASES.has("sessions")) want.push(["1m.bin", 1024 * 1024]);
   for (const [name, size] of want) {
     const p = join(dir, name);
     if (existsSync(p) && statSync(p).size === size) continue;
@@ -306,6 +317,99 @@ async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> 
   return { level, wantHeld, held: holders.length, holderFailures, probes: PROBES, probeFailures, p50: pct(lat, 50), p99: pct(lat, 99) };
 }
 
+/** BENCH_SMALL_FILES files of 1-4 KiB random data (made once, reused across runs). */
+function prepareSmallFiles(): { dir: string; files: Map<string, Buffer>; bytes: number } {
+  const dir = join(WORK, `small-${SMALL_FILES}`);
+  mkdirSync(dir, { recursive: true });
+  const files = new Map<string, Buffer>();
+  let bytes = 0;
+  for (let i = 0; i < SMALL_FILES; i++) {
+    const name = `f${String(i).padStart(5, "0")}.bin`;
+    const p = join(dir, name);
+    const size = 1024 + ((i * 2654435761) % 3072);
+    let data: Buffer;
+    if (existsSync(p) && statSync(p).size === size) data = readFileSync(p);
+    else {
+      data = randomFillSync(Buffer.alloc(size));
+      writeFileSync(p, data);
+    }
+    files.set(name, data);
+    bytes += size;
+  }
+  return { dir, files, bytes };
+}
+
+function lftp(s: ServerUnderTest, script: string): Promise<{ code: number; stderr: string; seconds: number }> {
+  const settings = "set net:max-retries 1; set net:timeout 15; set ftp:passive-mode on; set ftp:ssl-allow no; set cmd:fail-exit yes";
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const p = spawn("lftp", ["-u", `${s.user},${s.pass}`, "-p", String(s.port), "-e", `${settings}; ${script}; quit`, HOST], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 300_000);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stderr: err, seconds: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+
+function countMismatches(dir: string, files: Map<string, Buffer>): number {
+  let bad = 0;
+  for (const [name, data] of files) {
+    const p = join(dir, name);
+    if (!existsSync(p) || !readFileSync(p).equals(data)) bad++;
+  }
+  return bad;
+}
+
+/** lftp mirror up and back, servers interleaved (ABBA...), SMALL_REPEAT rounds. */
+async function smallFiles(servers: ServerUnderTest[]): Promise<Record<string, SmallFilesResult>> {
+  const { dir, files, bytes } = prepareSmallFiles();
+  const rounds: Record<string, SmallRound[]> = {};
+  for (const s of servers) rounds[s.name] = [];
+  for (let round = 0; round < SMALL_REPEAT; round++) {
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const s of order) {
+      const remote = `${s.uploadDir}small`;
+      const onDisk = join(s.uploadDisk, "small");
+      const local = join(WORK, `small-down-${s.name}`);
+      rmSync(onDisk, { recursive: true, force: true });
+      rmSync(local, { recursive: true, force: true });
+      await run("sync", []);
+      const up = await lftp(s, `mirror -R ${dir} ${remote}`);
+      const upFailures = countMismatches(onDisk, files);
+      const down = await lftp(s, `mirror ${remote} ${local}`);
+      const downFailures = countMismatches(local, files);
+      const r: SmallRound = {
+        upSeconds: up.seconds,
+        downSeconds: down.seconds,
+        upFailures,
+        downFailures,
+        lftpExit: [up.code, down.code],
+        lftpErrors: [up, down].filter((x) => x.code !== 0).map((x) => x.stderr.trim().split("\n").slice(-3).join(" | ")),
+      };
+      rounds[s.name]?.push(r);
+      log(`smallfiles round ${round + 1}/${SMALL_REPEAT} ${s.name}: up ${f2(r.upSeconds)} s (${upFailures} failed), down ${f2(r.downSeconds)} s (${downFailures} failed), lftp exit ${r.lftpExit.join("/")}`);
+    }
+  }
+  const out: Record<string, SmallFilesResult> = {};
+  for (const s of servers) {
+    const rs = rounds[s.name] ?? [];
+    out[s.name] = {
+      files: SMALL_FILES,
+      bytes,
+      ports: SMALL_PORTS,
+      rounds: rs,
+      medianUpSeconds: median(rs.map((r) => r.upSeconds)),
+      medianDownSeconds: median(rs.map((r) => r.downSeconds)),
+      medianTotalSeconds: median(rs.map((r) => r.upSeconds + r.downSeconds)),
+      failures: rs.reduce((a, r) => a + r.upFailures + r.downFailures, 0),
+    };
+  }
+  return out;
+}
+
 function loadNow(): string {
   return loadavg()
     .map((x) => x.toFixed(2))
@@ -318,6 +422,7 @@ async function main(): Promise<void> {
   prepareFiles();
   for (const n of wanted) rmSync(join(WORK, `${n}-main`), { recursive: true, force: true });
   for (const n of wanted) rmSync(join(WORK, `${n}-pool`), { recursive: true, force: true });
+  for (const n of wanted) rmSync(join(WORK, `${n}-small`), { recursive: true, force: true });
   const nodeFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "profiles")}`] : [];
   const range = SESSIONS * 2;
   const mainOpts: Record<Name, ServerOptions> = {
@@ -328,8 +433,15 @@ async function main(): Promise<void> {
     ours: { port: 2123, pasvStart: 28000, pasvEnd: 28000 + POOL - 1, quarantineSeconds: 0, acceptTimeoutSeconds: 600, work: WORK, nodeFlags, tag: "pool" },
     vsftpd: { port: 2124, pasvStart: 29000, pasvEnd: 29000 + POOL - 1, quarantineSeconds: 0, acceptTimeoutSeconds: 600, work: WORK, tag: "pool" },
   };
+  // Small files: each server at its own defaults for the pool (ours: 60 s quarantine; vsftpd: random port, 60 s accept timeout).
+  const smallOpts: Record<Name, ServerOptions> = {
+    ours: { port: 2125, pasvStart: 30500, pasvEnd: 30500 + SMALL_PORTS - 1, work: WORK, nodeFlags, tag: "small" },
+    vsftpd: { port: 2126, pasvStart: 30600, pasvEnd: 30600 + SMALL_PORTS - 1, work: WORK, tag: "small" },
+  };
+  const mainPhases = PHASES.has("throughput") || PHASES.has("sessions");
   for (const n of wanted) {
-    for (const o of [mainOpts[n], poolOpts[n]]) {
+    const opts = [...(mainPhases ? [mainOpts[n]] : []), ...(PHASES.has("pool") ? [poolOpts[n]] : []), ...(PHASES.has("smallfiles") ? [smallOpts[n]] : [])];
+    for (const o of opts) {
       await requireFree([o.port, o.pasvStart, o.pasvEnd, Math.floor((o.pasvStart + o.pasvEnd) / 2)], `${n} ${o.tag}`);
     }
   }
@@ -338,6 +450,7 @@ async function main(): Promise<void> {
     cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
     memGB: Math.round(totalmem() / 2 ** 30),
     memBytes: totalmem(),
+    lftp: "Debian lftp " + (lftpVersion() ?? "?"),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
     node: process.version,
     vsftpd: "Debian bookworm vsftpd " + (spawnVersion() ?? "?"),
@@ -346,14 +459,14 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cpu}, ${machine.memGB} GB, load ${machine.loadBefore}; servers: ${wanted.join(", ")}`);
 
   const servers: ServerUnderTest[] = [];
-  for (const n of wanted) {
+  for (const n of mainPhases ? wanted : []) {
     const s = await start(n, mainOpts[n]);
     running.push(s);
     servers.push(s);
   }
-  log(`1/3 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
+  log(`1/4 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
   const tp = PHASES.has("throughput") ? await throughput(servers) : {};
-  log(`2/3 ${SESSIONS} concurrent sessions`);
+  log(`2/4 ${SESSIONS} concurrent sessions`);
   const sess: Record<string, SessionsResult> = {};
   for (const s of PHASES.has("sessions") ? servers : []) {
     sess[s.name] = await concurrentSessions(s);
@@ -362,7 +475,7 @@ async function main(): Promise<void> {
   for (const s of servers) await s.stop();
   running.length = 0;
 
-  log(`3/3 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
+  log(`3/4 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
   const pools: Record<string, PoolLevel[]> = {};
   for (const n of PHASES.has("pool") ? wanted : []) {
     const s = await start(n, poolOpts[n]);
@@ -377,13 +490,50 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
-  const results: ServerResults = { bench: "server", servers: wanted, date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
+  log(`4/4 small files: lftp mirror of ${SMALL_FILES} files up and back through ${SMALL_PORTS} ports, ${SMALL_REPEAT} rounds`);
+  let small: Record<string, SmallFilesResult> = {};
+  if (PHASES.has("smallfiles")) {
+    const ss: ServerUnderTest[] = [];
+    for (const n of wanted) {
+      const s = await start(n, smallOpts[n]);
+      running.push(s);
+      ss.push(s);
+    }
+    small = await smallFiles(ss);
+    for (const s of ss) await s.stop();
+    running.length = 0;
+  }
+
+  const results: ServerResults = {
+    bench: "server",
+    servers: wanted,
+    phases: [...PHASES],
+    date: new Date().toISOString(),
+    machine: { ...machine, loadAfter: loadNow() },
+    config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
+    notes,
+    throughput: tp,
+    sessions: sess,
+    pools,
+    smallfiles: small,
+  };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
-  const md = renderServerResults(results);
-  writeFileSync(join(OUT, "server-results.md"), md);
-  console.log(md);
-  // BENCH_DOCS=1: commit-ready: the raw file goes to docs/benchmarks/results/, the page is regenerated from it.
+  const md = mainPhases || PHASES.has("pool") ? renderServerResults(results) : "";
+  const smallMd = PHASES.has("smallfiles") ? renderSmallFiles(results) : "";
+  writeFileSync(join(OUT, "server-results.md"), md + (md && smallMd ? "\n" : "") + smallMd);
+  console.log(md + smallMd);
+  // BENCH_DOCS=1: the raw file goes to docs/benchmarks/results/ and docs/benchmarks.md is regenerated
+  // from the committed files (each block from the latest file holding its phases).
   if (process.env.BENCH_DOCS === "1") log(`recorded ${recordResult("server", results)}; docs/benchmarks.md regenerated`);
+}
+
+function lftpVersion(): string | null {
+  try {
+    const status = readFileSync("/var/lib/dpkg/status", "utf8");
+    return /Package: lftp\n(?:.*\n)*?Version: (\S+)/.exec(status)?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function spawnVersion(): string | null {

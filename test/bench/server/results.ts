@@ -44,17 +44,51 @@ export interface PoolLevel {
   p99: number;
 }
 
+export interface SmallRound {
+  upSeconds: number;
+  downSeconds: number;
+  /** Files missing or not byte-identical on the server after mirror -R. */
+  upFailures: number;
+  /** Files missing or not byte-identical locally after mirroring back. */
+  downFailures: number;
+  /** lftp's exit codes (up, down) and the tail of its stderr when non-zero. */
+  lftpExit: [number, number];
+  lftpErrors: string[];
+}
+
+export interface SmallFilesResult {
+  files: number;
+  bytes: number;
+  ports: number;
+  rounds: SmallRound[];
+  medianUpSeconds: number;
+  medianDownSeconds: number;
+  medianTotalSeconds: number;
+  failures: number;
+}
+
 export interface ServerResults {
   bench?: "server";
   servers: Name[];
+  /** The BENCH_PHASES that ran (files from before phases existed ran throughput, sessions and pool). */
+  phases?: string[];
   date: string;
   machine: Record<string, string | number>;
   /** BIG_MB is the transfer file's size in MiB (2^20 bytes), as BENCH_BIG_MB sets it. */
-  config: { BIG_MB: number; REPEAT: number; SESSIONS: number; POOL: number; PROBES: number };
+  config: { BIG_MB: number; REPEAT: number; SESSIONS: number; POOL: number; PROBES: number; SMALL_FILES?: number; SMALL_REPEAT?: number; SMALL_PORTS?: number };
   notes: string[];
   throughput: Record<string, Throughput>;
   sessions: Record<string, SessionsResult>;
   pools: Record<string, PoolLevel[]>;
+  smallfiles?: Record<string, SmallFilesResult>;
+}
+
+/** Whether the file holds the phases of the main table (throughput, sessions or pool) / the small-files table. */
+export function hasMainPhases(r: ServerResults): boolean {
+  return Object.keys(r.throughput).length + Object.keys(r.sessions).length + Object.keys(r.pools).length > 0;
+}
+export function hasSmallFiles(r: ServerResults): boolean {
+  return Object.keys(r.smallfiles ?? {}).length > 0;
 }
 
 export function pct(xs: number[], p: number): number {
@@ -147,5 +181,40 @@ export function renderServerResults(r: ServerResults): string {
     .filter((n) => (s(n)?.failures ?? 0) > 0)
     .map((n) => `- ${n} failures at ${n0} sessions: ${Object.entries(s(n)?.failureReasons ?? {}).map(([k, c]) => `${c}× ${k}`).join("; ")}`);
   if (reasons.length > 0) lines.push("", ...reasons);
+  return lines.join("\n") + "\n";
+}
+
+export function renderSmallFiles(r: ServerResults): string {
+  const has = (n: Name): boolean => r.servers.includes(n);
+  const x = (n: Name): SmallFilesResult | undefined => r.smallfiles?.[n];
+  const col = (n: Name, f: (v: SmallFilesResult) => string): string => {
+    const v = x(n);
+    return has(n) && v ? f(v) : "not measured";
+  };
+  const ratio = (f: (v: SmallFilesResult) => number): string => {
+    const a = x("ours");
+    const b = x("vsftpd");
+    return a && b && f(b) > 0 ? f2(f(a) / f(b)) : "–";
+  };
+  const any = x("ours") ?? x("vsftpd");
+  const n0 = int(r.config.SMALL_FILES ?? any?.files ?? 0);
+  const ports = r.config.SMALL_PORTS ?? any?.ports ?? 0;
+  const bytes = int(any?.bytes ?? 0);
+  const lftp = r.machine.lftp ?? "lftp (version not recorded)";
+  const runs = (v: SmallFilesResult, k: "upSeconds" | "downSeconds"): string => v.rounds.map((q) => f2(q[k])).join(", ");
+  const lines = [
+    `Run ${r.date}; ${r.machine.cpu}, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}, ${lftp}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}. ${n0} files (${bytes} bytes in all), ${ports}-port passive range, each server at its default pool settings, ${r.config.SMALL_REPEAT ?? any?.rounds.length ?? "?"} rounds interleaved.`,
+    "",
+    `| small files: lftp mirror, ${n0} files, ${ports} ports | ours | vsftpd | ours / vsftpd |`,
+    "|---|---:|---:|---:|",
+    `| failures (files missing or different, all rounds, up + down) | ${col("ours", (v) => String(v.failures))} | ${col("vsftpd", (v) => String(v.failures))} | |`,
+    `| up (mirror -R), s, median (runs) | ${col("ours", (v) => `${f2(v.medianUpSeconds)} (${runs(v, "upSeconds")})`)} | ${col("vsftpd", (v) => `${f2(v.medianUpSeconds)} (${runs(v, "upSeconds")})`)} | ${ratio((v) => v.medianUpSeconds)} |`,
+    `| down (mirror), s, median (runs) | ${col("ours", (v) => `${f2(v.medianDownSeconds)} (${runs(v, "downSeconds")})`)} | ${col("vsftpd", (v) => `${f2(v.medianDownSeconds)} (${runs(v, "downSeconds")})`)} | ${ratio((v) => v.medianDownSeconds)} |`,
+    `| up + down, s, median (goal for ours / vsftpd: ≤ 2×) | ${col("ours", (v) => f2(v.medianTotalSeconds))} | ${col("vsftpd", (v) => f2(v.medianTotalSeconds))} | ${ratio((v) => v.medianTotalSeconds)} |`,
+  ];
+  for (const n of r.servers) {
+    const errs = (x(n)?.rounds ?? []).flatMap((q) => q.lftpErrors);
+    if (errs.length) lines.push("", `- ${n}: lftp errors: ${errs.slice(0, 3).join("; ")}`);
+  }
   return lines.join("\n") + "\n";
 }
