@@ -50,6 +50,7 @@ k8s-binaries: ## build the pinned Kubernetes + etcd binaries, the node's images/
 	test/cluster/node/build.sh >/dev/null
 	test/cluster/node/build-metallb.sh >/dev/null
 	test/tools/helm/build.sh >/dev/null
+	test/tools/kstatus/build.sh >/dev/null
 
 # FULL_NODE=1 adds the full node: containerd, kubelet, kube-proxy, MetalLB (root only).
 cluster-up: deps ## start a local control plane on 127.0.0.1 (FULL_NODE=1: plus a full node)
