@@ -46,6 +46,13 @@ export const INVALID: [string, Record<string, unknown>, RegExp, RegExp?][] = [
   ["duplicate class", withSpec((s) => (s.userClasses = [{ name: "a" }, { name: "a" }])), /duplicate/, /[Dd]uplicate value/],
   ["bad fromAddress", withSpec((s) => (s.userClasses = [{ name: "a", match: { fromAddresses: ["partner.example"] } }])), /CIDR or an IP wildcard/],
   ["sharedIPKey without MetalLB", withSpec((s) => (s.service = { type: "LoadBalancer", sharedIPKey: "k" })), /MetalLB/],
+  ["SharedClaim without claimName", withSpec((s) => (s.storage = { type: "SharedClaim" })), /claimName is required for SharedClaim/],
+  ["claimName on EmptyDir", withSpec((s) => (s.storage = { type: "EmptyDir", claimName: "files" })), /apply only to type SharedClaim/],
+  ["SharedClaim with a size", withSpec((s) => (s.storage = { type: "SharedClaim", claimName: "files", size: "1Gi" })), /do not apply to SharedClaim/],
+  ["subPath escaping the claim", withSpec((s) => (s.storage = { type: "SharedClaim", claimName: "files", subPath: "ftp/../other" })), /relative path without/, /subPath.*should match/],
+  ["absolute subPath", withSpec((s) => (s.storage = { type: "SharedClaim", claimName: "files", subPath: "/ftp" })), /relative path without/, /subPath.*should match/],
+  ["blocks do not fit", withSpec((s) => ((s.replicas = 4), (s.passive.portsPerReplica = 3))), /replicas x passive.portsPerReplica must fit/],
+  ["portsPerReplica with ClientIPAffinity", withSpec((s) => ((s.routing = { mode: "ClientIPAffinity" }), (s.passive.portsPerReplica = 2))), /does not apply to ClientIPAffinity/],
   ["port 0", withSpec((s) => (s.passive.basePort = 0)), /basePort/, /basePort.*should be greater than or equal to 1/],
 ];
 
