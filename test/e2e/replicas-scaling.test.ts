@@ -66,7 +66,7 @@ function scale(n: number): void {
 }
 
 describe("replicas 3 -> 4 -> 2 -> 3 under load", { timeout: 600_000 }, () => {
-  test(`>= ${MIN_SESSIONS} sessions (${PARALLEL} in parallel) while scaling: 0 failed`, async () => {
+  test(`>= ${MIN_SESSIONS} sessions (${PARALLEL} in parallel) while scaling: 0 failed`, { timeout: 480_000 }, async () => {
     const stopFile = join(env.logDir, "stop-scale-load");
     rmSync(stopFile, { force: true });
     const configBefore = getJson<{ metadata: { resourceVersion: string } }>(env, "configmap", `${NAME}-config`).metadata.resourceVersion;

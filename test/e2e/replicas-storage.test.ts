@@ -45,7 +45,7 @@ describe("3 replicas on one ReadWriteMany claim", { timeout: 240_000 }, () => {
     assert.deepEqual(fs.status?.passive?.slices?.map((s) => [s.portStart, s.portEnd]), [[31000, 31009], [31010, 31019], [31020, 31029]]);
   });
 
-  test("STOR through one pod; LIST and RETR (identical bytes) through each other pod; RNFR/RNTO and DELE through another pod seen everywhere", async () => {
+  test("STOR through one pod; LIST and RETR (identical bytes) through each other pod; RNFR/RNTO and DELE through another pod seen everywhere", { timeout: 180_000 }, async () => {
     const podNames = pods(env, NAME).map((p) => p.name);
     assert.equal(podNames.length, 3);
     const listed = async (on: string): Promise<string[]> => {
@@ -122,7 +122,7 @@ describe("3 replicas on one ReadWriteMany claim", { timeout: 240_000 }, () => {
     log(`writer ${writer}, read through ${others.join(" and ")}, renamed through ${renamer}, deleted through ${deleter}: seen by all 3 pods`);
   });
 
-  test("300 sequential sessions, no pause, default pool settings on the demo's range (10 ports per pod): 0 failed", async () => {
+  test("300 sequential sessions, no pause, default pool settings on the demo's range (10 ports per pod): 0 failed", { timeout: 200_000 }, async () => {
     const { records, summary } = await runClient(env, { host: lb, user: "bob", sessions: 300, parallel: 1, tag: "seq", noWhoami: true, deadline: 180 });
     const failed = records.filter((r) => !r.ok);
     const byError = new Map<string, number>();
