@@ -54,5 +54,7 @@ export const INVALID: [string, Record<string, unknown>, RegExp, RegExp?][] = [
   ["blocks do not fit", withSpec((s) => ((s.replicas = 4), (s.passive.portsPerReplica = 3))), /replicas x passive.portsPerReplica must fit/],
   ["portsPerReplica with ClientIPAffinity", withSpec((s) => ((s.routing = { mode: "ClientIPAffinity" }), (s.passive.portsPerReplica = 2))), /does not apply to ClientIPAffinity/],
   ["port 0", withSpec((s) => (s.passive.basePort = 0)), /basePort/, /basePort.*should be greater than or equal to 1/],
+  ["sharePorts behind SNAT", withSpec((s) => (s.passive.sharePorts = true)), /sharePorts routes each data connection by its client IP/],
+  ["sharePorts with Relaxed", withSpec((s) => ((s.passive.sharePorts = true), (s.dataConnectionCheck = "Relaxed"), (s.service = { type: "ClusterIP" }))), /sharePorts routes each data connection/],
 ];
 
