@@ -8,6 +8,7 @@
 //   node test/cluster/shared-volume.ts --dir <host dir> --name <claim> [--namespace default] [--size 1Gi]
 // creates the directory (owned by the server's uid) and prints the PV + PVC as JSON for `kubectl apply -f -`.
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { NODE_NAME } from "./node.ts";
 
@@ -26,12 +27,19 @@ export interface SharedVolume {
  * the server's uid) and returns the PV + PVC. The PV's name is derived from the namespace and the
  * claim, so two test files never share one.
  */
-export function sharedVolume(opts: { hostDir: string; claimName: string; namespace?: string; size?: string; nodeName?: string }): SharedVolume {
+export function sharedVolume(opts: { hostDir: string; claimName: string; namespace?: string; size?: string; nodeName?: string; subDirs?: string[] }): SharedVolume {
   const ns = opts.namespace ?? "default";
   const size = opts.size ?? "1Gi";
   mkdirSync(opts.hostDir, { recursive: true });
   chownSync(opts.hostDir, SERVER_UID, SERVER_UID);
   chmodSync(opts.hostDir, 0o775);
+  // A storage.subPath the kubelet has to create would be root-owned (it copies the mode, not the
+  // owner): prepare it like an administrator prepares a directory on an NFS export.
+  for (const d of opts.subDirs ?? []) {
+    const path = join(opts.hostDir, d);
+    mkdirSync(path, { recursive: true });
+    chownSync(path, SERVER_UID, SERVER_UID);
+  }
   const pvName = `${ns}-${opts.claimName}`;
   const pv = {
     apiVersion: "v1",

@@ -10,8 +10,8 @@ export const DEMO_PORTS = 40;
 export const DEMO_PORTS_PER_REPLICA = 10;
 
 /** A hostPath PV declared ReadWriteMany on the node + its claim (test/cluster/shared-volume.ts). */
-export function createSharedClaim(env: Env, claimName: string): string {
-  const v = sharedVolume({ hostDir: join(env.cluster.dir, "shared", claimName), claimName, namespace: NS });
+export function createSharedClaim(env: Env, claimName: string, subDirs: string[] = []): string {
+  const v = sharedVolume({ hostDir: join(env.cluster.dir, "shared", claimName), claimName, namespace: NS, subDirs });
   env.kubectl(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: v.manifests }));
   return v.hostDir;
 }

@@ -22,7 +22,7 @@ let lb = "";
 let hostDir = "";
 before(async () => {
   env = await setup();
-  hostDir = createSharedClaim(env, CLAIM);
+  hostDir = createSharedClaim(env, CLAIM, [SUB_PATH]);
   await waitClaimBound(env, CLAIM);
   await applyFtpServer(env, demoServer(NAME, CLAIM, { subPath: SUB_PATH }));
   const fs = await waitReady(env, NAME, 3, 180_000);
