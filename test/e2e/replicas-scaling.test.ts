@@ -25,7 +25,11 @@ before(async () => {
   env = await setup();
   createSharedClaim(env, CLAIM);
   await waitClaimBound(env, CLAIM);
-  await applyFtpServer(env, demoServer(NAME, CLAIM));
+  const server = demoServer(NAME, CLAIM) as { spec: { passive: Record<string, unknown> } };
+  // E2E_SCALING_EVEN_SPLIT=1: the old layout (no portsPerReplica, re-sliced on every scale), to see
+  // this test fail without fixed blocks.
+  if (process.env.E2E_SCALING_EVEN_SPLIT === "1") delete server.spec.passive.portsPerReplica;
+  await applyFtpServer(env, server);
   const fs = await waitReady(env, NAME, 3, 180_000);
   lb = fs.status?.passive?.externalAddress ?? "";
   await waitServing(env, lb);
