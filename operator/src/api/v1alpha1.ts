@@ -469,7 +469,15 @@ const specShape = z
   });
 export const specSchema = specShape.meta({
     description: "Desired state of an FTP service in passive mode.",
-    "x-kubernetes-validations": cel(specRules()),
+    "x-kubernetes-validations": [
+      ...cel(specRules()),
+      // storage's own `self == oldSelf` only runs when storage is set before and after: adding or
+      // removing it would pass admission and then be refused by the StatefulSet (422, half-applied).
+      {
+        rule: "has(self.storage) == has(oldSelf.storage)",
+        message: "storage cannot be added or removed after creation (a StatefulSet cannot change its volumes): delete and recreate the FtpServer to change it",
+      },
+    ],
   });
 
 function specRules(): CrossRule<Spec>[] {
