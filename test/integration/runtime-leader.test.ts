@@ -59,7 +59,7 @@ if (process.env.RT_LEADER_CHILD) {
         ...(onLost ? { onLostLeadership: onLost } : {}),
         seams: { leaseClient: leaseClient.client },
       });
-      return Object.assign(m, { hang: leaseClient.pause });
+      return Object.assign(m, { hang: (paused?: boolean) => leaseClient.pause(paused) });
     }
 
     /** Sample both managers until `ms` passes; fail if both ever lead at once. */

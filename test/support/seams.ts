@@ -8,7 +8,7 @@ import type { LeaseClient } from "../../operator/src/runtime/leader.ts";
  * so the elector can neither renew nor acquire (a frozen or partitioned leader). Pass `client` as
  * `seams.leaseClient` to the Manager.
  */
-export function pausableLeaseClient(kubeConfig: KubeConfigLike): { client: LeaseClient; pause(paused?: boolean): void; close(): void } {
+export function pausableLeaseClient(kubeConfig: KubeConfigLike): { client: LeaseClient; pause: (paused?: boolean) => void; close: () => void } {
   const real = new ApiClient(kubeConfig);
   let paused = false;
   const client: LeaseClient = {

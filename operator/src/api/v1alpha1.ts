@@ -567,7 +567,7 @@ export const statusSchema = z
       })
       .optional()
       .describe("The passive settings in effect."),
-    replicas: z.number().int().optional().describe("Pods of the workload."),
+    replicas: z.number().int().optional().describe("Pods of the workload, as observed (the StatefulSet's status.replicas), not the desired count."),
     readyReplicas: z.number().int().optional().describe("Ready pods."),
     serviceName: z.string().optional().describe("The Service clients connect to."),
     nodePortsUsed: z.number().int().optional().describe("NodePorts this FtpServer's Service takes from the cluster pool."),
