@@ -16,7 +16,7 @@ import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import { INVALID, validBase } from "../unit/operator/fixtures.ts";
-import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const ns = "ftp-it";
 
@@ -64,6 +64,7 @@ describe("FtpServer operator", () => {
     client = newClient(cluster.kubeConfig);
     await installCrd(client);
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "u", "users", "files-users");
     op = await start();
   });
   after(async () => {

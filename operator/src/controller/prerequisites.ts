@@ -86,5 +86,7 @@ export function checkOwnership(fs: FtpServer, kind: string, name: string, existi
   throw new Blocked(
     "NameConflict",
     `${kind} ${ns}/${name} already exists and is not owned by this FtpServer (controller: ${controllerOf(existing)}): the operator does not adopt it; rename the FtpServer or delete the ${kind}`,
+    // an unlabelled object is not in our caches (no event when it goes): look again soon
+    { retryAfterMs: SECRET_RETRY_MS * 2 },
   );
 }

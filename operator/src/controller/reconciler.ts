@@ -70,9 +70,11 @@ function isPermanent(err: unknown): err is ApiError {
 function apiBlocker(err: unknown, what: string): Blocked {
   const msg = err instanceof Error ? err.message : String(err);
   if (what.startsWith("Service")) {
-    if (/range is full|no available|exhausted/i.test(msg)) return new Blocked("NodePortsExhausted", `${what}: the cluster's NodePort range has no free ports: ${msg}`, { permanent: true });
-    if (/already allocated/i.test(msg)) return new Blocked("NodePortConflict", `${what}: a nodePort is taken by another Service: ${msg}`, { permanent: true });
-    return new Blocked("ServiceApplyFailed", `${what}: ${msg}`, { permanent: isPermanent(err) });
+    // The cause is another object we do not watch (a Service holding the port): look again soon.
+    const again = { permanent: true, retryAfterMs: UNWATCHED_RETRY_MS };
+    if (/range is full|no available|exhausted/i.test(msg)) return new Blocked("NodePortsExhausted", `${what}: the cluster's NodePort range has no free ports: ${msg}`, again);
+    if (/already allocated/i.test(msg)) return new Blocked("NodePortConflict", `${what}: a nodePort is taken by another Service: ${msg}`, again);
+    return new Blocked("ServiceApplyFailed", `${what}: ${msg}`, isPermanent(err) ? again : { permanent: false });
   }
   return isPermanent(err)
     ? new Blocked("ApplyFailed", `${what}: ${msg}`, { permanent: true })

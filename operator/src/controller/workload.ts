@@ -41,7 +41,7 @@ export function failedCreate(stsRef: string, events: EventLike[], nowMs = Date.n
   const ev = latest(events, "FailedCreate", nowMs);
   if (!ev) return undefined;
   const msg = ev.message ?? "";
-  const reason = /violates PodSecurity|is forbidden/.test(msg) ? "PodsForbidden" : "PodCreateFailed";
+  const reason = /exceeded quota/.test(msg) ? "QuotaExceeded" : /violates PodSecurity|is forbidden/.test(msg) ? "PodsForbidden" : "PodCreateFailed";
   return { reason, message: `StatefulSet ${stsRef} cannot create pods: ${msg}` };
 }
 

@@ -30,7 +30,7 @@ import type { KubeObject } from "../../../operator/src/runtime/types.ts";
 import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
 import { cacheReport } from "./cache-size.ts";
-import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
   options: {
@@ -151,6 +151,7 @@ try {
   for (const n of sizes) {
     const ns = `bench-${n}`;
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "users");
     // 1. create N FtpServers, 32 requests in flight
     const tc = Date.now();
     let next = 0;
