@@ -28,6 +28,10 @@ export const FtpServers: ResourceType = { apiVersion: API_VERSION, kind: KIND, p
 const UNWATCHED_RETRY_MS = 10_000;
 /** A permanent error will not fix itself on the next event; look again later rather than hot-loop. */
 const PERMANENT_RETRY_MS = 60_000;
+/** While the StatefulSet has fewer pods than wanted, look again this soon (its FailedCreate events are not watched). */
+const PODS_MISSING_RETRY_MS = 5_000;
+/** Secrets found valid are not read again for this long (a reconcile runs on every pod event). */
+const SECRETS_OK_TTL_MS = 30_000;
 
 /** Injected test seams (production passes none). */
 export interface ReconcilerSeams {
@@ -199,6 +203,18 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
 
   // ---- steps ------------------------------------------------------------------------------
 
+  /** Secret references (namespace, users Secret and key, TLS Secret) → when they were last found valid. */
+  const secretsOk = new Map<string, number>();
+  async function secretsValid(fs: FtpServer): Promise<void> {
+    const ref = JSON.stringify([fs.metadata.namespace, fs.spec.users, fs.spec.tls?.mode, fs.spec.tls?.secretName]);
+    const at = secretsOk.get(ref);
+    if (at !== undefined && Date.now() - at < SECRETS_OK_TTL_MS) return;
+    secretsOk.delete(ref);
+    await checkSecrets(mgr.client, fs);
+    if (secretsOk.size >= 10_000) secretsOk.clear();
+    secretsOk.set(ref, Date.now());
+  }
+
   function validSpec(run: Run): { fs: FtpServer; e: Effective } | { problems: string[] } {
     const parsed = validateSpec(run.raw.spec);
     if (!parsed.ok) return { problems: parsed.problems };
@@ -365,7 +381,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     const { fs, e } = spec;
     let address: AddressResult | undefined;
     try {
-      await checkSecrets(mgr.client, fs);
+      await secretsValid(fs);
       const podObjs = pods
         .byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)
         .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)));
@@ -395,6 +411,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       });
       // Events are not watched: while pods cannot be created or run, look again soon.
       if (problem) return { requeueAfterMs: UNWATCHED_RETRY_MS };
+      if (sts && podObjs.length < e.spec.replicas) return { requeueAfterMs: PODS_MISSING_RETRY_MS };
     } catch (err) {
       if (ctx.signal.aborted) throw err; // stopping or deposed: write nothing more
       const blocked = err instanceof Blocked ? err : apiBlocker(err, `FtpServer ${req.key}`);
