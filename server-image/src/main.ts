@@ -62,9 +62,10 @@ main().catch((err: unknown) => {
   const message = `cannot start: ${(err as Error).message}`;
   log.fatal({ err: (err as Error).message }, "cannot start");
   // In a pod the kubelet shows this file as the container's termination message, which the
-  // operator copies into the FtpServer's status (outside Kubernetes the file is absent: ignored).
+  // operator copies into the FtpServer's status. "r+": only an existing file (the kubelet's mount) is
+  // written; outside Kubernetes nothing is created. PASV_TERMINATION_LOG: another path (tests).
   try {
-    writeFileSync(TERMINATION_LOG, message.slice(0, 4000));
+    writeFileSync(process.env.PASV_TERMINATION_LOG || TERMINATION_LOG, message.slice(0, 4000), { flag: "r+" });
   } catch {
     /* not in a pod */
   }
