@@ -50,6 +50,8 @@ describe("FtpServer operator under change and failure", () => {
   let cluster: TestCluster;
   let client: ApiClient;
   let op: Operator;
+  /** per-test seam: runs before each write of the shared operator's reconciles */
+  const hooks: { beforeWrite?: (key: string, what: string) => Promise<void> } = {};
   const quiet = pino({ level: process.env.LOG_LEVEL ?? "silent" });
   const base: Partial<OperatorOptions> = { logger: quiet, http: { host: "127.0.0.1", port: 0 }, workloadReadiness: "applied", workers: 4 };
 
@@ -59,7 +61,10 @@ describe("FtpServer operator under change and failure", () => {
     await installCrd(client);
     await ensureNamespace(client, ns);
     await ensureUsersSecrets(client, ns, "users");
-    op = createOperator({ ...base, kubeConfig: cluster.kubeConfig, leaderElection: false });
+    op = createOperator({
+      ...base, kubeConfig: cluster.kubeConfig, leaderElection: false,
+      seams: { beforeWrite: (key, what) => hooks.beforeWrite?.(key, what) ?? Promise.resolve() },
+    });
     await op.start();
   });
   after(async () => {
@@ -231,20 +236,41 @@ describe("FtpServer operator under change and failure", () => {
     await eventually("only our slices", async () => (await sliceManagers("sel")).every((x) => x === ENDPOINTSLICE_MANAGED_BY), REPORT_MS);
   });
 
-  test("a child deleted right after the operator wrote it is re-created at once (not after the 10 s recent-writes window)", async () => {
-    await client.create(FtpServers, ftpServerObject("del", ns, clusterIp()));
-    const first = await eventually("ConfigMap del-config", () => get(Resources.ConfigMap, "del-config"), 15_000, 20);
-    await client.delete(Resources.ConfigMap, "del-config", ns, { uid: first.metadata.uid });
-    const t0 = Date.now();
-    const again = await eventually("ConfigMap re-created", async () => {
-      const cm = await get(Resources.ConfigMap, "del-config");
-      return cm && cm.metadata.uid !== first.metadata.uid ? cm : undefined;
-    }, 15_000, 50);
-    const took = Date.now() - t0;
-    assert.ok(took < 5_000, `re-created after ${took} ms`);
-    assert.ok(again.metadata.ownerReferences?.length);
-    await readyAgain("del");
-    assert.equal(op.recent.size <= 20, true, `recent writes are bounded (${op.recent.size})`);
+  test("a child deleted right after the operator wrote it (its reconcile still running) is re-created at once", async () => {
+    // Hold the reconcile that created the ConfigMap before its StatefulSet write; delete the ConfigMap
+    // meanwhile. The next reconcile must not trust the remembered write (recent-writes) over the
+    // informer's delete.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const atStatefulSet = new Promise<void>((r) => (reached = r));
+    hooks.beforeWrite = async (key, what) => {
+      if (key !== `${ns}/del` || !what.startsWith("StatefulSet")) return;
+      hooks.beforeWrite = undefined;
+      reached();
+      await held;
+    };
+    try {
+      await client.create(FtpServers, ftpServerObject("del", ns, clusterIp()));
+      await atStatefulSet;
+      const first = await get(Resources.ConfigMap, "del-config");
+      assert.ok(first, "the held reconcile applied the ConfigMap");
+      await client.delete(Resources.ConfigMap, "del-config", ns, { uid: first.metadata.uid });
+      await eventually("the informer saw the delete", () => op.informers.configMaps.get("del-config", ns) === undefined, 10_000, 20);
+      release();
+      const t0 = Date.now();
+      const again = await eventually("ConfigMap re-created", async () => {
+        const cm = await get(Resources.ConfigMap, "del-config");
+        return cm && cm.metadata.uid !== first.metadata.uid ? cm : undefined;
+      }, 15_000, 50);
+      const took = Date.now() - t0;
+      assert.ok(took < 5_000, `re-created ${took} ms after the reconcile went on`);
+      assert.ok(again.metadata.ownerReferences?.length);
+      await readyAgain("del");
+    } finally {
+      hooks.beforeWrite = undefined;
+      release();
+    }
   });
 
   test("admission refuses adding or removing spec.storage (the StatefulSet could not follow)", async () => {
