@@ -304,6 +304,47 @@ describe("FtpServer operator under change and failure", () => {
     await readyAgain("q", 30_000, qns);
   });
 
+  test("pods refused by admission → PodsForbidden naming the StatefulSet; policy lifted → pods, Ready", async () => {
+    // A ValidatingAdmissionPolicy stands in for any admission that refuses the pods (Pod Security
+    // in a stricter namespace, a Kyverno/Gatekeeper rule): the StatefulSet's FailedCreate says why.
+    const fns = "ftp-forbid";
+    await ensureNamespace(client, fns);
+    await ensureUsersSecrets(client, fns, "users");
+    const Policies: ResourceType = { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicy", plural: "validatingadmissionpolicies", namespaced: false };
+    const Bindings: ResourceType = { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicyBinding", plural: "validatingadmissionpolicybindings", namespaced: false };
+    await client.create(Policies, {
+      apiVersion: Policies.apiVersion, kind: Policies.kind, metadata: { name: "no-ftp-pods" },
+      spec: {
+        failurePolicy: "Fail",
+        matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }] },
+        validations: [{ expression: "false", reason: "Forbidden", message: "FTP-server pods are not allowed here (test policy)" }],
+      },
+    });
+    await client.create(Bindings, {
+      apiVersion: Bindings.apiVersion, kind: Bindings.kind, metadata: { name: "no-ftp-pods" },
+      spec: { policyName: "no-ftp-pods", validationActions: ["Deny"], matchResources: { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": fns } } } },
+    });
+    try {
+      // the policy takes a moment to be enforced: precondition, a pod is refused
+      await eventually("policy enforced", async () => {
+        try {
+          await client.create(Resources.Pod, { apiVersion: "v1", kind: "Pod", metadata: { name: "probe", namespace: fns }, spec: { containers: [{ name: "c", image: "x" }] } });
+          await client.delete(Resources.Pod, "probe", fns);
+          return false;
+        } catch (err) {
+          return err instanceof ApiError && err.statusCode === 403;
+        }
+      }, 15_000);
+      await client.create(FtpServers, ftpServerObject("fb", fns, clusterIp()));
+      await reports("fb", "PodsForbidden", /StatefulSet ftp-forbid\/fb cannot create pods: .*not allowed here/, fns);
+    } finally {
+      await client.delete(Bindings, "no-ftp-pods");
+      await client.delete(Policies, "no-ftp-pods");
+    }
+    await eventually("pod created", async () => (await client.list(Resources.Pod, { namespace: fns })).items.length === 1, 60_000);
+    await readyAgain("fb", 30_000, fns);
+  });
+
   test("a namespace enforcing Pod Security restricted admits the FTP-server pods", async () => {
     const rns = "ftp-restricted";
     await client.create(Resources.Namespace, {
