@@ -6,7 +6,7 @@
 // reported on the FtpServer before a pod crash-loops on it.
 import { createSecureContext, type SecureContext } from "node:tls";
 
-export { ConfigError, parseConfig, parseUsers, passiveRangeFor } from "./load.ts";
+export { ConfigError, homeProblem, normalHome, parseConfig, parseUsers, passiveRangeFor } from "./load.ts";
 export { serverConfigSchema, usersFileSchema, wildcardPattern } from "./schema.ts";
 export type { AddressRule, ServerConfig, ServerConfigInput, UserClass, UsersFile } from "./schema.ts";
 
