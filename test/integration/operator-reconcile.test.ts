@@ -14,11 +14,11 @@ import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts
 import { canonicalQuantity } from "../../operator/src/controller/quantity.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
 import { INVALID, validBase } from "../unit/operator/fixtures.ts";
 import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
-const ns = "ftp-it";
+const ns = uniqueName("ftp-it");
 
 async function reconcileCount(op: Operator): Promise<number> {
   const m = await op.manager.metrics.reconcileTotal.get();
