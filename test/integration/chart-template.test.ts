@@ -111,7 +111,9 @@ describe("chart: static checks", () => {
       ...["get", "list", "watch", "create", "patch"].map((v) => `apps/statefulsets:${v}`),
       ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `discovery.k8s.io/endpointslices:${v}`),
       "/pods:get", "/pods:list", "/pods:watch",
-      "/events:create", "/events:patch",
+      // get only: no list/watch, so no cache of every Secret (docs/operator.md, "Secrets")
+      "/secrets:get",
+      "/events:create", "/events:list", "/events:patch",
     ];
     assert.deepEqual([...grants].sort(), want.sort());
     for (const r of rules) {

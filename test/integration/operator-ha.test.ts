@@ -12,7 +12,7 @@ import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
 import { within } from "../support/eventually.ts";
-import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../../operator/src/main.ts", import.meta.url));
 const ns = uniqueName("ftp-ha");
@@ -54,6 +54,7 @@ describe("operator process: crash recovery and leader election", () => {
     client = newClient(cluster.kubeConfig);
     await installCrd(client);
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "users");
   });
   after(async () => {
     for (const p of [...procs]) await kill(p);

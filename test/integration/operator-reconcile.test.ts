@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { parse } from "yaml";
-import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
+import { serverConfigSchema } from "#server-config";
 import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
 import { canonicalQuantity } from "../../operator/src/controller/quantity.ts";
@@ -16,7 +16,7 @@ import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
 import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
 import { INVALID, validBase } from "../unit/operator/fixtures.ts";
-import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const ns = uniqueName("ftp-it");
 
@@ -64,6 +64,7 @@ describe("FtpServer operator", () => {
     client = newClient(cluster.kubeConfig);
     await installCrd(client);
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "u", "users", "files-users");
     op = await start();
   });
   after(async () => {

@@ -14,6 +14,7 @@ import { Informer } from "../../operator/src/runtime/informer.ts";
 import { Resources, collectionPath } from "../../operator/src/runtime/types.ts";
 import type { KubeObject } from "../../operator/src/runtime/types.ts";
 import { eventually as pollUntil } from "../support/eventually.ts";
+import { controllableWatches } from "../support/seams.ts";
 
 const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
   pollUntil(what, fn, timeoutMs, 50);
@@ -201,7 +202,8 @@ describe("runtime informer on a real apiserver", () => {
 
   test("410 Gone (watch from a compacted resourceVersion) → relist at once; forced watch error → relist", { skip: ownClusterOnly("apiserver flags --etcd-compaction-interval=2s --watch-cache-sizes=secrets#0") }, async (t) => {
     const secret = (name: string): KubeObject => ({ apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns } });
-    const inf = new Informer(admin, Resources.Secret, { namespace: ns, backoff: { initialMs: 50, maxMs: 200 } });
+    const watches = controllableWatches(admin); // the seam that ends watch streams on demand
+    const inf = new Informer(watches.client, Resources.Secret, { namespace: ns, backoff: { initialMs: 50, maxMs: 200 } });
     t.after(() => inf.stop());
     inf.start();
     await inf.waitForSync();
@@ -215,12 +217,12 @@ describe("runtime informer on a real apiserver", () => {
       return text.includes('"code":410');
     }, 30_000);
     await eventually("watching", () => inf.isWatching());
-    inf.rewatchFrom("1");
+    watches.rewatchFrom("1");
     await eventually("relisted on 410", () => inf.stats.lists === lists0 + 1);
     assert.equal(inf.stats.errors, errors0, "410 is not an error, no backoff");
     await eventually("g1 cached", () => inf.get("g1", ns));
     await eventually("watching", () => inf.isWatching());
-    inf.breakWatch();
+    watches.breakWatch();
     await eventually("relisted on error", () => inf.stats.lists === lists0 + 2);
     assert.equal(inf.stats.errors, errors0 + 1);
     await admin.create(Resources.Secret, secret("g2"));

@@ -16,6 +16,7 @@ import type { Lease } from "../../operator/src/runtime/leader.ts";
 import { Manager } from "../../operator/src/runtime/manager.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import { eventually as pollUntil, within } from "../support/eventually.ts";
+import { pausableLeaseClient } from "../support/seams.ts";
 
 // The child (below) gets the namespace from its parent: uniqueName() is random per process.
 const ns = process.env.RT_NAMESPACE ?? (await import("../cluster/harness.ts")).uniqueName("rt-leader");
@@ -50,12 +51,16 @@ if (process.env.RT_LEADER_CHILD) {
 
     const lease = (name: string) => admin.get<Lease>(Resources.Lease, name, ns);
 
-    function manager(lease: string, identity: string, onLost?: () => void): Manager {
-      return new Manager({
+    /** A manager whose Lease requests the test can pause (`hang`) through the injected lease client. */
+    function manager(lease: string, identity: string, onLost?: () => void): Manager & { hang(paused?: boolean): void } {
+      const leaseClient = pausableLeaseClient(cluster.kubeConfig);
+      const m = new Manager({
         kubeConfig: cluster.kubeConfig, http: false, logger: quiet,
         leaderElection: { namespace: ns, name: lease, identity, ...timing },
         ...(onLost ? { onLostLeadership: onLost } : {}),
+        seams: { leaseClient: leaseClient.client },
       });
+      return Object.assign(m, { hang: (paused?: boolean) => leaseClient.pause(paused) });
     }
 
     /** Sample both managers until `ms` passes; fail if both ever lead at once. */
@@ -112,7 +117,7 @@ if (process.env.RT_LEADER_CHILD) {
 
       // the leader stops renewing (a hung process): it must step down before the other takes over
       const t0 = Date.now();
-      leader.elector!.pauseRenewals();
+      leader.hang();
       const sample = neverBoth(a, b, 4000);
       await eventually("standby takes over", () => standby.isLeader(), 10_000);
       const took = Date.now() - t0;
@@ -124,7 +129,7 @@ if (process.env.RT_LEADER_CHILD) {
       assert.equal(l?.spec?.leaseTransitions, 1);
       if (leader === a) assert.equal(lostA, 1, "onLostLeadership called");
       // the old leader campaigns again as a standby once renewals resume
-      leader.elector!.pauseRenewals(false);
+      leader.hang(false);
       await neverBoth(a, b, 1000);
       assert.equal(standby.isLeader(), true);
     });

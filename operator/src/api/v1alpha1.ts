@@ -524,7 +524,15 @@ const specShape = z
   });
 export const specSchema = specShape.meta({
     description: "Desired state of an FTP service in passive mode.",
-    "x-kubernetes-validations": cel(specRules()),
+    "x-kubernetes-validations": [
+      ...cel(specRules()),
+      // storage's own `self == oldSelf` only runs when storage is set before and after: adding or
+      // removing it would pass admission and then be refused by the StatefulSet (422, half-applied).
+      {
+        rule: "has(self.storage) == has(oldSelf.storage)",
+        message: "storage cannot be added or removed after creation (a StatefulSet cannot change its volumes): delete and recreate the FtpServer to change it",
+      },
+    ],
   });
 
 function specRules(): CrossRule<Spec>[] {
@@ -636,7 +644,7 @@ export const statusSchema = z
       })
       .optional()
       .describe("The passive settings in effect."),
-    replicas: z.number().int().optional().describe("Pods of the workload."),
+    replicas: z.number().int().optional().describe("Pods of the workload, as observed (the StatefulSet's status.replicas), not the desired count."),
     readyReplicas: z.number().int().optional().describe("Ready pods."),
     serviceName: z.string().optional().describe("The Service clients connect to."),
     nodePortsUsed: z.number().int().optional().describe("NodePorts this FtpServer's Service takes from the cluster pool."),

@@ -70,6 +70,8 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },
     },
+    // The server writes its fatal start error to /dev/termination-log; the log tail otherwise.
+    terminationMessagePolicy: "FallbackToLogsOnError",
   };
   if (s.resources && (s.resources.requests || s.resources.limits)) {
     container.resources = {
@@ -102,7 +104,11 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
         // preStop delay, then the server drains for up to 30 s (drainGraceSeconds) on SIGTERM.
         terminationGracePeriodSeconds: PRE_STOP_SECONDS + 40,
         enableServiceLinks: false,
+        // Pod Security "restricted": no API token in the pod (the server never calls the API),
+        // the runtime's default seccomp profile, non-root, no capabilities, no privilege escalation.
+        automountServiceAccountToken: false,
         securityContext: {
+          seccompProfile: { type: "RuntimeDefault" },
           runAsNonRoot: true,
           runAsUser: SERVER_UID,
           runAsGroup: SERVER_UID,

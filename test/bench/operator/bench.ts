@@ -37,7 +37,7 @@ import { cacheReport } from "./cache-size.ts";
 import { eventually, within } from "../../support/eventually.ts";
 import { renderOperatorResults, type OperatorResults, type OperatorRow } from "./results.ts";
 import { recordResult } from "../../../hack/bench-docs.ts";
-import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
   options: {
@@ -171,6 +171,7 @@ try {
   for (const n of sizes) {
     const ns = `bench-${n}`;
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "users");
     // 1. create N FtpServers, 32 requests in flight
     const tc = Date.now();
     let next = 0;

@@ -52,7 +52,7 @@ describe("conditions", () => {
   });
   it("Ready/Reconciling/Stalled", () => {
     const fs = ftpServer();
-    const base = { fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 2, readyReplicas: 0, workloadUpdated: true };
+    const base = { fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 2, observedReplicas: 1, readyReplicas: 0, workloadUpdated: true };
     const addr = { address: "198.51.100.7", resolved: true, reason: "LoadBalancerIP", message: "" };
     const byType = (r: ReturnType<typeof computeStatus>) => Object.fromEntries(r.conditions.map((c) => [c.type, `${c.status}/${c.reason}`]));
     assert.equal(byType(computeStatus({ ...base, address: addr, workloadReadiness: "applied" })).Ready, "True/Ready");
@@ -62,11 +62,18 @@ describe("conditions", () => {
     assert.equal(pending.Reconciling, "True/WaitingForLoadBalancer");
     const invalid = byType(computeStatus({ ...base, eff: undefined, invalidProblems: ["x"], workloadReadiness: "applied" }));
     assert.equal(invalid.Stalled, "True/InvalidSpec");
-    const failed = byType(computeStatus({ ...base, address: addr, applyError: "422", workloadReadiness: "applied" }));
+    const failed = byType(computeStatus({ ...base, address: addr, blocker: { reason: "ApplyFailed", message: "422", permanent: true }, workloadReadiness: "applied" }));
     assert.equal(failed.Stalled, "True/ApplyFailed");
+    assert.equal(failed.Ready, "False/ApplyFailed");
+    // a temporary cause reaches Ready too, but is not Stalled (it is retried)
+    const flaky = byType(computeStatus({ ...base, address: addr, blocker: { reason: "TemporaryApiError", message: "500", permanent: false }, workloadReadiness: "applied" }));
+    assert.deepEqual([flaky.Ready, flaky.Reconciling, flaky.Stalled], ["False/TemporaryApiError", "True/TemporaryApiError", "False/NotStalled"]);
+    const forbidden = byType(computeStatus({ ...base, address: addr, workloadProblem: { reason: "PodsForbidden", message: "x" }, workloadReadiness: "applied" }));
+    assert.equal(forbidden.Ready, "False/PodsForbidden");
     const r = computeStatus({ ...base, address: addr, workloadReadiness: "applied" });
     assert.equal(r.status.passive?.portEnd, 30009);
     assert.equal(r.status.observedGeneration, 3);
+    assert.equal(r.status.replicas, 1, "status.replicas is what the StatefulSet observes, not spec.replicas");
   });
   it("mergeConditions keeps lastTransitionTime unless the status flips, and reports new problems once", () => {
     const c1 = [{ type: "AddressResolved", status: "False" as const, reason: "WaitingForLoadBalancer", message: "m" }];
