@@ -57,6 +57,8 @@ function fsReply(err: unknown): Reply {
       return new Reply(452, "Insufficient storage space");
     case "ENOTSUP":
       return new Reply(504, (err as Error).message || "Not supported by this storage");
+    case "EIO":
+      return new Reply(451, "Requested action aborted: storage error");
     case "EFBIG":
       return new Reply(552, (err as Error).message || "File too large for this storage");
     default:
