@@ -110,7 +110,7 @@ export class FtpServer implements ServerContext {
     this.users = new UserDb(users);
     const range = passiveRangeFor(config, this.slot);
     if (range.note) this.log.error({ slot: this.slot }, range.note);
-    this.pool = new PortPool(range.start, range.end, config.passive.quarantineSeconds * 1000);
+    this.pool = new PortPool(range.start, range.end, { quarantineMs: config.passive.quarantineSeconds * 1000, sharePorts: config.passive.sharePorts });
     this.metrics = new Metrics(() => this.pool.stats());
   }
 
@@ -361,8 +361,13 @@ export class FtpServer implements ServerContext {
     const range = passiveRangeFor(config, this.slot);
     if (range.note) this.log.error({ slot: this.slot }, range.note);
     const cur = this.pool.range;
-    if (range.start !== cur.start || range.end !== cur.end || config.passive.quarantineSeconds !== old.passive.quarantineSeconds) {
-      this.pool.reconfigure(range.start, range.end, config.passive.quarantineSeconds * 1000);
+    if (
+      range.start !== cur.start ||
+      range.end !== cur.end ||
+      config.passive.quarantineSeconds !== old.passive.quarantineSeconds ||
+      config.passive.sharePorts !== old.passive.sharePorts
+    ) {
+      this.pool.reconfigure(range.start, range.end, config.passive.quarantineSeconds * 1000, config.passive.sharePorts);
     }
     if (JSON.stringify(config.listen) !== JSON.stringify(old.listen) || JSON.stringify(config.metrics) !== JSON.stringify(old.metrics)) {
       this.log.warn("listen/metrics address changes take effect on restart");

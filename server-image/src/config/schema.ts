@@ -99,8 +99,17 @@ export const serverConfigSchema = z.object({
     externalAddress: z.string().max(253).nullable().default(null),
     /** Ordered; the first enabled rule whose pattern matches the session's class wins. */
     addressRules: z.array(addressRuleSchema).default([]),
-    /** How long a released port stays out of the pool (TIME_WAIT). */
+    /**
+     * How long a port that carried a data connection is the last choice (its TIME_WAIT): free ports
+     * are handed out first, then the one released longest ago. A preference, never a refusal.
+     */
     quarantineSeconds: z.number().min(0).max(600).default(60),
+    /**
+     * Several sessions may hold one passive port when their client IPs differ; each data connection
+     * goes to the session waiting for its source IP. Needs dataConnectionCheck strict (the server
+     * must see client IPs: PROXY protocol on data, or no SNAT).
+     */
+    sharePorts: z.boolean().default(false),
     /** How long a PASV listener waits for its data connection. */
     acceptTimeoutSeconds: z.number().min(1).max(600).default(30),
   }),
@@ -187,6 +196,9 @@ export const serverConfigSchema = z.object({
    * to send its next command (e.g. RETR right after STOR's 226) and fail it mid-job.
    */
   drainQuietSeconds: z.number().min(0).max(60).default(2),
+}).refine((c) => !c.passive.sharePorts || c.dataConnectionCheck === "strict", {
+  path: ["passive", "sharePorts"],
+  message: "sharePorts routes data connections by client IP and needs dataConnectionCheck strict",
 });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
