@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreateBucketCommand, ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { freePort } from "./helpers.ts";
 
 const BUILD = fileURLToPath(new URL("../../test/tools/seaweedfs/build.sh", import.meta.url));
@@ -123,13 +123,17 @@ export async function startWeed(): Promise<Weed> {
     env: { AWS_ACCESS_KEY_ID: accessKey, AWS_SECRET_ACCESS_KEY: secretKey, AWS_REGION: region, AWS_EC2_METADATA_DISABLED: "true" },
     async createBucket(name: string) {
       // The filer may need a moment after the gateway answers before a bucket can be made.
-      const until = Date.now() + 30_000;
+      const until = Date.now() + 60_000;
       for (;;) {
         try {
-          await client.send(new CreateBucketCommand({ Bucket: name }));
+          await client.send(new CreateBucketCommand({ Bucket: name })).catch((err: unknown) => {
+            if ((err as Error).name !== "BucketAlreadyOwnedByYou" && (err as Error).name !== "BucketAlreadyExists") throw err;
+          });
+          // The first write makes the master grow volumes (seconds): done here, not in a test's first command.
+          await client.send(new PutObjectCommand({ Bucket: name, Key: "warm-up", Body: "x" }));
+          await client.send(new DeleteObjectCommand({ Bucket: name, Key: "warm-up" }));
           return;
         } catch (err) {
-          if ((err as Error).name === "BucketAlreadyOwnedByYou" || (err as Error).name === "BucketAlreadyExists") return;
           if (Date.now() > until) throw err;
           await new Promise((r) => setTimeout(r, 500));
         }

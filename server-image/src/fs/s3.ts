@@ -295,7 +295,12 @@ export class S3Storage implements UserStorage {
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
     // Copies first, deletes after: a failure half-way leaves both names, never neither.
-    for (const o of keys) await this.copyKey(o.key, to + o.key.slice(from.length), o.size);
+    // Markers are written anew, not copied (some servers keep "dir/" keys as directories, not objects).
+    for (const o of keys) {
+      const dest = to + o.key.slice(from.length);
+      if (o.key.endsWith("/")) await this.copyMarker(dest);
+      else await this.copyKey(o.key, dest, o.size);
+    }
     if (!keys.some((o) => o.key === from)) await this.copyMarker(to);
     for (const o of keys) await call(this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: o.key })));
   }
