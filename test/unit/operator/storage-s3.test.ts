@@ -6,6 +6,7 @@ import { serverConfigSchema } from "../../../server-image/src/config/schema.ts";
 import { renderServerConfig } from "../../../operator/src/controller/config.ts";
 import { effective } from "../../../operator/src/controller/model.ts";
 import { buildStatefulSet } from "../../../operator/src/controller/statefulset.ts";
+import { storageShared } from "../../../operator/src/controller/storage.ts";
 import type { SpecInput } from "../../../operator/src/api/v1alpha1.ts";
 import { ftpServer } from "./fixtures.ts";
 
@@ -59,6 +60,15 @@ describe("storage.type S3", () => {
     assert.equal(sts.spec.template.spec.serviceAccountName, "ftp-s3");
     const cfg = renderServerConfig(effective(fs.spec), null);
     assert.deepEqual(cfg.storage, { type: "s3", root: "/data", s3: { region: "us-east-1", bucket: "ftp-files", prefix: "", forcePathStyle: false } });
+  });
+
+  it("StorageShared is True with 3 replicas (one namespace), and the advice names S3", () => {
+    const fs = ftpServer({ replicas: 3, storage: s3Spec });
+    const c = storageShared(effective(fs.spec));
+    assert.equal(c.status, "True");
+    assert.equal(c.reason, "ObjectStorage");
+    assert.match(c.message, /s3:\/\/ftp-files\/prod\//);
+    assert.match(storageShared(effective(ftpServer({ replicas: 3 }).spec)).message, /or S3/);
   });
 
   it("other storage types render the local root as before", () => {
