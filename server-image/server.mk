@@ -11,3 +11,7 @@ server-test: deps ## FTP server tests only (real clients: curl, lftp, python ftp
 
 server-run: deps ## run the FTP server: make server-run CONFIG=path/to/config.yaml [SLOT=n]
 	node server-image/src/main.ts --config $(CONFIG) $(if $(SLOT),--slot $(SLOT))
+
+.PHONY: hash-password
+hash-password: deps ## print a users-file password hash on the pinned Node (PASSWORD=… or a prompt; ARGS=--bcrypt for bcrypt)
+	@$(NODE) server-image/src/hash-password.ts $(ARGS)

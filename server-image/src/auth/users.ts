@@ -1,6 +1,7 @@
 // The users database, loaded from the users file (docs/users-file.md), plus failed-login throttling.
 
 import type { UsersFile } from "../config/schema.ts";
+import { setDummyShape } from "./password.ts";
 
 export interface User {
   name: string;
@@ -18,6 +19,7 @@ export class UserDb {
     for (const u of file.users) {
       this.byName.set(u.name, { name: u.name, passwordHash: u.password, groups: u.groups, type: u.type, home: u.home ?? u.name });
     }
+    setDummyShape(file.users.map((u) => u.password));
   }
 
   get(name: string): User | undefined {
