@@ -38,15 +38,27 @@ if (cmd === "up") {
       console.log(`stopping the ${existing.ready ? "unhealthy" : "half-started"} cluster in ${existing.dir}`);
       await stopCluster(existing);
     }
+    // Ctrl-C mid-start: the processes run in their own process groups (the terminal's SIGINT
+    // does not reach them), so abort the start, which stops what it started, and exit 130.
+    const interrupt = new AbortController();
     for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
       process.once(sig, () => {
-        const partial = loadState(values.dir);
         console.error(`\n${sig}: stopping the cluster being started in ${values.dir}`);
-        void (partial ? stopCluster(partial) : Promise.resolve()).finally(() => process.exit(130));
+        interrupt.abort();
       });
     }
     const started = Date.now();
-    const state = await startCluster({ dir: values.dir, scheduler: !values["no-scheduler"], node: values.node });
+    let state: ClusterState;
+    try {
+      state = await startCluster({ dir: values.dir, scheduler: !values["no-scheduler"], node: values.node, signal: interrupt.signal });
+    } catch (err) {
+      if (interrupt.signal.aborted) process.exit(130);
+      throw err;
+    }
+    if (interrupt.signal.aborted) {
+      await stopCluster(state);
+      process.exit(130);
+    }
     console.log(`cluster ${state.version} ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${state.server}`);
     if (state.node) {
       console.log(`node ${state.node.name}: pods ${state.node.podCidr}, services ${state.node.serviceCidr}, LoadBalancer pool ${state.node.lbPool}`);

@@ -34,6 +34,8 @@ export interface ClusterOptions {
   node?: boolean | NodeOptions;
   /** Seconds to wait for readiness. */
   timeoutSeconds?: number;
+  /** Aborts the start at its next wait; startCluster then stops what it started and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface ClusterState {
@@ -130,8 +132,12 @@ export function apiGet(state: ClusterState, path: string): Promise<{ status: num
   });
 }
 
+/** The abort signal of a start in progress (ClusterOptions.signal), seen by every wait of that start. */
+const startSignals = new WeakMap<ClusterState, AbortSignal>();
+
 export async function waitFor(what: string, state: ClusterState, deadline: number, check: () => Promise<boolean>): Promise<void> {
   for (;;) {
+    if (startSignals.get(state)?.aborted) throw new Error(`start interrupted while waiting for ${what}`);
     for (const [name, pid] of Object.entries(state.pids)) {
       if (!alive(pid)) throw new Error(`${name} exited while waiting for ${what}; see ${join(state.dir, "logs", `${name}.log`)}:\n${tail(join(state.dir, "logs", `${name}.log`))}`);
     }
@@ -195,6 +201,7 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterState> 
   }
 
   const deadline = Date.now() + (opts.timeoutSeconds ?? 120) * 1000;
+  if (opts.signal) startSignals.set(state, opts.signal);
   try {
     const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
     const peerUrl = `http://127.0.0.1:${ports.etcdPeer}`;

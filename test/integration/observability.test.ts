@@ -13,7 +13,7 @@ import { parse } from "yaml";
 import { SERVER_LABEL, commonLabels } from "../../operator/src/controller/model.ts";
 import { Metrics as OperatorMetrics } from "../../operator/src/runtime/metrics.ts";
 import { Metrics as ServerMetrics } from "../../server-image/src/metrics.ts";
-import type { PoolStats } from "../../server-image/src/passive/pool.ts";
+import { PortPool } from "../../server-image/src/passive/pool.ts";
 import { CHART, ROOT, must, parseDocs, run, tools, type K8sObject } from "./chart-lib.ts";
 
 const RULES = join(CHART, "files/prometheus-rules.yaml");
@@ -69,9 +69,9 @@ test("every alert has a case where it fires and one where it stays silent", () =
 });
 
 test("every metric the alerts and the dashboard read is exported by the FTP server or the operator (or is kube-state-metrics' / Prometheus' own)", async () => {
-  const pool: PoolStats = { size: 1, free: 1, inUse: 0, quarantined: 0, exhaustedTotal: 0 };
+  const pool = new PortPool(30000, 30009, 0);
   const exported = new Set<string>();
-  for (const reg of [new ServerMetrics(() => pool).registry, new OperatorMetrics().registry]) {
+  for (const reg of [new ServerMetrics(() => pool.stats()).registry, new OperatorMetrics().registry]) {
     for (const m of await reg.getMetricsAsJSON()) {
       exported.add(m.name);
       if (String(m.type) === "histogram") for (const s of ["_bucket", "_sum", "_count"]) exported.add(m.name + s);
