@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment -- the built object is plain JSON */
 // The FtpServer's NetworkPolicy (operator/src/controller/networkpolicy.ts): exactly the control,
 // implicit-TLS, passive and metrics ports in; DNS out only for host-name addresses; the clients
 // out only with active mode; gone when disabled; follows range, port and active-mode changes.
@@ -8,7 +9,6 @@ import { buildNetworkPolicy, needsDns } from "../../../operator/src/controller/n
 import type { SpecInput } from "../../../operator/src/api/v1alpha1.ts";
 import { ftpServer } from "./fixtures.ts";
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- the built object is plain JSON */
 function policy(spec: Partial<SpecInput> = {}, externalAddress: string | null = null): any {
   const fs = ftpServer(spec);
   return buildNetworkPolicy(fs, effective(fs.spec), externalAddress);
