@@ -116,12 +116,14 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     [Resources.ConfigMap.plural, ownedFieldsOnly()],
     [Resources.StatefulSet.plural, ownedFieldsOnly()],
     [Resources.EndpointSlice.plural, ownedFieldsOnly()],
+    [Resources.NetworkPolicy.plural, ownedFieldsOnly()],
     [FtpServers.plural, slimObject],
   ]);
   const services = mgr.informer(Resources.Service, { ...ours, transform: slimmers.get(Resources.Service.plural)! });
   const configMaps = mgr.informer(Resources.ConfigMap, { ...ours, transform: slimmers.get(Resources.ConfigMap.plural)! });
   const statefulSets = mgr.informer(Resources.StatefulSet, { ...ours, transform: slimmers.get(Resources.StatefulSet.plural)! });
   const endpointSlices = mgr.informer(Resources.EndpointSlice, { ...ours, transform: slimmers.get(Resources.EndpointSlice.plural)! });
+  const networkPolicies = mgr.informer(Resources.NetworkPolicy, { ...ours, transform: slimmers.get(Resources.NetworkPolicy.plural)! });
   // Pods: only identity, labels, owners, node, IP and readiness are read (podView).
   const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
@@ -204,6 +206,10 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       Promise.all(want.endpointSlices.map((s) => apply(Resources.EndpointSlice, s, endpointSlices.get(s.metadata!.name!, namespace)))),
       apply(Resources.ConfigMap, want.configMap, configMaps.get(names.config, namespace)),
       apply(Resources.StatefulSet, want.statefulSet, statefulSets.get(names.statefulSet, namespace)),
+      // the firewall (networkpolicy.ts): applied, or deleted when switched off
+      want.networkPolicy
+        ? apply(Resources.NetworkPolicy, want.networkPolicy, networkPolicies.get(name, namespace))
+        : networkPolicies.get(name, namespace) && mgr.client.delete(Resources.NetworkPolicy, name, namespace).then(() => recent.forget(Resources.NetworkPolicy, namespace, name)),
     ]);
 
     // 3. Stale EndpointSlices (fewer slots, smaller range, switched to ClientIPAffinity).
@@ -255,7 +261,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       o === n,
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
-  for (const inf of [services, configMaps, statefulSets, endpointSlices]) controller.watch(inf, byLabel);
+  for (const inf of [services, configMaps, statefulSets, endpointSlices, networkPolicies]) controller.watch(inf, byLabel);
   // Pods: only changes of what podView reads (slot label, IP, readiness, node, deletion) matter;
   // scheduler/kubelet status churn is not a reconcile (most reconciles at 1,000 FtpServers were these).
   const podFacts = (p: KubeObject) => {
