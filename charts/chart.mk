@@ -26,7 +26,8 @@ chart-lint: ## helm lint --strict the chart with its defaults and with every opt
 	$(HELM) lint --strict $(CHART) --set crds.enabled=false --set leaderElection.enabled=false --set replicaCount=1 \
 	  --set metrics.service.enabled=false --set podDisruptionBudget.enabled=false
 	$(HELM) lint --strict $(CHART) --set metrics.serviceMonitor.enabled=true --set crds.keep=false --set image.digest=sha256:$$(printf '0%.0s' {1..64}) \
-	  --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true --set metrics.ftpServerPodMonitor.enabled=true
+	  --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true --set metrics.ftpServerPodMonitor.enabled=true \
+	  --set networkPolicy.enabled=true --set 'networkPolicy.apiServerCIDRs={10.0.0.1/32}'
 
 docs-crd: deps ## generate docs/crd-reference.md from the CRD schema in crds/
 	$(NODE) hack/chart/docs-crd.ts

@@ -12,6 +12,7 @@ import { createOperator, type Operator } from "../../operator/src/controller/ope
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { CHART, must, parseDocs, tools } from "./chart-lib.ts";
 import { FtpServers, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const ns = "ftp-np";
@@ -96,4 +97,19 @@ test("a no-op reconcile writes no NetworkPolicy", async () => {
   op.controller.enqueue(`${ns}/files`);
   await eventually("reconciled again", async () => (await reconciles()) > r0 && op.controller.queue.length === 0);
   assert.equal(op.manager.client.writes.count({ resource: "networkpolicies" }), writes);
+});
+
+test("the chart's opt-in NetworkPolicy for the operator is accepted by the API server and admits its port", async () => {
+  const { helm } = tools();
+  for (const sets of [["networkPolicy.enabled=true"], ["networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.1/32}", "httpPort=9443"]]) {
+    const docs = parseDocs(await must(helm, ["template", "t", CHART, "-n", ns, ...sets.flatMap((s) => ["--set", s])]));
+    const np = docs.find((d) => d.kind === "NetworkPolicy") as any;
+    assert.ok(np, "rendered when enabled");
+    const stored = await client.request<any>("POST", `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`, { body: np, query: { dryRun: "All" } });
+    assert.equal(stored.spec.ingress[0].ports[0].port, sets.includes("httpPort=9443") ? 9443 : 8080);
+    assert.deepEqual((stored.spec.egress[0].ports as { port: number }[]).map((p) => p.port), [443, 6443]);
+    assert.deepEqual(stored.spec.egress[0].to, sets.length > 1 ? [{ ipBlock: { cidr: "10.0.0.1/32" } }] : undefined);
+  }
+  const off = parseDocs(await must(helm, ["template", "t", CHART, "-n", ns]));
+  assert.ok(!off.some((d) => d.kind === "NetworkPolicy"), "off by default");
 });
