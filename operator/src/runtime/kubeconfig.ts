@@ -282,7 +282,11 @@ export class AuthProviderPlugin implements CredentialPlugin {
   }
 
   private load() {
-    this.kc ??= import("@kubernetes/client-node").then(({ KubeConfig }) => {
+    // an optional peer dependency (package.json): in a checkout it is there (dev dependency); the
+    // operator image does not ship it, so in-cluster it is never loaded and its absence is explained
+    this.kc ??= import("@kubernetes/client-node").catch((err: unknown) => {
+      throw new Error(`auth-provider ${this.provider.name} needs the package @kubernetes/client-node (npm install @kubernetes/client-node@2.0.1), or use an exec plugin: ${(err as Error).message}`);
+    }).then(({ KubeConfig }) => {
       const kc = new KubeConfig();
       kc.loadFromOptions({
         // only its authenticators are used: ApiClient makes the requests, this agent connects nowhere
