@@ -25,3 +25,7 @@ seaweedfs: ## build the pinned SeaweedFS (weed, the tests' S3 server) from its G
 
 server-s3-test: deps seaweedfs ## the S3 storage tests only (two servers on one SeaweedFS bucket)
 	$(NODE_TEST) $(S3_TESTS)
+
+.PHONY: hash-password
+hash-password: deps ## print a users-file password hash on the pinned Node (PASSWORD=… or a prompt; ARGS=--bcrypt for bcrypt)
+	@$(NODE) server-image/src/hash-password.ts $(ARGS)

@@ -304,6 +304,41 @@ function serviceRules(): CrossRule<ServiceSpec>[] {
   ];
 }
 
+// ---------------------------------------------------------------- network policy
+
+const cidr = z
+  .string()
+  .max(64)
+  .meta({
+    description: "A CIDR, e.g. 203.0.113.0/24 or 2001:db8::/32.",
+    "x-kubernetes-validations": [{ rule: "isCIDR(self)", message: "must be a CIDR, e.g. 203.0.113.0/24" }],
+  });
+const matchLabels = z.record(z.string().max(317), z.string().max(63)).describe("Label selector matchLabels (all must match; empty = everything).");
+export const networkPolicySchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Default true (also when networkPolicy is omitted). Create a NetworkPolicy for the FTP pods: ingress only to the control, implicit-TLS, passive and metrics ports; egress only to DNS (when a passive address is a host name) and, with activeMode, to clients. Enforced only by CNIs that implement NetworkPolicy."),
+    ftpFrom: z
+      .array(cidr)
+      .max(64)
+      .optional()
+      .describe("Client CIDRs allowed to the FTP ports (control, implicit TLS, passive range; and the targets of active mode). Unset: every source. Only meaningful where pods see client IPs (externalTrafficPolicy Local, load balancers that route to pod IPs); behind SNAT the source is a node, and spec.service.loadBalancerSourceRanges is the filter to use."),
+    metricsFrom: z
+      .array(
+        z.object({
+          namespaceSelector: z.object({ matchLabels: matchLabels.optional() }).optional().describe("Namespaces of the scrapers (empty selector: every namespace)."),
+          podSelector: z.object({ matchLabels: matchLabels.optional() }).optional().describe("Scraper pods (empty selector: every pod of the selected namespaces)."),
+        }),
+      )
+      .max(16)
+      .optional()
+      .describe("Who may scrape the metrics port (9100). Unset: any pod in the cluster (nothing from outside)."),
+  })
+  .describe("The firewall, Kubernetes-style: a NetworkPolicy that admits exactly the FTP service's ports.");
+export type NetworkPolicySpec = z.infer<typeof networkPolicySchema>;
+
 // ---------------------------------------------------------------- tls, proxy, users, storage
 
 const tlsShape = z
@@ -570,6 +605,8 @@ const specShape = z
       ),
     storage: storageSchema.optional(),
     activeMode: z.boolean().default(false).describe("Allow active mode (PORT/EPRT), only back to the control connection's peer."),
+    // optional, not defaulted: nothing is stored into FtpServers that omit it (the builder treats unset as enabled)
+    networkPolicy: networkPolicySchema.optional(),
   });
 export const specSchema = specShape.meta({
     description: "Desired state of an FTP service in passive mode.",

@@ -234,8 +234,11 @@ export const usersFileSchema = z.object({
   users: z.array(
     z.object({
       name: z.string().min(1).max(64),
-      /** `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>` */
-      password: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, "password must be an scrypt hash"),
+      /** `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>`, or bcrypt `$2y$<cost>$…` (htpasswd -B; auth/bcrypt.ts) */
+      password: z.string().regex(
+        /^(scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+|\$2[aby]\$(0[4-9]|1[0-7])\$[./A-Za-z0-9]{53})$/,
+        "password must be an scrypt hash (hash-password) or a bcrypt hash ($2y$/$2b$/$2a$, cost 4-17: htpasswd -nbB)",
+      ),
       groups: z.array(z.string()).default([]),
       type: z.string().default("standard"),
       /**
