@@ -12,6 +12,7 @@ import { parseConfig, parseUsers, passiveRangeFor } from "./config/load.ts";
 import type { ServerConfig } from "./config/schema.ts";
 import { AddressMatcher, ClassTable, RuleTable, normalizeIp } from "./classes/match.ts";
 import { LoginThrottle, UserDb } from "./auth/users.ts";
+import { referenceHashOf } from "./auth/password.ts";
 import { PortPool } from "./passive/pool.ts";
 import { Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
@@ -64,6 +65,8 @@ function compile(config: ServerConfig, previousTls: { fp: string; ctx: Runtime["
 export class FtpServer implements ServerContext {
   runtime: Runtime;
   users: UserDb;
+  /** A hash with the users file's usual scrypt cost, so a login of an unknown name costs the same. */
+  referenceHash: string | null;
   readonly pool: PortPool;
   readonly throttle = new LoginThrottle();
   readonly metrics: Metrics;
@@ -107,6 +110,7 @@ export class FtpServer implements ServerContext {
     this.runtime = runtime;
     this.tlsFp = tlsFp;
     this.users = new UserDb(users);
+    this.referenceHash = referenceHashOf(users.users.map((u) => u.password));
     const range = passiveRangeFor(config, this.slot);
     if (range.note) this.log.error({ slot: this.slot }, range.note);
     this.pool = new PortPool(range.start, range.end, config.passive.quarantineSeconds * 1000);
@@ -339,7 +343,9 @@ export class FtpServer implements ServerContext {
       if (utext !== this.usersText) {
         this.usersText = utext;
         try {
-          this.users = new UserDb(parseUsers(utext, this.usersPath));
+          const parsed = parseUsers(utext, this.usersPath);
+          this.users = new UserDb(parsed);
+          this.referenceHash = referenceHashOf(parsed.users.map((u) => u.password));
           this.metrics.reloads.inc({ file: "users", result: "ok" });
           this.log.info({ users: this.users.size }, "users file reloaded");
         } catch (err) {

@@ -48,6 +48,10 @@ export function parseHash(hash: string): ParsedHash | null {
 // A verified password is remembered as an HMAC under a per-process random key, so a user who logs
 // in 1,000 times does not cost 1,000 scrypt runs (each ~50 ms of CPU at the default cost). The cache
 // lives in memory only and is keyed by the stored hash, so a password change invalidates it.
+// Only a *matching* password is answered from the cache: anything else pays a full scrypt run, so a
+// wrong guess costs the same whether or not the user logged in before (no timing oracle telling
+// which users exist or are active, and guessing stays expensive). The fast path only speeds up an
+// answer the client gets anyway (230).
 const cacheKey = randomBytes(32);
 const verified = new Map<string, Buffer>();
 const MAX_CACHE = 10000;
@@ -89,7 +93,7 @@ async function checkWithScrypt(password: string, hash: string, parsed: ParsedHas
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   const m = mac(hash, password);
   const cached = verified.get(hash);
-  if (cached) return timingSafeEqual(cached, m);
+  if (cached && timingSafeEqual(cached, m)) return true;
   const parsed = parseHash(hash);
   if (!parsed) return false;
   const key = m.toString("base64");
@@ -101,10 +105,32 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   return run;
 }
 
-/** Burns the same work as a real check, for unknown users (no user-enumeration by timing). */
-let dummyHash: string | null = null;
-export async function dummyVerify(password: string): Promise<void> {
-  dummyHash ??= await hashPassword("x".repeat(16));
-  const parsed = parseHash(dummyHash)!;
-  await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
+/**
+ * Burns the same work as a real check, for unknown users (no user enumeration by timing): one
+ * scrypt run with the cost parameters of `referenceHash` (a hash from the users file, so an unknown
+ * name costs what a known one does) or the defaults, against a random salt and key.
+ */
+export async function dummyVerify(password: string, referenceHash: string | null = null): Promise<void> {
+  const params = (referenceHash && parseHash(referenceHash)?.params) || DEFAULT_PARAMS;
+  const key = await scryptAsync(password, randomBytes(16), KEY_LENGTH, params).catch(() => Buffer.alloc(KEY_LENGTH));
+  timingSafeEqual(key, randomBytes(KEY_LENGTH));
+}
+
+/**
+ * The most common scrypt parameters among `hashes`, as a hash string usable as dummyVerify's
+ * reference (null when there is none).
+ */
+export function referenceHashOf(hashes: Iterable<string>): string | null {
+  const counts = new Map<string, { n: number; hash: string }>();
+  for (const h of hashes) {
+    const p = parseHash(h);
+    if (!p) continue;
+    const k = `${p.params.N}$${p.params.r}$${p.params.p}`;
+    const c = counts.get(k);
+    if (c) c.n++;
+    else counts.set(k, { n: 1, hash: h });
+  }
+  let best: { n: number; hash: string } | null = null;
+  for (const c of counts.values()) if (!best || c.n > best.n) best = c;
+  return best?.hash ?? null;
 }

@@ -1,6 +1,11 @@
 // Command-line framing and parsing for the control connection.
 // Lines end in CRLF (bare LF tolerated). Telnet IAC sequences (sent by some clients before
 // ABOR) are stripped. A line longer than the configured cap is discarded whole and reported.
+//
+// BSD ftp and lftp send ABOR as IAC IP, then IAC as TCP urgent data (the Synch), then DM "ABOR".
+// Without SO_OOBINLINE the kernel takes the urgent IAC out of the stream, so what arrives is
+// IAC IP DM "ABOR" (or IAC IP IAC DM "ABOR" when the urgent byte stays inline): the lone DM, and
+// any other telnet command byte left at the start of a line, is dropped too.
 
 export interface Command {
   /** Upper-cased verb, e.g. "RETR". */
@@ -93,9 +98,16 @@ export class LineSplitter {
   }
 }
 
+/** Telnet command codes (SE..IAC, 0xF0-0xFF) cannot start a command verb. */
+function isTelnetCode(b: number): boolean {
+  return b >= 0xf0;
+}
+
 function decode(buf: Buffer): string {
   const clean = stripTelnet(buf);
+  let start = 0;
+  while (start < clean.length && isTelnetCode(clean[start]!)) start++;
   let end = clean.length;
-  if (end > 0 && clean[end - 1] === 0x0d) end--;
-  return clean.toString("utf8", 0, end);
+  if (end > start && clean[end - 1] === 0x0d) end--;
+  return clean.toString("utf8", start, end);
 }

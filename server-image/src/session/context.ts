@@ -22,6 +22,8 @@ export interface Runtime {
 export interface ServerContext {
   readonly runtime: Runtime;
   readonly users: UserDb;
+  /** A stored hash with the users file's usual scrypt cost (dummy checks for unknown users use it). */
+  readonly referenceHash: string | null;
   readonly pool: PortPool;
   readonly throttle: LoginThrottle;
   readonly metrics: Metrics;
