@@ -709,6 +709,11 @@ export class Session {
           this.reply(426, "Connection closed; transfer aborted");
         }
       }
+    } catch (err) {
+      // A refusal before any byte moved (425, 426 after ABOR, ...): answered here, before `done`
+      // resolves, so that it precedes ABOR's 226.
+      if (err instanceof Reply) this.reply(err.code, err.message);
+      else throw err;
     } finally {
       this.transfer = null;
       resolveDone();
