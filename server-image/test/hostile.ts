@@ -156,7 +156,7 @@ export async function ftpsLogin(port: number, user = "alice", pass = "alice-pw")
  * A TLS data connection whose TCP socket the test controls: `cutTcp()` sends a bare FIN with no
  * close_notify (a truncated upload), `tls.end()` a clean close_notify + FIN.
  */
-export function tlsOverControlledTcp(port: number, opts: ConnectionOptions): { tls: TLSSocket; cutTcp: () => void; tcp: Socket } {
+export function tlsOverControlledTcp(port: number, opts: ConnectionOptions): { tls: TLSSocket; secure: Promise<void>; cutTcp: () => void; tcp: Socket } {
   const tcp = connect({ port, host: "127.0.0.1" });
   tcp.on("error", () => {});
   const pipe = new Duplex({
@@ -181,7 +181,8 @@ export function tlsOverControlledTcp(port: number, opts: ConnectionOptions): { t
   tcp.on("end", () => pipe.push(null));
   const tls = tlsConnect({ ...opts, socket: pipe, rejectUnauthorized: false, servername: "localhost" });
   tls.on("error", () => {});
-  return { tls, tcp, cutTcp: () => tcp.end() };
+  const secure = new Promise<void>((r) => tls.once("secureConnect", () => r()));
+  return { tls, secure, tcp, cutTcp: () => tcp.end() };
 }
 
 /**

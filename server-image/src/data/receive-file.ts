@@ -229,6 +229,13 @@ function receiveBatched(sock: Duplex, fh: FileHandle, start: number | null): Pro
     sock.once("close", () => {
       if (!ended) fail(new Error("data connection closed before the end of the upload"));
     });
+    // The stream may have ended already (a TLS client that sends its close_notify with its
+    // Finished, e.g. lftp for an empty file): 'end' will not be emitted again.
+    if (sock.readableEnded) {
+      ended = true;
+      flush();
+      return;
+    }
     sock.resume();
   });
 }

@@ -668,8 +668,7 @@ export class Session {
         // (vsftpd's require_ssl_reuse); relaxed mode depends on it, strict mode by default too.
         const mustResume = rt.config.dataConnectionCheck === "relaxed" || rt.config.tls.requireSessionReuse;
         try {
-          const t = await startServerTls(socket, rt.tls, TLS_HANDSHAKE_MS);
-          closeNotify?.watch(t);
+          const t = await startServerTls(socket, rt.tls, TLS_HANDSHAKE_MS, closeNotify ? (x) => closeNotify.watch(x) : undefined);
           if (mustResume && !t.isSessionReused()) {
             t.destroy();
             this.ctx.metrics.dataRejected.inc({ reason: "tls_not_resumed" });

@@ -38,9 +38,11 @@ export function fingerprintFiles(certFile: string, keyFile: string): string | nu
  * Server-side TLS over an accepted socket. Resolves once the handshake is done; rejects (and
  * destroys the socket) on a handshake error or after timeoutMs.
  */
-export function startServerTls(socket: Socket | Duplex, context: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+export function startServerTls(socket: Socket | Duplex, context: SecureContext, timeoutMs: number, created?: (t: TLSSocket) => void): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const tlsSocket = new TLSSocket(socket, { isServer: true, secureContext: context });
+    // Before any byte is processed (a client may send its close_notify with its Finished).
+    created?.(tlsSocket);
     let settled = false;
     const fail = (err: Error) => {
       if (settled) return;
@@ -107,7 +109,8 @@ export function prependBytes(socket: Socket, head: Buffer): Duplex {
  * the order is visible: a close_notify makes the TLS socket push its end of stream while it
  * processes the alert, before this duplex has ended; a bare FIN ends this duplex first, and only
  * then the TLS socket. In that second case the TLS socket is destroyed with an error instead of
- * ending, and the upload fails. Call `watch` with the TLS socket started over `stream`.
+ * ending, and the upload fails. Call `watch` with the TLS socket started over `stream` as soon as
+ * it exists (startServerTls's `created`), before it has processed any byte.
  */
 export function requireCloseNotify(socket: Socket, head: Buffer): { stream: Duplex; watch: (tls: TLSSocket) => void } {
   let tcpEnded = false;
