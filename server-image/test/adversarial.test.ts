@@ -74,7 +74,7 @@ test("backpressure: 100,000 commands pipelined by a client that never reads: RSS
   const growthMb = (peak - base) / 1024 / 1024;
   assert.ok(growthMb < 20, `server RSS grew ${growthMb.toFixed(1)} MB (base ${(base / 1048576).toFixed(0)} MB)`);
   assert.ok(lat.count >= 10, `probe ran ${lat.count} times`);
-  assert.equal(lat.late, 0, "every probe NOOP answered within 1 s");
+  assert.equal(lat.late, 0, `every probe NOOP answered within 1 s: ${lat.failures.join("; ")}`);
   assert.ok(lat.max < 1000, `slowest probe ${lat.max.toFixed(0)} ms`);
 
   // Nothing was dropped: once the client reads, all 100,000 answers arrive.
@@ -122,6 +122,7 @@ test("login timeout: a session that never logs in is closed even while it keeps 
   }
   assert.ok(anon.closed, "never-logged-in session closed");
   assert.ok(Date.now() - t0 < 4500, `closed after ${Date.now() - t0} ms (login timeout 2 s)`);
+  if (!last.startsWith("421")) last = await anon.next(100).catch(() => last); // the 421 came just before the close
   assert.match(last, /^421 Login timeout/);
   assert.equal((await user.cmd("NOOP")).code, 200, "the logged-in session is still open");
   user.close();
@@ -297,7 +298,7 @@ test("ABOR sent with Telnet IP + Synch (urgent IAC, then DM) as BSD ftp and lftp
 test("timing: a wrong password costs a full scrypt run whether or not the user logged in before, and an unknown user costs the same", async () => {
   const srv = await server();
   const m = srv.metricsPort!;
-  await (await loggedIn(srv.controlPort, "alice")).close(); // alice's correct password is now cached
+  (await loggedIn(srv.controlPort, "alice")).close(); // alice's correct password is now cached
   const attempt = async (user: string, pass: string): Promise<number> => {
     const c = await RawFtp.connect(srv.controlPort);
     await c.read();
@@ -335,68 +336,86 @@ test("a crowd of hostile clients at once: the server keeps serving, then RSS, fd
   });
   const pid = srv.proc.pid!;
   const m = srv.metricsPort!;
-  await aliceFile(srv, "f.bin", 2 * 1024 * 1024);
-  const warm = await loggedIn(srv.controlPort);
-  warm.close();
-  await sleep(300);
-  const baseFds = fdCount(pid);
-  const baseRss = rssBytes(pid);
-  const probe = await latencyProbe(srv.controlPort, 200);
-  const hostile: Array<{ destroy: () => void }> = [];
-
-  // 10 that pipeline 10,000 commands each and never read.
-  for (let i = 0; i < 10; i++) {
-    const s = connect({ port: srv.controlPort, host: "127.0.0.1" });
-    s.on("error", () => {});
-    s.pause();
-    s.write("HELP\r\n".repeat(10_000));
-    hostile.push(s);
-  }
-  // 10 slowloris drips.
-  const drips: NodeJS.Timeout[] = [];
-  for (let i = 0; i < 10; i++) {
-    const s = connect({ port: srv.controlPort, host: "127.0.0.1" });
-    s.on("error", () => {});
-    s.on("data", () => {});
-    drips.push(setInterval(() => s.writable && s.write("U"), 200));
-    hostile.push(s);
-  }
-  // 4 idle uploads (buffer hoarders).
-  for (let i = 0; i < 4; i++) {
-    const c = await loggedIn(srv.controlPort);
-    const port = parseEpsv((await c.cmd("EPSV")).text);
-    const data = connect({ port, host: "127.0.0.1" });
-    data.on("error", () => {});
-    c.socket.write(`STOR idle${i}.bin\r\n`);
-    hostile.push(c.socket, data);
-  }
-  // Meanwhile a well-behaved client downloads, repeatedly.
-  let peak = baseRss;
-  for (let i = 0; i < 4; i++) {
-    const t0 = Date.now();
+  await mkdir(path.join(srv.root, "bob"), { recursive: true });
+  await writeFile(path.join(srv.root, "bob", "g.bin"), randomBytes(1024 * 1024));
+  const download = async (): Promise<void> => {
     const c = await loggedIn(srv.controlPort, "bob");
-    await mkdir(path.join(srv.root, "bob"), { recursive: true });
-    await writeFile(path.join(srv.root, "bob", "g.bin"), randomBytes(1024 * 1024));
     const port = parseEpsv((await c.cmd("EPSV")).text);
     const d = readData(port);
     assert.equal((await c.cmd("RETR g.bin", 2000)).code, 150);
     assert.equal((await d.done).length, 1024 * 1024);
     assert.equal((await c.read(2000)).code, 226);
-    assert.ok(Date.now() - t0 < 2000, `good client's login + RETR took ${Date.now() - t0} ms`);
     c.close();
-    peak = Math.max(peak, rssBytes(pid));
-    await sleep(500);
-  }
-  const lat = await probe.stop();
-  assert.equal(lat.late, 0, `probe NOOPs unanswered within 1 s: ${lat.late} of ${lat.count}`);
-  const growthMb = (peak - baseRss) / 1048576;
-  assert.ok(growthMb < 30, `RSS grew ${growthMb.toFixed(1)} MB under the crowd`);
+  };
+  // Warm up: a download and an upload allocate the transfer buffers they use (the pool keeps
+  // them), so the baseline includes them.
+  await download();
+  const up = await loggedIn(srv.controlPort);
+  const upPort = parseEpsv((await up.cmd("EPSV")).text);
+  const upData = connect({ port: upPort, host: "127.0.0.1" });
+  await new Promise((r) => upData.once("connect", r));
+  assert.equal((await up.cmd("STOR warm.bin")).code, 150);
+  upData.end(randomBytes(3 * 1024 * 1024));
+  assert.equal((await up.read(5000)).code, 226);
+  up.close();
+  await sleep(300);
+  const baseFds = fdCount(pid);
+  const baseRss = rssBytes(pid);
+  const probe = await latencyProbe(srv.controlPort, 200);
+  const hostile: Array<{ destroy: () => void }> = [];
+  const drips: NodeJS.Timeout[] = [];
+  let ended = false;
+  try {
 
-  // The server's own timeouts (idle 3 s, data 3 s) end every hostile session; then resources are back.
-  const ended = await until(async () => (await metric(m, "ftp_sessions")) === 0, 15_000);
-  for (const t of drips) clearInterval(t);
-  for (const h of hostile) h.destroy();
-  assert.ok(ended || (await until(async () => (await metric(m, "ftp_sessions")) === 0, 3000)), "all sessions ended");
+    // 10 that pipeline 10,000 commands each and never read.
+    for (let i = 0; i < 10; i++) {
+      const s = connect({ port: srv.controlPort, host: "127.0.0.1" });
+      s.on("error", () => {});
+      s.pause();
+      s.write("HELP\r\n".repeat(10_000));
+      hostile.push(s);
+    }
+    // 10 slowloris drips.
+    for (let i = 0; i < 10; i++) {
+      const s = connect({ port: srv.controlPort, host: "127.0.0.1" });
+      s.on("error", () => {});
+      s.on("data", () => {});
+      drips.push(setInterval(() => s.writable && s.write("U"), 200));
+      hostile.push(s);
+    }
+    // 4 idle uploads (buffer hoarders).
+    for (let i = 0; i < 4; i++) {
+      const c = await loggedIn(srv.controlPort);
+      const port = parseEpsv((await c.cmd("EPSV")).text);
+      const data = connect({ port, host: "127.0.0.1" });
+      data.on("error", () => {});
+      c.socket.write(`STOR idle${i}.bin\r\n`);
+      hostile.push(c.socket, data);
+    }
+    // Meanwhile a well-behaved client downloads, repeatedly.
+    let peak = baseRss;
+    for (let i = 0; i < 4; i++) {
+      const t0 = Date.now();
+      await download();
+      assert.ok(Date.now() - t0 < 2000, `good client's login + RETR took ${Date.now() - t0} ms`);
+      peak = Math.max(peak, rssBytes(pid));
+      await sleep(500);
+    }
+    const lat = await probe.stop();
+    assert.equal(lat.late, 0, `probe NOOPs unanswered within 1 s: ${lat.late} of ${lat.count}: ${lat.failures.join("; ")}`);
+    const growthMb = (peak - baseRss) / 1048576;
+    // Up to 8 more 1 MiB transfer buffers for the idle uploads, the rest must stay small.
+    assert.ok(growthMb < 25, `RSS grew ${growthMb.toFixed(1)} MB under the crowd`);
+
+    // The server's own timeouts (idle 3 s, data 3 s) end every hostile session; then resources are back.
+    ended = await until(async () => (await metric(m, "ftp_sessions")) === 0, 15_000);
+    for (const t of drips) clearInterval(t);
+    for (const h of hostile) h.destroy();
+    assert.ok(ended || (await until(async () => (await metric(m, "ftp_sessions")) === 0, 3000)), "all sessions ended");
+  } finally {
+    for (const t of drips) clearInterval(t);
+    for (const h of hostile) h.destroy();
+  }
   assert.ok(await until(() => fdCount(pid) <= baseFds + 2, 5000), `fds ${fdCount(pid)} vs baseline ${baseFds}`);
   assert.equal(await metric(m, "ftp_transfer_buffers_in_use"), 0);
   assert.equal(await metric(m, "ftp_passive_ports_in_use"), 0);

@@ -189,22 +189,30 @@ export function tlsOverControlledTcp(port: number, opts: ConnectionOptions): { t
  * Keeps one logged-in session sending NOOP every `everyMs` and records each round trip; `stop()`
  * returns the latencies (ms) and how many probes got no answer within 1 s.
  */
-export async function latencyProbe(port: number, everyMs = 200): Promise<{ stop: () => Promise<{ max: number; count: number; late: number }> }> {
+export async function latencyProbe(
+  port: number,
+  everyMs = 200,
+): Promise<{ stop: () => Promise<{ max: number; count: number; late: number; failures: string[] }> }> {
   const c = await RawFtp.connect(port);
   await c.read();
   await c.login("bob", "bob-pw");
   let running = true;
   const times: number[] = [];
   let late = 0;
+  const failures: string[] = [];
   const loop = (async () => {
     while (running) {
       const t0 = performance.now();
       try {
         const r = await c.cmd("NOOP", 1000);
-        if (r.code !== 200) late++;
+        if (r.code !== 200) {
+          late++;
+          failures.push(r.text.trim());
+        }
         times.push(performance.now() - t0);
-      } catch {
+      } catch (err) {
         late++;
+        failures.push(`${(err as Error).message} after ${(performance.now() - t0).toFixed(0)} ms`);
       }
       await sleep(everyMs);
     }
@@ -214,7 +222,7 @@ export async function latencyProbe(port: number, everyMs = 200): Promise<{ stop:
       running = false;
       await loop;
       c.close();
-      return { max: times.length ? Math.max(...times) : Infinity, count: times.length, late };
+      return { max: times.length ? Math.max(...times) : Infinity, count: times.length, late, failures };
     },
   };
 }

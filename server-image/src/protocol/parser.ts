@@ -58,9 +58,38 @@ export class LineSplitter {
   private pending: Buffer[] = [];
   private pendingLength = 0;
   private discarding = false;
+  /** Bytes given to feed() and not yet split (shift() splits them one line at a time). */
+  private unread: Buffer = Buffer.alloc(0);
 
   constructor(maxLength: number) {
     this.maxLength = maxLength;
+  }
+
+  /** Stores bytes to be split later, line by line, with shift(). */
+  feed(chunk: Buffer): void {
+    this.unread = this.unread.length ? Buffer.concat([this.unread, chunk]) : chunk;
+  }
+
+  /** Bytes fed and not yet split into lines. */
+  get unreadLength(): number {
+    return this.unread.length;
+  }
+
+  /**
+   * The next complete line (or too-long notice) from the fed bytes, or null when no line end is
+   * left (the partial line is kept for the next feed). Splitting on demand keeps at most what was
+   * read, not every command object a chunk holds.
+   */
+  shift(): Line | null {
+    const nl = this.unread.indexOf(0x0a);
+    if (nl < 0) {
+      if (this.unread.length) this.push(this.unread);
+      this.unread = Buffer.alloc(0);
+      return null;
+    }
+    const head = this.unread.subarray(0, nl + 1);
+    this.unread = this.unread.subarray(nl + 1);
+    return this.push(head)[0] ?? null;
   }
 
   push(chunk: Buffer): Line[] {

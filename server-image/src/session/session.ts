@@ -6,18 +6,20 @@
 // -> QUIT | idle timeout | login timeout | drain. Every failure of client input ends in a reply,
 // never a throw.
 //
-// Input is read only while there is room (updateFlow): fewer than MAX_QUEUE commands waiting, the
-// reply backlog (socket.writableLength) under REPLY_HIGH_WATER, and no AUTH TLS pending. So a
-// client that pipelines commands and never reads its replies costs a bounded amount of memory: the
-// server stops reading it. Everything that arrives in plaintext after an `AUTH TLS` line is held
-// until AUTH is answered and then dropped when TLS starts (no STARTTLS command injection); a
-// refused AUTH lets it run as usual.
+// Input is read only while there is room (updateFlow): every byte read has been split into
+// commands, fewer than MAX_QUEUE commands wait, no reply backlog (socket.write() has not returned
+// false, i.e. less than the socket's writableHighWaterMark, 64 KiB, waits to go out; 'drain' ends a
+// backlog), and no AUTH TLS pending. Lines are split from the read bytes only as the queue has room
+// (LineSplitter.feed/shift). So a client that pipelines commands and never reads its replies costs
+// a bounded amount of memory: the server stops reading it. Nothing after a plaintext `AUTH` line
+// is split until AUTH is answered; when TLS starts, all of it (and a partial line) is dropped (no
+// STARTTLS command injection); a refused AUTH lets it run as usual.
 
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { Duplex } from "node:stream";
 import { isIP } from "node:net";
-import { LineSplitter, parseCommand, type Command, type Line } from "../protocol/parser.ts";
+import { LineSplitter, parseCommand, type Command } from "../protocol/parser.ts";
 import { formatReply } from "../protocol/reply.ts";
 import { normalizeIp } from "../classes/match.ts";
 import { dummyVerify, verifyPassword } from "../auth/password.ts";
@@ -60,8 +62,6 @@ interface CommandSpec {
 
 /** Commands read ahead of the one running; reading stops beyond this. */
 const MAX_QUEUE = 32;
-/** Reply bytes waiting to go out beyond which no command runs and no input is read. */
-const REPLY_HIGH_WATER = 32 * 1024;
 const TLS_HANDSHAKE_MS = 10_000;
 const DATA_HIGH_WATER = 1024 * 1024;
 
@@ -86,8 +86,8 @@ export class Session {
   transfer: Transfer | null = null;
   private splitter: LineSplitter;
   private readonly queue: Array<Command | "too-long"> = [];
-  /** Lines and chunks read after an `AUTH` line, held until AUTH is answered. */
-  private authHold: { lines: Line[]; chunks: Buffer[] } | null = null;
+  /** A plaintext AUTH is queued: nothing after it is split into commands until it is answered. */
+  private authPending = false;
   private busy = false;
   private executing = false;
   private closed = false;
@@ -127,8 +127,12 @@ export class Session {
 
   reply(code: number, text: string): void {
     if (this.closed || this.socket.destroyed) return;
-    this.socket.write(formatReply(code, text));
-    if (this.socket.writableLength > REPLY_HIGH_WATER) this.updateFlow();
+    if (!this.socket.write(formatReply(code, text))) this.updateFlow();
+  }
+
+  /** Replies wait to go out beyond the socket's high-water mark: write() said so, 'drain' will follow. */
+  private get backlogged(): boolean {
+    return this.socket.writableNeedDrain;
   }
 
   /**
@@ -167,7 +171,7 @@ export class Session {
     // Also a transfer still waiting for its data connection: a late connection gets nothing.
     if (this.transfer) this.transfer.cancel();
     this.queue.length = 0;
-    this.authHold = null;
+    this.authPending = false;
     for (const w of this.roomWaiters.splice(0)) w();
     const s = this.socket;
     s.end();
@@ -192,11 +196,9 @@ export class Session {
   private updateFlow(): void {
     if (this.closed) return;
     const s = this.socket;
-    const paused = s.isPaused();
-    const queueFull = this.queue.length >= (paused ? MAX_QUEUE / 2 : MAX_QUEUE);
-    const stop = this.authHold !== null || queueFull || s.writableLength > REPLY_HIGH_WATER;
-    if (stop && !paused) s.pause();
-    else if (!stop && paused) s.resume();
+    const stop = this.authPending || this.backlogged || this.splitter.unreadLength > 0 || this.queue.length >= MAX_QUEUE;
+    if (stop && !s.isPaused()) s.pause();
+    else if (!stop && s.isPaused()) s.resume();
   }
 
   private onDrain(): void {
@@ -206,28 +208,25 @@ export class Session {
 
   /** Resolves once the reply backlog has gone out (or the session closed). */
   private replyRoom(): Promise<void> {
-    if (this.closed || this.socket.writableLength <= REPLY_HIGH_WATER) return Promise.resolve();
+    if (this.closed || !this.backlogged) return Promise.resolve();
     return new Promise((resolve) => this.roomWaiters.push(resolve));
   }
 
   private onData(chunk: Buffer): void {
-    if (this.authHold) {
-      this.authHold.chunks.push(chunk);
-      return;
-    }
-    const rest = this.feed(this.splitter.push(chunk));
-    if (rest) this.authHold = { lines: rest, chunks: [] };
+    this.splitter.feed(chunk);
+    this.fill();
     this.updateFlow();
     if (this.queue.length > 0) void this.pump();
   }
 
   /**
-   * Queues (or answers out of band) each line, up to and including a plaintext `AUTH`: the lines
-   * after it are returned, to be held until AUTH is answered; null when there was none.
+   * Splits read bytes into commands while the queue has room, answering out-of-band commands of a
+   * running transfer at once; stops after a plaintext `AUTH` until it is answered.
    */
-  private feed(lines: Line[]): Line[] | null {
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
+  private fill(): void {
+    while (!this.authPending && !this.closed && this.queue.length < MAX_QUEUE) {
+      const line = this.splitter.shift();
+      if (!line) return;
       if (line.kind === "too-long") {
         this.queue.push("too-long");
         continue;
@@ -239,19 +238,15 @@ export class Session {
         continue;
       }
       this.queue.push(cmd);
-      if (cmd.verb === "AUTH" && !this.secure) return lines.slice(i + 1);
+      if (cmd.verb === "AUTH" && !this.secure) this.authPending = true;
     }
-    return null;
   }
 
   /** AUTH was refused: what arrived after it runs as usual. */
   private releaseAuthHold(): void {
-    const hold = this.authHold;
-    if (!hold) return;
-    this.authHold = null;
-    const rest = this.feed(hold.lines);
-    if (rest) this.authHold = { lines: rest, chunks: hold.chunks };
-    else for (const c of hold.chunks) this.onData(c);
+    if (!this.authPending) return;
+    this.authPending = false;
+    this.fill();
     this.updateFlow();
   }
 
@@ -260,7 +255,7 @@ export class Session {
     if (!t) return;
     if (cmd.verb === "STAT" || cmd.verb === "NOOP") {
       // A client that does not read these answers gets no more of them (bounded reply backlog).
-      if (this.socket.writableLength > REPLY_HIGH_WATER) return;
+      if (this.backlogged) return;
       if (cmd.verb === "NOOP") this.reply(200, "NOOP ok");
       else this.reply(213, `Status: ${t.started ? "transfer in progress" : "waiting for the data connection"}, ${t.bytes()} bytes moved`);
     } else if (cmd.verb === "ABOR") {
@@ -284,12 +279,13 @@ export class Session {
     let ran = false;
     try {
       while (this.queue.length > 0 && !this.closed) {
-        if (this.socket.writableLength > REPLY_HIGH_WATER) {
+        if (this.backlogged) {
           // The client is not reading its replies: run nothing more until they have gone out.
           await this.replyRoom();
           continue;
         }
         const item = this.queue.shift()!;
+        this.fill();
         this.updateFlow();
         this.armIdle();
         ran = true;
@@ -456,7 +452,7 @@ export class Session {
     // Nothing sent in plaintext after AUTH is ever executed: the held lines, a partial line in the
     // splitter and bytes still buffered in the socket are dropped (the TLS layer would otherwise be
     // fed the buffered bytes as handshake data).
-    this.authHold = null;
+    this.authPending = false;
     this.queue.length = 0;
     this.splitter = new LineSplitter(rt.config.limits.maxCommandLength);
     while (raw.read() !== null);
