@@ -48,7 +48,7 @@ function count(haystack: string, needle: string): number {
   return n;
 }
 
-test("backpressure: 100,000 commands pipelined by a client that never reads: RSS grows < 20 MB, other sessions answered within 1 s", async () => {
+test("backpressure: 100,000 commands pipelined by a client that never reads: RSS grows < 20 MB, other sessions answered within 1 s", async (t) => {
   const srv = await server();
   const pid = srv.proc.pid!;
   // Warm up (first login, first HELP) so the baseline is not the cold process.
@@ -72,6 +72,7 @@ test("backpressure: 100,000 commands pipelined by a client that never reads: RSS
   }
   const lat = await probe.stop();
   const growthMb = (peak - base) / 1024 / 1024;
+  t.diagnostic(`RSS base ${(base / 1048576).toFixed(0)} MB, growth ${growthMb.toFixed(1)} MB; probe max ${lat.max.toFixed(0)} ms over ${lat.count} NOOPs`);
   assert.ok(growthMb < 20, `server RSS grew ${growthMb.toFixed(1)} MB (base ${(base / 1048576).toFixed(0)} MB)`);
   assert.ok(lat.count >= 10, `probe ran ${lat.count} times`);
   assert.equal(lat.late, 0, `every probe NOOP answered within 1 s: ${lat.failures.join("; ")}`);
@@ -295,7 +296,7 @@ test("ABOR sent with Telnet IP + Synch (urgent IAC, then DM) as BSD ftp and lftp
   assert.match(busy[6]!, /^200/);
 });
 
-test("timing: a wrong password costs a full scrypt run whether or not the user logged in before, and an unknown user costs the same", async () => {
+test("timing: a wrong password costs a full scrypt run whether or not the user logged in before, and an unknown user costs the same", async (t) => {
   const srv = await server();
   const m = srv.metricsPort!;
   (await loggedIn(srv.controlPort, "alice")).close(); // alice's correct password is now cached
@@ -326,6 +327,7 @@ test("timing: a wrong password costs a full scrypt run whether or not the user l
   const rKnown = median(known) / ref;
   const rUnknown = median(unknown) / ref;
   const msg = `medians ms: known ${median(known).toFixed(2)}, unknown ${median(unknown).toFixed(2)}, real ${ref.toFixed(2)}`;
+  t.diagnostic(msg);
   assert.ok(rKnown > 1 / 3 && rKnown < 3, msg);
   assert.ok(rUnknown > 1 / 3 && rUnknown < 3, msg);
 });
