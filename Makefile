@@ -8,6 +8,11 @@ NODE_BIN := $(shell hack/node.sh)
 export PATH := $(NODE_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 export NODE_OPTIONS ?=
 NODE := $(NODE_BIN)/node
+# Every test has a bound: a hang fails with a message instead of eating CI's budget.
+# TEST_TIMEOUT_MS bounds each test (and hook); SUITE_TIMEOUT bounds a whole `node --test` run.
+TEST_TIMEOUT_MS ?= 300000
+SUITE_TIMEOUT ?= 30m
+NODE_TEST = timeout --signal=TERM --kill-after=30s $(SUITE_TIMEOUT) node --test --test-timeout=$(TEST_TIMEOUT_MS) --test-reporter=spec
 # Where `make cluster-up` keeps its state and kubeconfig.
 CLUSTER_DIR ?= $(CURDIR)/out/cluster
 
@@ -34,6 +39,7 @@ k8s-binaries: ## build the pinned Kubernetes + etcd binaries, the node's images/
 	test/cluster/build.sh all >/dev/null
 	test/cluster/node/build.sh >/dev/null
 	test/cluster/node/build-metallb.sh >/dev/null
+	test/tools/helm/build.sh >/dev/null
 
 # FULL_NODE=1 adds the full node: containerd, kubelet, kube-proxy, MetalLB (root only).
 cluster-up: deps ## start a local control plane on 127.0.0.1 (FULL_NODE=1: plus a full node)
@@ -43,11 +49,11 @@ cluster-down: ## stop it and remove its state
 	$(NODE) test/cluster/cli.ts down --dir $(CLUSTER_DIR)
 
 unit: deps ## unit tests (no cluster)
-	node --test --test-reporter=spec $(UNIT_TESTS)
+	$(NODE_TEST) $(UNIT_TESTS)
 
-integration: deps ## integration tests against a real kube-apiserver (each file starts its own)
-	test/cluster/build.sh control-plane >/dev/null
-	node --test --test-concurrency=1 --test-reporter=spec $(INTEGRATION_TESTS)
+# Every binary a test starts is built first, outside any test's timeout (a cold build takes minutes).
+integration: deps k8s-binaries ## integration tests against a real kube-apiserver (each file starts its own)
+	$(NODE_TEST) --test-concurrency=1 $(INTEGRATION_TESTS)
 
 test: check unit integration ## everything CI runs
 

@@ -7,7 +7,7 @@ UNIT_TESTS += $(SERVER_TESTS)
 .PHONY: server-test server-run
 
 server-test: deps ## FTP server tests only (real clients: curl, lftp, python ftplib, basic-ftp)
-	node --test --test-reporter=spec $(SERVER_TESTS)
+	$(NODE_TEST) $(SERVER_TESTS)
 
 server-run: deps ## run the FTP server: make server-run CONFIG=path/to/config.yaml [SLOT=n]
 	node server-image/src/main.ts --config $(CONFIG) $(if $(SLOT),--slot $(SLOT))

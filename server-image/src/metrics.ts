@@ -43,9 +43,10 @@ export class Metrics {
       registers,
     });
     new Gauge({ name: "ftp_passive_ports", help: "Size of this server's passive range or slice", registers, collect() { this.set(poolStats().size); } });
-    new Gauge({ name: "ftp_passive_ports_in_use", help: "Passive ports allocated", registers, collect() { this.set(poolStats().inUse); } });
-    new Gauge({ name: "ftp_passive_ports_quarantined", help: "Passive ports waiting out their quarantine", registers, collect() { this.set(poolStats().quarantined); } });
-    new Gauge({ name: "ftp_passive_ports_free", help: "Passive ports ready to allocate", registers, collect() { this.set(poolStats().free); } });
+    new Gauge({ name: "ftp_passive_ports_in_use", help: "Passive ports with a live listener or data connection", registers, collect() { this.set(poolStats().inUse); } });
+    new Gauge({ name: "ftp_passive_port_leases", help: "Sessions holding a passive port (above ftp_passive_ports_in_use only with sharePorts)", registers, collect() { this.set(poolStats().leases); } });
+    new Gauge({ name: "ftp_passive_ports_quarantined", help: "Passive ports released within quarantineSeconds after a data connection (handed out only when no free port is left)", registers, collect() { this.set(poolStats().quarantined); } });
+    new Gauge({ name: "ftp_passive_ports_free", help: "Passive ports handed out first (never used, released unused, or past their quarantine)", registers, collect() { this.set(poolStats().free); } });
     new Counter({
       name: "ftp_password_hash_runs_total",
       help: "scrypt runs for password checks (concurrent identical checks share one; cached successes need none)",

@@ -13,6 +13,7 @@ import type { ServerConfig } from "./config/schema.ts";
 import { AddressMatcher, ClassTable, RuleTable, normalizeIp } from "./classes/match.ts";
 import { LoginThrottle, UserDb } from "./auth/users.ts";
 import { referenceHashOf } from "./auth/password.ts";
+import { sweepStaleUploads } from "./fs/uploads.ts";
 import { PortPool } from "./passive/pool.ts";
 import { Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
@@ -113,7 +114,7 @@ export class FtpServer implements ServerContext {
     this.referenceHash = referenceHashOf(users.users.map((u) => u.password));
     const range = passiveRangeFor(config, this.slot);
     if (range.note) this.log.error({ slot: this.slot }, range.note);
-    this.pool = new PortPool(range.start, range.end, config.passive.quarantineSeconds * 1000);
+    this.pool = new PortPool(range.start, range.end, { quarantineMs: config.passive.quarantineSeconds * 1000, sharePorts: config.passive.sharePorts });
     this.metrics = new Metrics(() => this.pool.stats());
   }
 
@@ -131,6 +132,8 @@ export class FtpServer implements ServerContext {
       metricsPort = a && typeof a === "object" ? a.port : null;
     }
     this.startWatching();
+    // Upload temp files left by a crash or a drain deadline (fs/uploads.ts); in the background.
+    void sweepStaleUploads(cfg.storage.root).then((n) => n > 0 && this.log.info({ removed: n }, "removed stale upload temp files"));
     const range = this.pool.range;
     this.log.info(
       { controlPort: control, implicitTlsPort, metricsPort, passive: range, slot: this.slot, users: this.users.size },
@@ -364,8 +367,13 @@ export class FtpServer implements ServerContext {
     const range = passiveRangeFor(config, this.slot);
     if (range.note) this.log.error({ slot: this.slot }, range.note);
     const cur = this.pool.range;
-    if (range.start !== cur.start || range.end !== cur.end || config.passive.quarantineSeconds !== old.passive.quarantineSeconds) {
-      this.pool.reconfigure(range.start, range.end, config.passive.quarantineSeconds * 1000);
+    if (
+      range.start !== cur.start ||
+      range.end !== cur.end ||
+      config.passive.quarantineSeconds !== old.passive.quarantineSeconds ||
+      config.passive.sharePorts !== old.passive.sharePorts
+    ) {
+      this.pool.reconfigure(range.start, range.end, config.passive.quarantineSeconds * 1000, config.passive.sharePorts);
     }
     if (JSON.stringify(config.listen) !== JSON.stringify(old.listen) || JSON.stringify(config.metrics) !== JSON.stringify(old.metrics)) {
       this.log.warn("listen/metrics address changes take effect on restart");

@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
-  NODE_IP, SERVICE_CIDR, prepareNodeHost, releaseHost, startNode, stopNode, type NodeOptions, type NodeState,
+  NODE_IP, SERVICE_CIDR, buildNodeArtifacts, prepareNodeHost, recoverHost, releaseHost, startNode, stopNode, type NodeOptions, type NodeState,
 } from "./node.ts";
 import { generatePki, type Pki } from "./pki.ts";
 
@@ -34,6 +34,8 @@ export interface ClusterOptions {
   node?: boolean | NodeOptions;
   /** Seconds to wait for readiness. */
   timeoutSeconds?: number;
+  /** Aborts the start at its next wait; startCluster then stops what it started and rejects. */
+  signal?: AbortSignal;
 }
 
 export interface ClusterState {
@@ -47,6 +49,8 @@ export interface ClusterState {
   version: string;
   /** Present when the cluster runs a full node. */
   node?: NodeState;
+  /** Set when startCluster returned: a state.json without it is a start that was interrupted. */
+  ready?: boolean;
 }
 
 /** Builds (or finds in the cache) the binaries and returns their directory. */
@@ -128,8 +132,12 @@ export function apiGet(state: ClusterState, path: string): Promise<{ status: num
   });
 }
 
+/** The abort signal of a start in progress (ClusterOptions.signal), seen by every wait of that start. */
+const startSignals = new WeakMap<ClusterState, AbortSignal>();
+
 export async function waitFor(what: string, state: ClusterState, deadline: number, check: () => Promise<boolean>): Promise<void> {
   for (;;) {
+    if (startSignals.get(state)?.aborted) throw new Error(`start interrupted while waiting for ${what}`);
     for (const [name, pid] of Object.entries(state.pids)) {
       if (!alive(pid)) throw new Error(`${name} exited while waiting for ${what}; see ${join(state.dir, "logs", `${name}.log`)}:\n${tail(join(state.dir, "logs", `${name}.log`))}`);
     }
@@ -159,9 +167,14 @@ function firstServiceIp(cidr: string): string {
 export async function startCluster(opts: ClusterOptions): Promise<ClusterState> {
   const dir = resolve(opts.dir);
   if (existsSync(join(dir, "state.json"))) throw new Error(`${dir} already holds a cluster; stop it first`);
+  // No state.json: whatever data is left is from a start that failed; it must not leak into this one.
+  if (existsSync(join(dir, "node"))) recoverHost(dir);
+  removeData(dir);
   mkdirSync(join(dir, "logs"), { recursive: true });
   mkdirSync(join(dir, "pki"), { recursive: true });
   const binDir = binaries(opts.node ? "all" : "control-plane");
+  // Build what the node runs now, before any start deadline begins (a cold build takes minutes).
+  if (opts.node) buildNodeArtifacts(typeof opts.node === "object" ? (opts.node.metallb ?? true) : true);
   // A full node needs its bridge (and the address the apiserver binds) before the apiserver starts.
   const node = opts.node ? prepareNodeHost(dir) : undefined;
   const bind = node ? NODE_IP : "127.0.0.1";
@@ -188,6 +201,7 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterState> 
   }
 
   const deadline = Date.now() + (opts.timeoutSeconds ?? 120) * 1000;
+  if (opts.signal) startSignals.set(state, opts.signal);
   try {
     const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
     const peerUrl = `http://127.0.0.1:${ports.etcdPeer}`;
@@ -245,10 +259,18 @@ export async function startCluster(opts: ClusterOptions): Promise<ClusterState> 
     }
     if (opts.node) await startNode(state, typeof opts.node === "object" ? opts.node : {});
   } catch (err) {
+    // Keep the logs (the error points at them), drop the data: the next start begins clean.
     await stopCluster(state, { keepDir: true });
     throw err;
   }
+  state.ready = true;
+  writeFileSync(join(dir, "state.json"), JSON.stringify(state, null, 2));
   return state;
+}
+
+/** Removes a cluster directory's data (etcd, node, kubeconfigs, PKI), keeping logs/. */
+function removeData(dir: string): void {
+  for (const d of ["etcd", "node", "pki"]) rmSync(join(dir, d), { recursive: true, force: true });
 }
 
 export function loadState(dir: string): ClusterState | null {
@@ -292,6 +314,7 @@ export async function stopCluster(state: ClusterState, opts: { keepDir?: boolean
   state.pids = {};
   if (opts.keepDir) {
     rmSync(join(state.dir, "state.json"), { force: true });
+    removeData(state.dir);
   } else {
     rmSync(state.dir, { recursive: true, force: true });
   }

@@ -106,7 +106,8 @@ function writeLock(state: ClusterState): void {
  * Can a full node run on this machine? Checks root, the Debian packages (hack/apt/node.txt),
  * kernel features (bridge netfilter, overlayfs, cgroups) and that no other full node runs.
  */
-export function canRunNode(): Check {
+/** `ownDir`: a node owned by this cluster directory does not count (it is about to be reused or replaced). */
+export function canRunNode(ownDir?: string): Check {
   if (process.platform !== "linux") return { ok: false, reason: `full node needs Linux, not ${process.platform}` };
   if (process.getuid?.() !== 0) return { ok: false, reason: "full node needs root (containerd, iptables, network namespaces)" };
   for (const c of ["containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "iptables", "go"]) {
@@ -124,7 +125,7 @@ export function canRunNode(): Check {
   }
   if (!ok("iptables", ["-t", "nat", "-S", "PREROUTING"])) return { ok: false, reason: "iptables nat table unusable" };
   const owner = liveOwner();
-  if (owner) return { ok: false, reason: `a full node already runs (cluster ${owner.dir}); stop it first: node test/cluster/cli.ts down --dir ${owner.dir}` };
+  if (owner && owner.dir !== ownDir) return { ok: false, reason: `a full node already runs (cluster ${owner.dir}); stop it first: node test/cluster/cli.ts down --dir ${owner.dir}` };
   return { ok: true, reason: "" };
 }
 
@@ -378,20 +379,21 @@ async function nodeReady(state: ClusterState): Promise<boolean> {
  */
 export async function startNode(state: ClusterState, opts: NodeOptions = {}): Promise<NodeState> {
   const node = requireNode(state);
-  const deadline = Date.now() + (opts.timeoutSeconds ?? 120) * 1000;
   const t0 = Date.now();
   const timings: string[] = [];
   const mark = (what: string): void => {
     timings.push(`${what}: ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   };
-  binaries("node");
-  node.artifacts = execFileSync(join(here, "node", "build.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  // Everything built before the first wait: a cold build must never eat a start deadline.
+  const built = buildNodeArtifacts(opts.metallb ?? true);
+  node.artifacts = built.artifacts;
   mark("artifacts built/found");
   node.ports = {
     kubelet: await freePort(), kubeletHealthz: await freePort(), proxyHealthz: await freePort(),
     proxyMetrics: await freePort(), metallbMetrics: await freePort(),
   };
   const ports = node.ports;
+  const deadline = Date.now() + (opts.timeoutSeconds ?? 120) * 1000;
   for (const d of ["containerd", "cni/net.d", "cni/ipam", "kubelet/pki", "kubelet/volume-plugins"]) mkdirSync(join(node.dir, d), { recursive: true });
   writeFileSync(join(node.dir, "containerd", "config.toml"), containerdConfig(node));
   writeFileSync(join(node.dir, "cni", "net.d", "10-pasv.conflist"), cniConfig(node));
@@ -430,7 +432,8 @@ export async function startNode(state: ClusterState, opts: NodeOptions = {}): Pr
   mark("kube-proxy synced");
 
   if (opts.metallb ?? true) {
-    await withLogs(state, ["metallb-controller"], startMetalLB(state, node, deadline));
+    if (!built.metallb) throw new Error("MetalLB was not built");
+    await withLogs(state, ["metallb-controller"], startMetalLB(state, node, built.metallb, deadline));
     mark("MetalLB pool ready");
   }
   writeFileSync(join(state.dir, "state.json"), JSON.stringify(state, null, 2));
@@ -451,11 +454,27 @@ async function withLogs<T>(state: ClusterState, names: string[], p: Promise<T>):
   }
 }
 
-async function startMetalLB(state: ClusterState, node: NodeState, deadline: number): Promise<void> {
+interface NodeArtifacts { artifacts: string; metallb?: { controller: string; crds: string } }
+
+/**
+ * Builds (or finds in the cache) every binary and image the node runs: kubelet, kube-proxy,
+ * the node artifacts and MetalLB. Exported so `make k8s-binaries` and startCluster can call it
+ * before any start deadline begins.
+ */
+export function buildNodeArtifacts(metallb = true): NodeArtifacts {
+  binaries("node");
+  const artifacts = execFileSync(join(here, "node", "build.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  if (!metallb) return { artifacts };
   const [controller, crds] = execFileSync(join(here, "node", "build-metallb.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim().split(" ");
   if (!controller || !crds) throw new Error("build-metallb.sh printed no controller path");
+  return { artifacts, metallb: { controller, crds } };
+}
+
+async function startMetalLB(state: ClusterState, node: NodeState, metallb: { controller: string; crds: string }, deadline: number): Promise<void> {
+  const { controller, crds } = metallb;
   kubectl(state, ["apply", "--server-side", "-f", crds]);
-  kubectl(state, ["create", "namespace", METALLB_NAMESPACE]);
+  // apply, not create: idempotent if a previous start got this far.
+  kubectl(state, ["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: METALLB_NAMESPACE } }));
   kubectl(state, ["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
   // Out of cluster, as the admin: the controller only needs a kubeconfig (controller-runtime reads
   // KUBECONFIG). No webhooks (they would need a Service routing to this process) and no speaker:
@@ -598,6 +617,14 @@ function unmountUnder(dir: string): void {
     .filter((m) => m === dir || m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) run("umount", ["-l", m], { allowFail: true });
+}
+
+/** Cleans the host after a node whose cluster left no state (a start killed hard). */
+export function recoverHost(clusterDir: string): void {
+  const lock = readLock();
+  if (!lock && !existsSync(`/sys/class/net/${NODE_BRIDGE}`) && !existsSync(join(clusterDir, "node"))) return;
+  cleanupHost(lock?.dir ?? clusterDir, null);
+  releaseHost(lock?.dir ?? clusterDir);
 }
 
 /**

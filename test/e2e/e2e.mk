@@ -7,9 +7,8 @@
 
 E2E_TESTS ?= test/e2e/*.test.ts
 
-e2e: deps image-tar ## end-to-end tests on a real single-node cluster with real FTP clients (root; ~5 min warm)
-	test/cluster/build.sh all >/dev/null
-	node --test --test-concurrency=1 --test-reporter=spec $(E2E_TESTS)
+e2e: deps image-tar k8s-binaries ## end-to-end tests on a real single-node cluster with real FTP clients (root; ~5 min warm)
+	$(NODE_TEST) --test-concurrency=1 $(E2E_TESTS)
 
 e2e-skip:
 	@echo "************************************************************************"

@@ -22,7 +22,7 @@ image-tar: image ## save $(SERVER_IMAGE) as out/images/ftp-server.tar (for ctr i
 
 test-image: image ## testcontainers: run the image read-only/non-root, move files through it
 	SERVER_IMAGE=$(SERVER_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
-	  node --test --test-concurrency=1 --test-reporter=spec server-image/test/image.test.ts
+	  $(NODE_TEST) --test-concurrency=1 server-image/test/image.test.ts
 
 # CI: `make test` runs the image under testcontainers too.
 test: test-image

@@ -285,6 +285,21 @@ describe("FtpServer operator", () => {
     await client.delete(FtpServers, "valid-base", ns);
   });
 
+  test("passive.sharePorts is admitted where the pod sees client IPs (CEL agrees with the TypeScript twin)", async () => {
+    const share = { ...validBase.passive, sharePorts: true };
+    const admitted: Record<string, unknown>[] = [
+      { ...validBase, passive: share, dataConnectionCheck: "Strict" },
+      { ...validBase, passive: share, proxyProtocol: { enabled: true, onData: true } },
+      { ...validBase, passive: share, service: { type: "LoadBalancer", externalTrafficPolicy: "Local" } },
+      { ...validBase, passive: share, routing: { mode: "ClientIPAffinity" } },
+      { ...validBase, passive: share, service: { type: "ClusterIP" } },
+    ];
+    for (const [i, spec] of admitted.entries()) {
+      await client.create(FtpServers, ftpServerObject(`share-${i}`, ns, spec));
+      await client.delete(FtpServers, `share-${i}`, ns);
+    }
+  });
+
   test("storage is immutable (CEL transition rule)", async () => {
     await client.create(FtpServers, ftpServerObject("store", ns, { ...validBase, service: { type: "ClusterIP" }, storage: { type: "EmptyDir" } }));
     await assert.rejects(

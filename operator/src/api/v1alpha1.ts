@@ -83,7 +83,7 @@ const passiveShape = z
       .max(MAX_PASSIVE_PORTS)
       .optional()
       .describe(
-        "Number Of Ports in the passive range; Port End = basePort + numberOfPorts - 1. When omitted it is 5 x expectedConcurrentConnections (the product's sizing advice: closed ports linger in TIME_WAIT, and a nearly-full range is slow to scan).",
+        "Number Of Ports in the passive range; Port End = basePort + numberOfPorts - 1. When omitted it is 5 x expectedConcurrentConnections (the product's sizing advice; it is about transfers open at the same time, not per minute: the server reuses a released port when no other is free, TIME_WAIT does not block it).",
       ),
     expectedConcurrentConnections: z
       .number()
@@ -107,7 +107,9 @@ const passiveShape = z
       .min(0)
       .max(600)
       .optional()
-      .describe("How long a released passive port stays out of the pool (TIME_WAIT). Server default 60."),
+      .describe(
+        "How long a passive port that carried a data connection is the last choice (TIME_WAIT): free ports are handed out first, then the one released longest ago; a port is never refused while one is free. Server default 60.",
+      ),
     acceptTimeoutSeconds: z
       .number()
       .int()
@@ -115,6 +117,12 @@ const passiveShape = z
       .max(600)
       .optional()
       .describe("How long a PASV listener waits for its data connection. Server default 30."),
+    sharePorts: z
+      .boolean()
+      .optional()
+      .describe(
+        "Let several sessions hold the same passive port when their client IPs differ; each data connection goes to the session waiting for its source IP (a second session from the same IP gets another port). A small range then serves many concurrent transfers (e.g. within the AWS NLB limit of 50 listeners). Needs the pod to see client IPs: dataConnectionCheck Strict, or Auto with PROXY protocol, externalTrafficPolicy Local or a ClusterIP Service.",
+      ),
   });
 export const passiveSchema = passiveShape.meta({
     description: "FTP passive mode: the port range and the passive address rules.",
@@ -512,6 +520,15 @@ function specRules(): CrossRule<Spec>[] {
       check: (s) => s.routing.mode !== "PortPartitioned" || effectivePortCount(s.passive) >= s.replicas,
     },
     {
+      // Effective check (model.ts effective()): Strict, or Auto where the pod sees client IPs.
+      rule:
+        "!has(self.passive.sharePorts) || !self.passive.sharePorts || self.dataConnectionCheck == 'Strict' || (self.dataConnectionCheck == 'Auto' && ((has(self.proxyProtocol) && self.proxyProtocol.enabled) || self.service.type == 'ClusterIP' || (has(self.service.externalTrafficPolicy) ? self.service.externalTrafficPolicy == 'Local' : self.routing.mode == 'ClientIPAffinity')))",
+      message:
+        "passive.sharePorts routes each data connection by its client IP, so the pod must see client IPs: set dataConnectionCheck Strict, or enable proxyProtocol, or use service.externalTrafficPolicy Local (dataConnectionCheck Relaxed cannot share ports)",
+      fieldPath: ".passive.sharePorts",
+      check: (s) => s.passive.sharePorts !== true || sharePortsSeesClients(s),
+    },
+    {
       rule: `self.service.type != 'NodePort' || (self.passive.basePort >= ${NODEPORT_MIN} && ${end} <= ${NODEPORT_MAX})`,
       message: `with service.type NodePort each passive port is also its nodePort: the range must lie in ${NODEPORT_MIN}-${NODEPORT_MAX}`,
       fieldPath: ".passive.basePort",
@@ -620,6 +637,14 @@ export function portEnd(p: Passive): number {
 
 function outsideRange(x: number, p: Passive): boolean {
   return x < p.basePort || x > portEnd(p);
+}
+
+/** Whether the data-connection check in effect is strict (same decision as controller/model.ts effective()). */
+function sharePortsSeesClients(s: Spec): boolean {
+  if (s.dataConnectionCheck === "Strict") return true;
+  if (s.dataConnectionCheck === "Relaxed") return false;
+  const policy = s.service.externalTrafficPolicy ?? (s.routing.mode === "ClientIPAffinity" ? "Local" : "Cluster");
+  return s.proxyProtocol?.enabled === true || s.service.type === "ClusterIP" || policy === "Local";
 }
 
 /** All cross-field rules with the object path they apply to (for tests and for runtime validation). */

@@ -27,6 +27,7 @@ export function renderServerConfig(e: Effective, externalAddress: string | null)
       addressRules: (s.passive.addressRules ?? []).map((r) => ({ userClass: r.userClass, address: r.address, enabled: r.enabled !== false })),
       ...(s.passive.quarantineSeconds !== undefined ? { quarantineSeconds: s.passive.quarantineSeconds } : {}),
       ...(s.passive.acceptTimeoutSeconds !== undefined ? { acceptTimeoutSeconds: s.passive.acceptTimeoutSeconds } : {}),
+      ...(s.passive.sharePorts ? { sharePorts: true } : {}),
     },
     userClasses: (s.userClasses ?? []).map((c) => ({
       name: c.name,

@@ -1,22 +1,39 @@
 // The users database, loaded from the users file (docs/users-file.md), plus failed-login throttling.
 
 import type { UsersFile } from "../config/schema.ts";
+import { homeProblem, normalHome } from "../config/load.ts";
 
 export interface User {
   name: string;
   passwordHash: string;
   groups: string[];
   type: string;
-  /** Directory under storage.root. */
+  /** Directory under storage.root: a normalised relative path, never "", "." or with "..". */
   home: string;
+  permissions: { write: boolean; delete: boolean; rename: boolean };
+  quota: { bytes?: number; files?: number } | null;
 }
 
 export class UserDb {
   private readonly byName = new Map<string, User>();
 
+  /** `file` comes from parseUsers(), which already refused bad homes; a bad one here throws too. */
   constructor(file: UsersFile) {
     for (const u of file.users) {
-      this.byName.set(u.name, { name: u.name, passwordHash: u.password, groups: u.groups, type: u.type, home: u.home ?? u.name });
+      const home = u.home ?? u.name;
+      const why = homeProblem(home);
+      if (why) throw new Error(`user ${JSON.stringify(u.name)}: home ${JSON.stringify(home)} ${why}`);
+      const p = u.permissions;
+      const q = u.quota;
+      this.byName.set(u.name, {
+        name: u.name,
+        passwordHash: u.password,
+        groups: u.groups,
+        type: u.type,
+        home: normalHome(home),
+        permissions: { write: p?.write ?? true, delete: p?.delete ?? true, rename: p?.rename ?? true },
+        quota: q && (q.bytes !== undefined || q.files !== undefined) ? { ...q } : null,
+      });
     }
   }
 

@@ -58,11 +58,35 @@ export function parseUsers(text: string, source = "users file"): UsersFile {
   for (const u of r.data.users) {
     if (seen.has(u.name)) throw new ConfigError(`${source}: duplicate user ${u.name}`);
     seen.add(u.name);
-    if (u.home !== undefined && (u.home.split("/").includes("..") || u.home.includes("\0"))) {
-      throw new ConfigError(`${source}: home of ${u.name} must stay under storage.root`);
+    const why = homeProblem(u.home ?? u.name);
+    if (why) {
+      throw new ConfigError(
+        `${source}: user ${JSON.stringify(u.name)}: home ${JSON.stringify(u.home ?? u.name)}${u.home === undefined ? " (from the user name)" : ""} ${why}; set "home" to a directory below storage.root`,
+      );
     }
   }
   return r.data;
+}
+
+/**
+ * Why `home` cannot be a user's home (null when it can): it must name a directory strictly below
+ * storage.root, so "", ".", "/", any ".." component and NUL are refused. Empty components and
+ * leading or trailing slashes are ignored ("a//b/" = "a/b").
+ */
+export function homeProblem(home: string): string | null {
+  if (home.includes("\0")) return "contains a NUL byte";
+  const comps = home.split("/").filter((c) => c !== "");
+  if (comps.includes("..")) return 'has a ".." component';
+  if (comps.filter((c) => c !== ".").length === 0) return "is storage.root itself";
+  return null;
+}
+
+/** The home as a normalised relative path ("a//./b/" -> "a/b"); call after homeProblem() said null. */
+export function normalHome(home: string): string {
+  return home
+    .split("/")
+    .filter((c) => c !== "" && c !== ".")
+    .join("/");
 }
 
 /**

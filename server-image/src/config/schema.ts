@@ -74,8 +74,17 @@ export const serverConfigSchema = z.object({
     externalAddress: z.string().max(253).nullable().default(null),
     /** Ordered; the first enabled rule whose pattern matches the session's class wins. */
     addressRules: z.array(addressRuleSchema).default([]),
-    /** How long a released port stays out of the pool (TIME_WAIT). */
+    /**
+     * How long a port that carried a data connection is the last choice (its TIME_WAIT): free ports
+     * are handed out first, then the one released longest ago. A preference, never a refusal.
+     */
     quarantineSeconds: z.number().min(0).max(600).default(60),
+    /**
+     * Several sessions may hold one passive port when their client IPs differ; each data connection
+     * goes to the session waiting for its source IP. Needs dataConnectionCheck strict (the server
+     * must see client IPs: PROXY protocol on data, or no SNAT).
+     */
+    sharePorts: z.boolean().default(false),
     /** How long a PASV listener waits for its data connection. */
     acceptTimeoutSeconds: z.number().min(1).max(600).default(30),
   }),
@@ -167,12 +176,38 @@ export const serverConfigSchema = z.object({
    * to send its next command (e.g. RETR right after STOR's 226) and fail it mid-job.
    */
   drainQuietSeconds: z.number().min(0).max(60).default(2),
+}).refine((c) => !c.passive.sharePorts || c.dataConnectionCheck === "strict", {
+  path: ["passive", "sharePorts"],
+  message: "sharePorts routes data connections by client IP and needs dataConnectionCheck strict",
 });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export type AddressRule = z.infer<typeof addressRuleSchema>;
 export type UserClass = z.infer<typeof userClassSchema>;
+
+/** Per-user permissions in the users file (docs/users-file.md, "Permissions"). */
+export const userPermissionsSchema = z
+  .object({
+    /** false = read-only: no STOR, APPE, DELE, MKD, RMD, RNFR/RNTO. */
+    write: z.boolean().default(true),
+    /** false = nothing existing is destroyed: no DELE, RMD, no STOR over an existing file, no RNTO onto one, REST+STOR only at the file's end. */
+    delete: z.boolean().default(true),
+    /** false = no RNFR/RNTO. */
+    rename: z.boolean().default(true),
+  })
+  .strict();
+
+export const userQuotaSchema = z
+  .object({
+    /** Most bytes the home may hold (sum of regular file sizes). */
+    bytes: z.number().int().min(0).optional(),
+    /** Most regular files the home may hold. */
+    files: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type UserPermissions = z.infer<typeof userPermissionsSchema>;
+export type UserQuota = z.infer<typeof userQuotaSchema>;
 
 /** The users file (mounted from a Secret). Passwords are hashed: see docs/users-file.md. */
 export const usersFileSchema = z.object({
@@ -183,8 +218,15 @@ export const usersFileSchema = z.object({
       password: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, "password must be an scrypt hash"),
       groups: z.array(z.string()).default([]),
       type: z.string().default("standard"),
-      /** Directory under storage.root; defaults to the user name. */
-      home: z.string().optional(),
+      /**
+       * Directory under storage.root; defaults to the user name. Must name a directory strictly
+       * below storage.root: "", ".", ".." components or NUL are refused when the file is loaded.
+       */
+      home: z.string().max(4096).optional(),
+      /** What the user may change; everything is allowed by default. Reading and listing are always allowed. */
+      permissions: userPermissionsSchema.optional(),
+      /** Optional limits on what the home holds (regular files; upload temp files excluded). Exceeding answers 552. */
+      quota: userQuotaSchema.optional(),
     }),
   ),
 });

@@ -1,19 +1,31 @@
-// One passive data channel: a listener on one pool port that accepts exactly one data
-// connection, after the data-connection check (docs/ftp-server.md, "Data-connection check"):
+// Passive data channels. A session's channel is one lease of a pool port plus a registration on
+// that port's listener; the channel accepts exactly one data connection, after the
+// data-connection check (docs/ftp-server.md, "Data-connection check"):
 //
 //   strict  - the data peer's IP (from the PROXY header when proxyProtocol.onData is on) must
 //             equal the control connection's client IP; other connections are dropped and the
-//             listener keeps waiting for the right one.
-//   relaxed - the first connection wins, whoever it comes from (SNAT'ed paths); the listener is
-//             closed at once. Under PROT P the session additionally requires TLS session reuse.
+//             channel keeps waiting for the right one.
+//   relaxed - the first connection wins, whoever it comes from (SNAT'ed paths); the channel stops
+//             waiting at once. Under PROT P the session additionally requires TLS session reuse.
 //
-// The listener is opened with pauseOnConnect so no byte is read before the session decides
-// between plain and TLS. The port goes back to the pool when both the listener and the accepted
-// connection are closed.
+// One listener (net.Server) per host:port, shared by every channel waiting on that port: with
+// passive.sharePorts the pool leases one port to sessions of different client IPs, and each data
+// connection is handed to the channel waiting for its source IP. Without sharing a listener has at
+// most one channel. The listener closes when its last channel stops waiting; a channel opened
+// meanwhile waits for that close and listens again.
+//
+// Leases go back to the pool as soon as they stop mattering: a channel that never accepted a
+// connection releases its port when it is closed (straight to the free list), one that did when
+// its connection closes (the port is then the last choice for quarantineSeconds). A session holds
+// at most one channel: opening a new one first closes the previous and waits for its release.
+//
+// Listeners are opened with pauseOnConnect so no byte is read before the session decides between
+// plain and TLS.
 
 import { createServer, type Server, type Socket } from "node:net";
 import { normalizeIp, type AddressMatcher } from "../classes/match.ts";
 import { readProxyHeader } from "../proxy-protocol/read.ts";
+import type { PortPool } from "../passive/pool.ts";
 
 export interface DataCheck {
   mode: "strict" | "relaxed";
@@ -31,145 +43,253 @@ export interface AcceptedData {
 }
 
 export type RejectReason = "peer_mismatch" | "proxy_untrusted" | "proxy_error" | "extra_connection";
+type OnReject = (reason: RejectReason, peer: string) => void;
+
+/** Waiting key of a channel on its listener: the client IP (strict), or any peer (relaxed). */
+const ANY = "*";
+
+/** The listening socket of one host:port and the channels waiting on it, by client IP. */
+class PortListener {
+  readonly key: string;
+  readonly server: Server;
+  readonly waiting = new Map<string, PassiveChannel>();
+  readonly ready: Promise<void>;
+  /** Set once the last channel stopped waiting: resolves when the socket is closed. */
+  closing: Promise<void> | null = null;
+  /** Rejects of the most recent channel: connections nobody waits for are counted through it. */
+  private onReject: OnReject = () => {};
+
+  constructor(key: string, host: string, port: number) {
+    this.key = key;
+    this.server = createServer({ pauseOnConnect: true, noDelay: true });
+    this.ready = new Promise((resolve, reject) => {
+      const onErr = (e: Error) => {
+        this.server.close();
+        reject(e);
+      };
+      this.server.once("error", onErr);
+      this.server.listen({ host, port, backlog: 16, exclusive: true }, () => {
+        this.server.off("error", onErr);
+        this.server.on("error", (e) => {
+          for (const ch of [...this.waiting.values()]) ch.fail(e);
+        });
+        resolve();
+      });
+    });
+    this.server.on("connection", (s) => this.onConnection(s));
+  }
+
+  add(waitKey: string, ch: PassiveChannel, onReject: OnReject): void {
+    this.waiting.set(waitKey, ch);
+    this.onReject = onReject;
+  }
+
+  remove(waitKey: string, ch: PassiveChannel): void {
+    if (this.waiting.get(waitKey) !== ch) return;
+    this.waiting.delete(waitKey);
+    this.closeIfIdle();
+  }
+
+  closeIfIdle(): void {
+    if (this.waiting.size === 0 && !this.closing) {
+      this.closing = new Promise((resolve) => {
+        this.server.close(() => {
+          if (listeners.get(this.key) === this) listeners.delete(this.key);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private onConnection(sock: Socket): void {
+    sock.on("error", () => {});
+    const peer = normalizeIp(sock.remoteAddress);
+    const relaxed = this.waiting.get(ANY);
+    if (relaxed) return relaxed.onRelaxedConnection(sock, peer);
+    const first = this.waiting.values().next().value;
+    if (!first) {
+      this.onReject("extra_connection", peer);
+      sock.destroy();
+      return;
+    }
+    const proxy = first.check.proxyTrusted;
+    if (!proxy) return this.dispatch(sock, peer, peer, Buffer.alloc(0));
+    if (!proxy.matches(peer)) {
+      this.onReject("proxy_untrusted", peer);
+      sock.destroy();
+      return;
+    }
+    sock.resume();
+    readProxyHeader(sock, first.check.proxyTimeoutMs).then(
+      ({ info, rest }) => this.dispatch(sock, peer, info.sourceAddress ? normalizeIp(info.sourceAddress) : peer, rest),
+      () => {
+        this.onReject("proxy_error", peer);
+        sock.destroy();
+      },
+    );
+  }
+
+  /** Strict: the connection goes to the channel waiting for its client IP, or is dropped. */
+  private dispatch(sock: Socket, peer: string, client: string, rest: Buffer): void {
+    const ch = this.waiting.get(client);
+    if (!ch) {
+      this.onReject(this.waiting.size === 0 ? "extra_connection" : "peer_mismatch", client === peer ? peer : `${client} via ${peer}`);
+      sock.destroy();
+      return;
+    }
+    ch.accept(sock, rest);
+  }
+}
+
+const listeners = new Map<string, PortListener>();
+
+/** The open listener for host:port (created if needed), once it is listening and not closing. */
+async function listenerFor(host: string, port: number): Promise<PortListener> {
+  const key = `${host}|${port}`;
+  for (;;) {
+    let l = listeners.get(key);
+    if (l?.closing) {
+      await l.closing;
+      continue;
+    }
+    if (!l) {
+      l = new PortListener(key, host, port);
+      listeners.set(key, l);
+      l.ready.catch(() => {
+        if (listeners.get(key) === l) listeners.delete(key);
+      });
+    }
+    await l.ready;
+    if (!l.closing) return l;
+  }
+}
 
 export class PassiveChannel {
   readonly port: number;
-  private readonly server: Server;
-  private readonly check: DataCheck;
+  readonly check: DataCheck;
+  /** Resolves once the lease is back in the pool. */
+  readonly released: Promise<void>;
+  private readonly listener: PortListener;
+  private readonly waitKey: string;
   private accepted: AcceptedData | null = null;
   private claimed = false;
-  private listening = true;
-  private socketOpen = false;
-  private released = false;
+  private waiting = true;
+  private releasedFlag = false;
+  private resolveReleased!: () => void;
   private failure: Error | null = null;
   private waiter: { resolve: (d: AcceptedData) => void; reject: (e: Error) => void } | null = null;
   private readonly timer: NodeJS.Timeout;
-  private readonly onRelease: (port: number) => void;
-  private readonly onReject: (reason: RejectReason, peer: string) => void;
+  private readonly onRelease: (port: number, carriedConnection: boolean) => void;
+  private readonly onReject: OnReject;
 
   private constructor(
-    server: Server,
+    listener: PortListener,
     port: number,
     check: DataCheck,
     acceptTimeoutMs: number,
-    onRelease: (port: number) => void,
-    onReject: (reason: RejectReason, peer: string) => void,
+    onRelease: (port: number, carriedConnection: boolean) => void,
+    onReject: OnReject,
   ) {
-    this.server = server;
+    this.listener = listener;
     this.port = port;
     this.check = check;
+    this.waitKey = check.mode === "strict" ? check.clientIp : ANY;
     this.onRelease = onRelease;
     this.onReject = onReject;
+    this.released = new Promise((r) => (this.resolveReleased = r));
     this.timer = setTimeout(() => this.fail(new Error("no data connection within the accept timeout")), acceptTimeoutMs);
     this.timer.unref();
-    server.on("connection", (s) => this.onConnection(s));
   }
 
-  /** Listens on host:port. Rejects (e.g. EADDRINUSE) without side effects on the pool. */
-  static open(
+  /**
+   * Waits on host:port for the data connection of check.clientIp. Rejects (e.g. EADDRINUSE, or
+   * the port already awaited for this client) without side effects on the pool.
+   */
+  static async open(
     host: string,
     port: number,
     check: DataCheck,
     acceptTimeoutMs: number,
-    onRelease: (port: number) => void,
-    onReject: (reason: RejectReason, peer: string) => void,
+    onRelease: (port: number, carriedConnection: boolean) => void,
+    onReject: OnReject,
   ): Promise<PassiveChannel> {
-    return new Promise((resolve, reject) => {
-      const server = createServer({ pauseOnConnect: true, noDelay: true });
-      const onErr = (e: Error) => {
-        server.close();
-        reject(e);
-      };
-      server.once("error", onErr);
-      server.listen({ host, port, backlog: 4, exclusive: true }, () => {
-        server.off("error", onErr);
-        const ch = new PassiveChannel(server, port, check, acceptTimeoutMs, onRelease, onReject);
-        server.on("error", (e) => ch.fail(e));
-        resolve(ch);
-      });
-    });
+    let listener = await listenerFor(host, port);
+    while (listener.closing) listener = await listenerFor(host, port);
+    const ch = new PassiveChannel(listener, port, check, acceptTimeoutMs, onRelease, onReject);
+    if (listener.waiting.has(ch.waitKey) || (listener.waiting.size > 0 && (ch.waitKey === ANY || listener.waiting.has(ANY)))) {
+      clearTimeout(ch.timer);
+      listener.closeIfIdle();
+      throw new Error(`port ${port} is already awaited for ${ch.waitKey === ANY ? "another session" : ch.waitKey}`);
+    }
+    listener.add(ch.waitKey, ch, onReject);
+    return ch;
+  }
+
+  /** Whether the lease is back in the pool. */
+  get isReleased(): boolean {
+    return this.releasedFlag;
   }
 
   /** The verified data connection, as soon as there is one. */
   take(): Promise<AcceptedData> {
-    if (this.accepted) {
-      const a = this.accepted;
-      return Promise.resolve(a);
-    }
+    if (this.accepted) return Promise.resolve(this.accepted);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
   }
 
-  /** Closes the listener and any connection; the port is released once everything is closed. */
+  /** Stops waiting and closes any connection; the lease is released once nothing is open. */
   close(): void {
     this.fail(new Error("data channel closed"));
     if (this.accepted) this.accepted.socket.destroy();
   }
 
-  private onConnection(sock: Socket): void {
-    sock.on("error", () => {});
-    const peer = normalizeIp(sock.remoteAddress);
+  /** Relaxed mode: the first connection wins, before anything else (even a PROXY header read). */
+  onRelaxedConnection(sock: Socket, peer: string): void {
     if (this.claimed || this.failure) {
       this.onReject("extra_connection", peer);
       sock.destroy();
       return;
     }
-    if (this.check.mode === "relaxed") this.claimed = true; // first connection wins, before anything else
-    if (this.check.proxyTrusted) {
-      if (!this.check.proxyTrusted.matches(peer)) {
-        this.onReject("proxy_untrusted", peer);
-        sock.destroy();
-        if (this.check.mode === "relaxed") this.fail(new Error("data connection refused"));
-        return;
-      }
-      sock.resume();
-      readProxyHeader(sock, this.check.proxyTimeoutMs).then(
-        ({ info, rest }) => this.verify(sock, info.sourceAddress ? normalizeIp(info.sourceAddress) : peer, rest),
-        () => {
-          this.onReject("proxy_error", peer);
-          sock.destroy();
-          if (this.check.mode === "relaxed") this.fail(new Error("data connection refused"));
-        },
-      );
+    this.claimed = true;
+    const proxy = this.check.proxyTrusted;
+    if (!proxy) return this.accept(sock, Buffer.alloc(0));
+    if (!proxy.matches(peer)) {
+      this.onReject("proxy_untrusted", peer);
+      sock.destroy();
+      this.fail(new Error("data connection refused"));
       return;
     }
-    this.verify(sock, peer, Buffer.alloc(0));
+    sock.resume();
+    readProxyHeader(sock, this.check.proxyTimeoutMs).then(
+      ({ rest }) => this.accept(sock, rest),
+      () => {
+        this.onReject("proxy_error", peer);
+        sock.destroy();
+        this.fail(new Error("data connection refused"));
+      },
+    );
   }
 
-  private verify(sock: Socket, peer: string, rest: Buffer): void {
-    if (this.failure || (this.check.mode === "strict" && this.claimed)) {
-      sock.destroy();
-      return;
-    }
-    if (this.check.mode === "strict" && peer !== this.check.clientIp) {
-      this.onReject("peer_mismatch", peer);
+  /** The checked data connection: stop waiting, hand it to the session. */
+  accept(sock: Socket, rest: Buffer): void {
+    if (this.failure || this.accepted) {
       sock.destroy();
       return;
     }
     this.claimed = true;
     this.accepted = { socket: sock, rest };
-    this.socketOpen = true;
-    sock.once("close", () => {
-      this.socketOpen = false;
-      this.maybeRelease();
-    });
+    sock.once("close", () => this.release(true));
     clearTimeout(this.timer);
-    this.stopListening();
+    this.stopWaiting();
     if (this.waiter) {
       this.waiter.resolve(this.accepted);
       this.waiter = null;
     }
   }
 
-  private stopListening(): void {
-    if (!this.listening) return;
-    this.listening = false;
-    this.server.close(() => this.maybeRelease());
-  }
-
-  private fail(err: Error): void {
+  fail(err: Error): void {
     clearTimeout(this.timer);
     if (!this.accepted && !this.failure) {
       this.failure = err;
@@ -178,12 +298,71 @@ export class PassiveChannel {
         this.waiter = null;
       }
     }
-    this.stopListening();
+    this.stopWaiting();
+    // Never carried a connection: the port goes straight back to the free list.
+    if (!this.accepted) this.release(false);
   }
 
-  private maybeRelease(): void {
-    if (this.released || this.listening || this.socketOpen) return;
-    this.released = true;
-    this.onRelease(this.port);
+  private stopWaiting(): void {
+    if (!this.waiting) return;
+    this.waiting = false;
+    this.listener.remove(this.waitKey, this);
   }
+
+  private release(carriedConnection: boolean): void {
+    if (this.releasedFlag) return;
+    this.releasedFlag = true;
+    this.onRelease(this.port, carriedConnection);
+    this.resolveReleased();
+  }
+}
+
+export interface OpenPassive {
+  /** The session: it holds at most one channel at a time. */
+  owner: object;
+  pool: PortPool;
+  host: string;
+  check: DataCheck;
+  acceptTimeoutMs: number;
+  onReject: OnReject;
+  onListenError: (port: number, err: Error) => void;
+}
+
+const current = new WeakMap<object, PassiveChannel>();
+/** How long a new PASV waits for the session's previous channel (its connection closing). */
+const PREVIOUS_RELEASE_MS = 2000;
+
+/**
+ * A passive channel from the pool for one session, or null when the pool has no port for its
+ * client. Closes the session's previous channel first and waits (bounded) until its lease is back,
+ * so repeated PASV/EPSV from one session never holds more than one port.
+ */
+export async function openPassiveChannel(o: OpenPassive): Promise<PassiveChannel | null> {
+  const prev = current.get(o.owner);
+  if (prev) {
+    prev.close();
+    // A channel that never accepted a connection is released by close() itself; one whose
+    // connection is closing is released on its 'close' event.
+    if (!prev.isReleased) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([prev.released, new Promise<void>((r) => (timer = setTimeout(r, PREVIOUS_RELEASE_MS)))]);
+      clearTimeout(timer);
+    }
+    current.delete(o.owner);
+  }
+  const client = o.check.clientIp;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = o.pool.allocate(client);
+    if (port === null) return null;
+    try {
+      const ch = await PassiveChannel.open(o.host, port, o.check, o.acceptTimeoutMs, (p, carried) => o.pool.release(p, client, carried), o.onReject);
+      current.set(o.owner, ch);
+      return ch;
+    } catch (err) {
+      // Someone else holds the port: make it the last choice (as if it had carried a connection), try another.
+      o.pool.release(port, client, true);
+      o.onListenError(port, err as Error);
+    }
+  }
+  return null;
 }

@@ -1,9 +1,14 @@
 // Directory listings: LIST (ls -l style, what every client parses), NLST (names), and the
 // machine-readable MLSD/MLST facts of RFC 3659.
+//
+// Entries are read from an open directory (fs/jail.ts) and stat'ed by name inside it, never
+// through a path string. A symlink is described by what it names when that stays inside the home;
+// a link that leads out, dangles or loops is left out, so a listing never stats anything outside.
+// Upload temp files are never listed; stale ones (their upload died with its pod) are removed.
 
-import { readdir, stat, lstat } from "node:fs/promises";
+import { readdir, lstat, unlink } from "node:fs/promises";
 import type { Stats } from "node:fs";
-import path from "node:path";
+import { fdPath, isReservedName, type DirRef, type Jail } from "./jail.ts";
 
 export interface Entry {
   name: string;
@@ -12,24 +17,27 @@ export interface Entry {
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** Entries of a directory; symlinks are described by their target (dangling ones are skipped). */
-export async function readEntries(dir: string): Promise<Entry[]> {
-  const names = await readdir(dir);
+/** Entries of an open directory inside the jail, sorted by name. */
+export async function readEntries(jail: Jail, dir: DirRef, staleUploadMs: number): Promise<Entry[]> {
+  const names = await readdir(fdPath(dir));
+  const now = Date.now();
   const out = await Promise.all(
-    names.map(async (name) => {
+    names.map(async (name): Promise<Entry | null> => {
       try {
-        return { name, stats: await stat(path.join(dir, name)) };
+        const st = await lstat(fdPath(dir, name));
+        if (isReservedName(name)) {
+          if (st.isFile() && now - st.mtimeMs > staleUploadMs) await unlink(fdPath(dir, name)).catch(() => {});
+          return null;
+        }
+        if (!st.isSymbolicLink()) return { name, stats: st };
+        const target = await jail.statThroughLink(dir, name);
+        return target ? { name, stats: target } : null;
       } catch {
         return null;
       }
     }),
   );
   return out.filter((e): e is Entry => e !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-export async function statEntry(p: string): Promise<Entry> {
-  const st = await stat(p).catch(async () => lstat(p));
-  return { name: path.basename(p), stats: st };
 }
 
 function perms(st: Stats): string {
@@ -71,15 +79,88 @@ export function ftpTime(d: Date): string {
   return `${p(d.getUTCFullYear(), 4)}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
 }
 
-export function mlsxFacts(e: Entry, type?: string): string {
-  const st = e.stats;
-  const t = type ?? (st.isDirectory() ? "dir" : "file");
-  const perm = st.isDirectory() ? "elcdmfp" : "radfw";
-  return `type=${t};size=${st.size};modify=${ftpTime(st.mtime)};perm=${perm}; ${e.name}`;
+/** What the user's permissions in the users file allow (docs/users-file.md). */
+export interface UserPermissions {
+  write: boolean;
+  delete: boolean;
+  rename: boolean;
 }
 
-export function formatMlsd(entries: readonly Entry[], self: Entry): string {
-  let out = `${mlsxFacts({ name: ".", stats: self.stats }, "cdir")}\r\n`;
-  for (const e of entries) out += `${mlsxFacts(e)}\r\n`;
+export interface Identity {
+  uid: number;
+  gid: number;
+  groups: readonly number[];
+}
+
+export function processIdentity(): Identity {
+  return {
+    uid: process.getuid?.() ?? -1,
+    gid: process.getgid?.() ?? -1,
+    groups: process.getgroups?.() ?? [],
+  };
+}
+
+/** Whether this process may read (4), write (2) or search/execute (1) per the file's mode bits. */
+export function modeAllows(st: Stats, bit: 1 | 2 | 4, id: Identity): boolean {
+  if (id.uid === 0) return bit !== 1 || st.isDirectory() || (st.mode & 0o111) !== 0;
+  const shift = st.uid === id.uid ? 6 : st.gid === id.gid || id.groups.includes(st.gid) ? 3 : 0;
+  return ((st.mode >> shift) & bit) !== 0;
+}
+
+/**
+ * The RFC 3659 `perm` fact: what this user can do with the entry, from the users-file permissions
+ * and the real mode bits of the entry and of its parent directory (delete/rename/create are the
+ * parent's business).
+ */
+export function permFact(st: Stats, parent: Stats | null, p: UserPermissions, id: Identity): string {
+  const parentWritable = parent !== null && p.write && modeAllows(parent, 2, id) && modeAllows(parent, 1, id);
+  let out = "";
+  // Letter order as the server always gave it (radfw / elcdmfp); RFC 3659 does not fix one.
+  if (st.isDirectory()) {
+    const w = p.write && modeAllows(st, 2, id) && modeAllows(st, 1, id);
+    if (modeAllows(st, 1, id)) out += "e";
+    if (modeAllows(st, 4, id) && modeAllows(st, 1, id)) out += "l";
+    if (w) out += "c";
+    if (parentWritable && p.delete) out += "d";
+    if (w) out += "m";
+    if (parentWritable && p.rename) out += "f";
+    if (w && p.delete) out += "p";
+  } else {
+    const w = p.write && modeAllows(st, 2, id);
+    if (modeAllows(st, 4, id) && st.isFile()) out += "r";
+    if (w) out += "a";
+    if (parentWritable && p.delete) out += "d";
+    if (parentWritable && p.rename) out += "f";
+    if (w && p.delete) out += "w";
+  }
+  return out;
+}
+
+/** MLSx facts this server knows, in FEAT order. */
+export const MLST_FACTS = ["type", "size", "modify", "perm"] as const;
+export type MlstFact = (typeof MLST_FACTS)[number];
+
+export interface FactContext {
+  /** Facts selected with OPTS MLST (all by default). */
+  facts: ReadonlySet<MlstFact>;
+  perms: UserPermissions;
+  id: Identity;
+  /** Stats of the directory holding the entries (for `perm`), when known. */
+  parent: Stats | null;
+}
+
+export function mlsxFacts(e: Entry, ctx: FactContext, type?: string): string {
+  const st = e.stats;
+  let out = "";
+  if (ctx.facts.has("type")) out += `type=${type ?? (st.isDirectory() ? "dir" : "file")};`;
+  if (ctx.facts.has("size")) out += `size=${st.size};`;
+  if (ctx.facts.has("modify")) out += `modify=${ftpTime(st.mtime)};`;
+  if (ctx.facts.has("perm")) out += `perm=${permFact(st, ctx.parent, ctx.perms, ctx.id)};`;
+  return `${out} ${e.name}`;
+}
+
+export function formatMlsd(entries: readonly Entry[], self: Entry, selfParent: Stats | null, ctx: FactContext): string {
+  let out = `${mlsxFacts({ name: ".", stats: self.stats }, { ...ctx, parent: selfParent }, "cdir")}\r\n`;
+  for (const e of entries) out += `${mlsxFacts(e, { ...ctx, parent: self.stats })}\r\n`;
   return out;
 }

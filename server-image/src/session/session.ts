@@ -24,7 +24,7 @@ import { formatReply } from "../protocol/reply.ts";
 import { normalizeIp } from "../classes/match.ts";
 import { dummyVerify, verifyPassword } from "../auth/password.ts";
 import type { User } from "../auth/users.ts";
-import { PassiveChannel, type RejectReason } from "../data/passive.ts";
+import { openPassiveChannel, type PassiveChannel, type RejectReason } from "../data/passive.ts";
 import { connectActive, parseEprt, parsePort, refuseTarget, type ActiveTarget } from "../data/active.ts";
 import { Jail } from "../fs/jail.ts";
 import { startServerTls, prependBytes, requireCloseNotify } from "../tls/context.ts";
@@ -540,38 +540,25 @@ export class Session {
     return this.ctx.resolveIpv4(addr);
   }
 
-  private async openPassive(): Promise<PassiveChannel | null> {
+  private openPassive(): Promise<PassiveChannel | null> {
     const rt = this.ctx.runtime;
-    const pool = this.ctx.pool;
-    const check = {
-      mode: rt.config.dataConnectionCheck,
-      clientIp: this.info.clientIp,
-      proxyTrusted: rt.config.proxyProtocol.enabled && rt.config.proxyProtocol.onData ? rt.proxyTrusted : null,
-      proxyTimeoutMs: 5000,
-    };
-    const onReject = (reason: RejectReason, peer: string) => {
-      this.ctx.metrics.dataRejected.inc({ reason });
-      this.ctx.log.warn({ session: this.id, client: this.info.clientIp, peer, reason }, "data connection refused");
-    };
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const port = pool.allocate();
-      if (port === null) return null;
-      try {
-        return await PassiveChannel.open(
-          this.info.localIp,
-          port,
-          check,
-          rt.config.passive.acceptTimeoutSeconds * 1000,
-          (p) => pool.release(p),
-          onReject,
-        );
-      } catch (err) {
-        // Someone else holds the port (or it is in TIME_WAIT without reuse): quarantine it, try another.
-        pool.release(port);
-        this.ctx.log.warn({ session: this.id, port, err: (err as Error).message }, "passive listen failed");
-      }
-    }
-    return null;
+    return openPassiveChannel({
+      owner: this,
+      pool: this.ctx.pool,
+      host: this.info.localIp,
+      check: {
+        mode: rt.config.dataConnectionCheck,
+        clientIp: this.info.clientIp,
+        proxyTrusted: rt.config.proxyProtocol.enabled && rt.config.proxyProtocol.onData ? rt.proxyTrusted : null,
+        proxyTimeoutMs: 5000,
+      },
+      acceptTimeoutMs: rt.config.passive.acceptTimeoutSeconds * 1000,
+      onReject: (reason: RejectReason, peer: string) => {
+        this.ctx.metrics.dataRejected.inc({ reason });
+        this.ctx.log.warn({ session: this.id, client: this.info.clientIp, peer, reason }, "data connection refused");
+      },
+      onListenError: (port, err) => this.ctx.log.warn({ session: this.id, port, err: err.message }, "passive listen failed"),
+    });
   }
 
   port(extended: boolean, arg: string): void {
@@ -764,7 +751,7 @@ const COMMANDS: Record<string, CommandSpec> = {
         if (val === undefined || val === "ON") s.reply(200, "Always in UTF8 mode");
         else if (val === "OFF") s.reply(504, "UTF8 cannot be turned off: names are always UTF-8");
         else s.reply(501, "OPTS UTF8 takes ON or OFF");
-      } else if (opt === "MLST") s.reply(200, "MLST OPTS type;size;modify;perm;");
+      } else if (opt === "MLST") fileCommands.optsMlst(s, a.trim().slice(4));
       else s.reply(501, "Option not understood");
     },
   },

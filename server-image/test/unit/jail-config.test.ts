@@ -1,10 +1,11 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, symlink, writeFile, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, symlink, writeFile, rm, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Jail, PathError } from "../../src/fs/jail.ts";
+import { Jail, PathError, closeDir } from "../../src/fs/jail.ts";
 import { parseConfig, parseUsers, passiveRangeFor, ConfigError } from "../../src/config/load.ts";
+import { UserDb } from "../../src/auth/users.ts";
 
 const dirs: string[] = [];
 after(async () => {
@@ -23,13 +24,24 @@ test("jail: .. stops at the root, symlinks out are refused, inside ones are foll
   await symlink(path.join(base, "nowhere"), path.join(home, "dangling"));
   const j = new Jail(home);
   await j.init();
+  const real = await realpath(home);
+  const where = async (v: string, follow = true) => {
+    const loc = await j.locate(v, follow);
+    try {
+      return path.join(loc.dir.real, loc.name);
+    } finally {
+      await closeDir(loc.dir);
+    }
+  };
   assert.equal(j.virtual("/sub", "../../../etc/passwd"), "/etc/passwd");
-  assert.equal(await j.resolve(j.virtual("/", "../../secret")), path.join(await j.resolve("/"), "secret"));
-  await assert.rejects(j.resolve("/out-file"), PathError);
-  await assert.rejects(j.resolve("/out-dir/secret"), PathError);
-  await assert.rejects(j.resolve("/out-dir/new-file"), PathError);
-  await assert.rejects(j.resolve("/dangling"), PathError);
-  assert.equal(await j.resolve("/in-dir/x"), path.join(await j.resolve("/sub"), "x"));
+  assert.equal(await where(j.virtual("/", "../../secret")), path.join(real, "secret"));
+  await assert.rejects(where("/out-file"), PathError);
+  await assert.rejects(where("/out-dir/secret"), PathError);
+  await assert.rejects(where("/out-dir/new-file"), PathError);
+  await assert.rejects(where("/dangling"), PathError);
+  assert.equal(await where("/dangling", false), path.join(real, "dangling")); // DELE acts on the link itself
+  assert.equal(await where("/in-dir/x"), path.join(real, "sub", "x"));
+  await assert.rejects(where("/sub/.pasv-upload-pod-0123456789abcdef"), PathError); // temp files are not addressable
   assert.throws(() => j.virtual("/", "a\0b"), PathError);
 });
 
@@ -63,4 +75,38 @@ test("users file: schema, duplicates, home escapes", () => {
   assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: "plain" }] })), ConfigError);
   assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h }, { name: "a", password: h }] })), /duplicate/);
   assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, home: "../x" }] })), /home/);
+});
+
+test("users file: a user named .. or a home of '', '.', '/' is refused with a clear error (no root at or above storage.root)", () => {
+  const h = "scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==";
+  const users = (u: Record<string, unknown>) => JSON.stringify({ users: [{ password: h, ...u }] });
+  assert.throws(() => parseUsers(users({ name: ".." })), /user "\.\.": home "\.\." \(from the user name\) has a "\.\." component; set "home"/);
+  assert.throws(() => parseUsers(users({ name: "." })), /is storage\.root itself/);
+  for (const home of ["", ".", "/", "./", "a/../..", "x\u0000"]) {
+    assert.throws(() => parseUsers(users({ name: "a", home })), ConfigError, `home ${JSON.stringify(home)}`);
+  }
+  // A user named ".." with a proper home is fine; homes are normalised.
+  const ok = new UserDb(parseUsers(users({ name: "..", home: "/dots//./x/" })));
+  assert.equal(ok.get("..")!.home, "dots/x");
+  assert.throws(() => new UserDb({ users: [{ name: "..", password: h, groups: [], type: "standard" }] }), /home/);
+});
+
+test("users file: permissions and quota are parsed with defaults; unknown keys in them are refused", () => {
+  const h = "scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==";
+  const db = new UserDb(
+    parseUsers(
+      JSON.stringify({
+        users: [
+          { name: "a", password: h },
+          { name: "r", password: h, permissions: { write: false }, quota: { bytes: 1000, files: 3 } },
+        ],
+      }),
+    ),
+  );
+  assert.deepEqual(db.get("a")!.permissions, { write: true, delete: true, rename: true });
+  assert.equal(db.get("a")!.quota, null);
+  assert.deepEqual(db.get("r")!.permissions, { write: false, delete: true, rename: true });
+  assert.deepEqual(db.get("r")!.quota, { bytes: 1000, files: 3 });
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, permissions: { writ: false } }] })), /writ/);
+  assert.throws(() => parseUsers(JSON.stringify({ users: [{ name: "a", password: h, quota: { bytes: -1 } }] })), /quota/);
 });

@@ -7,10 +7,14 @@
 //      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
 //      PASV listeners open without connecting; a probe session measures PASV round trips)
+//   4. small files: lftp mirrors BENCH_SMALL_FILES small files up (mirror -R) and back through a
+//      34-port passive range, each server at its default pool settings; failures (files missing or
+//      different after each direction) and wall time, median of BENCH_SMALL_REPEAT rounds
 //
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=5  BENCH_SESSIONS=1000
-// BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_PHASES=throughput,sessions,pool  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
-// (replace the results block in docs/benchmarks.md).
+// BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
+// BENCH_PHASES=throughput,sessions,pool,smallfiles  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// (replace the results blocks in docs/benchmarks.md of the phases that ran).
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
@@ -27,7 +31,11 @@ const SESSIONS = env("BENCH_SESSIONS", 1000);
 const POOL = env("BENCH_POOL", 200);
 const PROBES = env("BENCH_PROBES", 1000);
 const WARMUP = env("BENCH_WARMUP", 100);
-const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool").split(",").map((s) => s.trim()));
+const SMALL_FILES = env("BENCH_SMALL_FILES", 1000);
+const SMALL_REPEAT = env("BENCH_SMALL_REPEAT", 3);
+/** The issue-10 range: 34 passive ports (vsftpd moved 1,200 files each way through it in 1.9 s). */
+const SMALL_PORTS = 34;
+const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool,smallfiles").split(",").map((s) => s.trim()));
 const PROFILE = process.env.BENCH_PROFILE === "1";
 const MAX_MINUTES = env("BENCH_MAX_MINUTES", 25);
 const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
@@ -78,10 +86,9 @@ async function requireFree(ports: number[], what: string): Promise<void> {
 function prepareFiles(): void {
   const dir = join(WORK, "files");
   mkdirSync(dir, { recursive: true });
-  const want: [string, number][] = [
-    ["big.bin", BIG_MB * 1024 * 1024],
-    ["1m.bin", 1024 * 1024],
-  ];
+  const want: [string, number][] = [];
+  if (PHASES.has("throughput")) want.push(["big.bin", BIG_MB * 1024 * 1024]);
+  if (PHASES.has("sessions")) want.push(["1m.bin", 1024 * 1024]);
   for (const [name, size] of want) {
     const p = join(dir, name);
     if (existsSync(p) && statSync(p).size === size) continue;
@@ -343,6 +350,122 @@ async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> 
   return { level, wantHeld, held: holders.length, holderFailures, probes: PROBES, probeFailures, p50: pct(lat, 50), p99: pct(lat, 99) };
 }
 
+interface SmallRound {
+  upSeconds: number;
+  downSeconds: number;
+  /** Files missing or not byte-identical on the server after mirror -R. */
+  upFailures: number;
+  /** Files missing or not byte-identical locally after mirroring back. */
+  downFailures: number;
+  /** lftp's exit codes (up, down) and the tail of its stderr when non-zero. */
+  lftpExit: [number, number];
+  lftpErrors: string[];
+}
+
+interface SmallFilesResult {
+  files: number;
+  bytes: number;
+  ports: number;
+  rounds: SmallRound[];
+  medianUpSeconds: number;
+  medianDownSeconds: number;
+  medianTotalSeconds: number;
+  failures: number;
+}
+
+/** BENCH_SMALL_FILES files of 1-4 KiB random data (made once, reused across runs). */
+function prepareSmallFiles(): { dir: string; files: Map<string, Buffer>; bytes: number } {
+  const dir = join(WORK, `small-${SMALL_FILES}`);
+  mkdirSync(dir, { recursive: true });
+  const files = new Map<string, Buffer>();
+  let bytes = 0;
+  for (let i = 0; i < SMALL_FILES; i++) {
+    const name = `f${String(i).padStart(5, "0")}.bin`;
+    const p = join(dir, name);
+    const size = 1024 + ((i * 2654435761) % 3072);
+    let data: Buffer;
+    if (existsSync(p) && statSync(p).size === size) data = readFileSync(p);
+    else {
+      data = randomFillSync(Buffer.alloc(size));
+      writeFileSync(p, data);
+    }
+    files.set(name, data);
+    bytes += size;
+  }
+  return { dir, files, bytes };
+}
+
+function lftp(s: ServerUnderTest, script: string): Promise<{ code: number; stderr: string; seconds: number }> {
+  const settings = "set net:max-retries 1; set net:timeout 15; set ftp:passive-mode on; set ftp:ssl-allow no; set cmd:fail-exit yes";
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const p = spawn("lftp", ["-u", `${s.user},${s.pass}`, "-p", String(s.port), "-e", `${settings}; ${script}; quit`, HOST], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 300_000);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stderr: err, seconds: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+
+function countMismatches(dir: string, files: Map<string, Buffer>): number {
+  let bad = 0;
+  for (const [name, data] of files) {
+    const p = join(dir, name);
+    if (!existsSync(p) || !readFileSync(p).equals(data)) bad++;
+  }
+  return bad;
+}
+
+/** lftp mirror up and back, servers interleaved (ABBA...), SMALL_REPEAT rounds. */
+async function smallFiles(servers: ServerUnderTest[]): Promise<Record<string, SmallFilesResult>> {
+  const { dir, files, bytes } = prepareSmallFiles();
+  const rounds: Record<string, SmallRound[]> = {};
+  for (const s of servers) rounds[s.name] = [];
+  for (let round = 0; round < SMALL_REPEAT; round++) {
+    const order = round % 2 === 0 ? servers : [...servers].reverse();
+    for (const s of order) {
+      const remote = `${s.uploadDir}small`;
+      const onDisk = join(s.uploadDisk, "small");
+      const local = join(WORK, `small-down-${s.name}`);
+      rmSync(onDisk, { recursive: true, force: true });
+      rmSync(local, { recursive: true, force: true });
+      await run("sync", []);
+      const up = await lftp(s, `mirror -R ${dir} ${remote}`);
+      const upFailures = countMismatches(onDisk, files);
+      const down = await lftp(s, `mirror ${remote} ${local}`);
+      const downFailures = countMismatches(local, files);
+      const r: SmallRound = {
+        upSeconds: up.seconds,
+        downSeconds: down.seconds,
+        upFailures,
+        downFailures,
+        lftpExit: [up.code, down.code],
+        lftpErrors: [up, down].filter((x) => x.code !== 0).map((x) => x.stderr.trim().split("\n").slice(-3).join(" | ")),
+      };
+      rounds[s.name]?.push(r);
+      log(`smallfiles round ${round + 1}/${SMALL_REPEAT} ${s.name}: up ${f2(r.upSeconds)} s (${upFailures} failed), down ${f2(r.downSeconds)} s (${downFailures} failed), lftp exit ${r.lftpExit.join("/")}`);
+    }
+  }
+  const out: Record<string, SmallFilesResult> = {};
+  for (const s of servers) {
+    const rs = rounds[s.name] ?? [];
+    out[s.name] = {
+      files: SMALL_FILES,
+      bytes,
+      ports: SMALL_PORTS,
+      rounds: rs,
+      medianUpSeconds: median(rs.map((r) => r.upSeconds)),
+      medianDownSeconds: median(rs.map((r) => r.downSeconds)),
+      medianTotalSeconds: median(rs.map((r) => r.upSeconds + r.downSeconds)),
+      failures: rs.reduce((a, r) => a + r.upFailures + r.downFailures, 0),
+    };
+  }
+  return out;
+}
+
 function loadNow(): string {
   return loadavg()
     .map((x) => x.toFixed(2))
@@ -355,6 +478,7 @@ async function main(): Promise<void> {
   prepareFiles();
   for (const n of wanted) rmSync(join(WORK, `${n}-main`), { recursive: true, force: true });
   for (const n of wanted) rmSync(join(WORK, `${n}-pool`), { recursive: true, force: true });
+  for (const n of wanted) rmSync(join(WORK, `${n}-small`), { recursive: true, force: true });
   const nodeFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "profiles")}`] : [];
   const range = SESSIONS * 2;
   const mainOpts: Record<Name, ServerOptions> = {
@@ -365,8 +489,15 @@ async function main(): Promise<void> {
     ours: { port: 2123, pasvStart: 28000, pasvEnd: 28000 + POOL - 1, quarantineSeconds: 0, acceptTimeoutSeconds: 600, work: WORK, nodeFlags, tag: "pool" },
     vsftpd: { port: 2124, pasvStart: 29000, pasvEnd: 29000 + POOL - 1, quarantineSeconds: 0, acceptTimeoutSeconds: 600, work: WORK, tag: "pool" },
   };
+  // Small files: each server at its own defaults for the pool (ours: 60 s quarantine; vsftpd: random port, 60 s accept timeout).
+  const smallOpts: Record<Name, ServerOptions> = {
+    ours: { port: 2125, pasvStart: 30500, pasvEnd: 30500 + SMALL_PORTS - 1, work: WORK, nodeFlags, tag: "small" },
+    vsftpd: { port: 2126, pasvStart: 30600, pasvEnd: 30600 + SMALL_PORTS - 1, work: WORK, tag: "small" },
+  };
+  const mainPhases = PHASES.has("throughput") || PHASES.has("sessions");
   for (const n of wanted) {
-    for (const o of [mainOpts[n], poolOpts[n]]) {
+    const opts = [...(mainPhases ? [mainOpts[n]] : []), ...(PHASES.has("pool") ? [poolOpts[n]] : []), ...(PHASES.has("smallfiles") ? [smallOpts[n]] : [])];
+    for (const o of opts) {
       await requireFree([o.port, o.pasvStart, o.pasvEnd, Math.floor((o.pasvStart + o.pasvEnd) / 2)], `${n} ${o.tag}`);
     }
   }
@@ -382,14 +513,14 @@ async function main(): Promise<void> {
   log(`machine: ${machine.cpu}, ${machine.memGB} GB, load ${machine.loadBefore}; servers: ${wanted.join(", ")}`);
 
   const servers: ServerUnderTest[] = [];
-  for (const n of wanted) {
+  for (const n of mainPhases ? wanted : []) {
     const s = await start(n, mainOpts[n]);
     running.push(s);
     servers.push(s);
   }
-  log(`1/3 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
+  log(`1/4 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
   const tp = PHASES.has("throughput") ? await throughput(servers) : {};
-  log(`2/3 ${SESSIONS} concurrent sessions`);
+  log(`2/4 ${SESSIONS} concurrent sessions`);
   const sess: Record<string, SessionsResult> = {};
   for (const s of PHASES.has("sessions") ? servers : []) {
     sess[s.name] = await concurrentSessions(s);
@@ -398,7 +529,7 @@ async function main(): Promise<void> {
   for (const s of servers) await s.stop();
   running.length = 0;
 
-  log(`3/3 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
+  log(`3/4 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
   const pools: Record<string, PoolLevel[]> = {};
   for (const n of PHASES.has("pool") ? wanted : []) {
     const s = await start(n, poolOpts[n]);
@@ -413,12 +544,81 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
-  const results = { servers: wanted, date: new Date().toISOString(), machine: { ...machine, loadAfter: loadNow() }, config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES }, notes, throughput: tp, sessions: sess, pools };
+  log(`4/4 small files: lftp mirror of ${SMALL_FILES} files up and back through ${SMALL_PORTS} ports, ${SMALL_REPEAT} rounds`);
+  let small: Record<string, SmallFilesResult> = {};
+  if (PHASES.has("smallfiles")) {
+    const ss: ServerUnderTest[] = [];
+    for (const n of wanted) {
+      const s = await start(n, smallOpts[n]);
+      running.push(s);
+      ss.push(s);
+    }
+    small = await smallFiles(ss);
+    for (const s of ss) await s.stop();
+    running.length = 0;
+  }
+
+  const results: Results = {
+    servers: wanted,
+    phases: [...PHASES],
+    date: new Date().toISOString(),
+    machine: { ...machine, loadAfter: loadNow() },
+    config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
+    notes,
+    throughput: tp,
+    sessions: sess,
+    pools,
+    smallfiles: small,
+  };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
-  const md = render(results);
-  writeFileSync(join(OUT, "server-results.md"), md);
-  console.log(md);
-  if (process.env.BENCH_DOCS === "1") updateDocs(md);
+  const md = mainPhases || PHASES.has("pool") ? render(results) : "";
+  const smallMd = PHASES.has("smallfiles") ? renderSmall(results) : "";
+  writeFileSync(join(OUT, "server-results.md"), md + (md && smallMd ? "\n" : "") + smallMd);
+  console.log(md + smallMd);
+  if (process.env.BENCH_DOCS === "1") {
+    if (md) updateDocs(md, "results");
+    if (smallMd) updateDocs(smallMd, "smallfiles");
+  }
+}
+
+function renderSmall(r: Results): string {
+  const has = (n: Name): boolean => r.servers.includes(n);
+  const x = (n: Name): SmallFilesResult | undefined => r.smallfiles[n];
+  const col = (n: Name, f: (v: SmallFilesResult) => string): string => {
+    const v = x(n);
+    return has(n) && v ? f(v) : "not measured";
+  };
+  const ratio = (f: (v: SmallFilesResult) => number): string => {
+    const a = x("ours");
+    const b = x("vsftpd");
+    return a && b && f(b) > 0 ? f2(f(a) / f(b)) : "–";
+  };
+  const n0 = SMALL_FILES.toLocaleString("en-US");
+  const kb = ((x("ours") ?? x("vsftpd"))?.bytes ?? 0).toLocaleString("en-US");
+  const lines = [
+    `Run ${r.date}; ${r.machine.cpu}, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}, lftp ${lftpVersion() ?? "?"}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}. ${n0} files (${kb} bytes in all), ${SMALL_PORTS}-port passive range, each server at its default pool settings, ${SMALL_REPEAT} rounds interleaved.`,
+    "",
+    `| small files: lftp mirror, ${n0} files, ${SMALL_PORTS} ports | ours | vsftpd | ours / vsftpd |`,
+    "|---|---:|---:|---:|",
+    `| failures (files missing or different, all rounds, up + down) | ${col("ours", (v) => String(v.failures))} | ${col("vsftpd", (v) => String(v.failures))} | |`,
+    `| up (mirror -R), s, median (runs) | ${col("ours", (v) => `${f2(v.medianUpSeconds)} (${v.rounds.map((q) => f2(q.upSeconds)).join(", ")})`)} | ${col("vsftpd", (v) => `${f2(v.medianUpSeconds)} (${v.rounds.map((q) => f2(q.upSeconds)).join(", ")})`)} | ${ratio((v) => v.medianUpSeconds)} |`,
+    `| down (mirror), s, median (runs) | ${col("ours", (v) => `${f2(v.medianDownSeconds)} (${v.rounds.map((q) => f2(q.downSeconds)).join(", ")})`)} | ${col("vsftpd", (v) => `${f2(v.medianDownSeconds)} (${v.rounds.map((q) => f2(q.downSeconds)).join(", ")})`)} | ${ratio((v) => v.medianDownSeconds)} |`,
+    `| up + down, s, median (goal for ours / vsftpd: ≤ 2×) | ${col("ours", (v) => f2(v.medianTotalSeconds))} | ${col("vsftpd", (v) => f2(v.medianTotalSeconds))} | ${ratio((v) => v.medianTotalSeconds)} |`,
+  ];
+  for (const n of r.servers) {
+    const errs = (x(n)?.rounds ?? []).flatMap((q) => q.lftpErrors);
+    if (errs.length) lines.push("", `- ${n}: lftp errors: ${errs.slice(0, 3).join("; ")}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+function lftpVersion(): string | null {
+  try {
+    const status = readFileSync("/var/lib/dpkg/status", "utf8");
+    return /Package: lftp\n(?:.*\n)*?Version: (\S+)/.exec(status)?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function spawnVersion(): string | null {
@@ -432,12 +632,15 @@ function spawnVersion(): string | null {
 
 interface Results {
   servers: Name[];
+  phases: string[];
   date: string;
   machine: Record<string, string | number>;
+  config: Record<string, number>;
   notes: string[];
   throughput: Record<string, Throughput>;
   sessions: Record<string, SessionsResult>;
   pools: Record<string, PoolLevel[]>;
+  smallfiles: Record<string, SmallFilesResult>;
 }
 
 function render(r: Results): string {
@@ -508,16 +711,16 @@ function render(r: Results): string {
   return lines.join("\n") + "\n";
 }
 
-function updateDocs(md: string): void {
+function updateDocs(md: string, block: "results" | "smallfiles"): void {
   const file = join(ROOT, "docs/benchmarks.md");
-  const begin = "<!-- bench-server:results:begin -->";
-  const end = "<!-- bench-server:results:end -->";
+  const begin = `<!-- bench-server:${block}:begin -->`;
+  const end = `<!-- bench-server:${block}:end -->`;
   const text = readFileSync(file, "utf8");
   const i = text.indexOf(begin);
   const j = text.indexOf(end);
   if (i < 0 || j < i) throw new Error(`docs/benchmarks.md has no ${begin} … ${end} block`);
   writeFileSync(file, text.slice(0, i + begin.length) + "\n" + md + text.slice(j));
-  log("docs/benchmarks.md results block updated");
+  log(`docs/benchmarks.md ${block} block updated`);
 }
 
 try {

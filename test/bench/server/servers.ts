@@ -70,8 +70,10 @@ export interface ServerOptions {
   port: number;
   pasvStart: number;
   pasvEnd: number;
-  quarantineSeconds: number;
-  acceptTimeoutSeconds: number;
+  /** Ours only; undefined = the server's default. */
+  quarantineSeconds?: number;
+  /** undefined = the server's default (ours 30 s, vsftpd 60 s). */
+  acceptTimeoutSeconds?: number;
   work: string;
   /** Extra node flags for ours, e.g. --cpu-prof. */
   nodeFlags?: string[];
@@ -131,8 +133,8 @@ export async function startOurs(o: ServerOptions): Promise<ServerUnderTest> {
       `  portStart: ${o.pasvStart}`,
       `  portEnd: ${o.pasvEnd}`,
       `  externalAddress: ${HOST}`,
-      `  quarantineSeconds: ${o.quarantineSeconds}`,
-      `  acceptTimeoutSeconds: ${o.acceptTimeoutSeconds}`,
+      ...(o.quarantineSeconds !== undefined ? [`  quarantineSeconds: ${o.quarantineSeconds}`] : []),
+      ...(o.acceptTimeoutSeconds !== undefined ? [`  acceptTimeoutSeconds: ${o.acceptTimeoutSeconds}`] : []),
       `usersFile: ${usersFile}`,
       `storage: { root: ${storage} }`,
       "metrics: { port: 0 }",
@@ -192,6 +194,7 @@ export function startVsftpd(o: ServerOptions): Promise<ServerUnderTest> {
       "write_enable=YES",
       "anon_upload_enable=YES",
       "anon_other_write_enable=YES",
+      "anon_mkdir_write_enable=YES",
       "anon_umask=022",
       "pasv_enable=YES",
       `pasv_min_port=${o.pasvStart}`,
@@ -201,7 +204,7 @@ export function startVsftpd(o: ServerOptions): Promise<ServerUnderTest> {
       "connect_from_port_20=NO",
       "max_clients=10000",
       "max_per_ip=10000",
-      `accept_timeout=${o.acceptTimeoutSeconds}`,
+      ...(o.acceptTimeoutSeconds !== undefined ? [`accept_timeout=${o.acceptTimeoutSeconds}`] : []),
       "idle_session_timeout=600",
       "data_connection_timeout=300",
       "seccomp_sandbox=NO",
@@ -241,7 +244,8 @@ export function startVsftpd(o: ServerOptions): Promise<ServerUnderTest> {
 function linkFiles(work: string, to: string): void {
   for (const f of ["big.bin", "1m.bin"]) {
     const target = join(to, f);
-    if (!existsSync(target)) linkSync(join(work, "files", f), target);
+    // A phase that needs neither (smallfiles) may run without them.
+    if (!existsSync(target) && existsSync(join(work, "files", f))) linkSync(join(work, "files", f), target);
   }
 }
 

@@ -10,6 +10,7 @@ key=$(cat "$mod/go.mod" "$mod/go.sum" "$here/build-metallb.sh" | sha256sum | cut
 cache=${PASV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pasv-operator}
 bin="$cache/metallb-$version-$key/bin"
 mkdir -p "$bin"
+exec 9>"$bin/.lock"; flock 9   # one build at a time per cache entry
 if [ ! -x "$bin/metallb-controller" ]; then
   echo "building metallb controller ($version) into $bin ..." >&2
   start=$(date +%s)

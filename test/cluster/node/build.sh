@@ -12,6 +12,7 @@ src="$here/images"
 key=$( (cd "$here" && find images cri -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | sort | xargs cat; cat "$here/build.sh") | sha256sum | cut -c1-16)
 cache=${PASV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pasv-operator}
 out="$cache/node-artifacts-$key"
+mkdir -p "$out"; exec 9>"$out/.lock"; flock 9   # one build at a time per cache entry
 if [ -f "$out/pause.tar" ] && [ -f "$out/echo.tar" ] && [ -x "$out/pasv-cri" ]; then echo "$out"; exit 0; fi
 mkdir -p "$out"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT

@@ -14,8 +14,8 @@ version=$(awk '{ for (i = 1; i < NF; i++) if ($i == "helm.sh/helm/v3") { print $
 key=$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -c1-16)
 cache=${PASV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pasv-operator}
 dir="$cache/helm-$version-$key"
+mkdir -p "$dir"; exec 9>"$dir/.lock"; flock 9   # one build at a time per cache entry
 if [ ! -x "$dir/helm" ]; then
-  mkdir -p "$dir"
   cd "$here"
   k8s=$(go list -m -f '{{.Version}}' k8s.io/client-go)   # v0.35.1 -> Kubernetes 1.35
   k8s_minor=${k8s#v0.}; k8s_minor=${k8s_minor%%.*}

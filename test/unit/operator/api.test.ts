@@ -20,6 +20,20 @@ describe("FtpServer API validation (TypeScript twin of the CEL rules)", () => {
     assert.equal(effectivePortCount({ expectedConcurrentConnections: 20 }), 100);
     assert.equal(effectivePortCount({ numberOfPorts: 7, expectedConcurrentConnections: 20 }), 7);
   });
+  it("accepts passive.sharePorts where the pod sees client IPs (Strict, PROXY protocol, Local, ClusterIP)", () => {
+    const cases: Record<string, unknown>[] = [
+      { ...base, passive: { ...base.passive, sharePorts: true }, dataConnectionCheck: "Strict" },
+      { ...base, passive: { ...base.passive, sharePorts: true }, proxyProtocol: { enabled: true, onData: true } },
+      { ...base, passive: { ...base.passive, sharePorts: true }, service: { type: "LoadBalancer", externalTrafficPolicy: "Local" } },
+      { ...base, passive: { ...base.passive, sharePorts: true }, service: { type: "ClusterIP" } },
+      { ...base, passive: { ...base.passive, sharePorts: true }, routing: { mode: "ClientIPAffinity" } },
+      { ...base, passive: { ...base.passive, sharePorts: false } },
+    ];
+    for (const c of cases) {
+      const r = validateSpec(c);
+      assert.ok(r.ok, JSON.stringify({ c, r }));
+    }
+  });
   for (const [name, spec, msg] of INVALID) {
     it(`rejects: ${name}`, () => {
       const r = validateSpec(spec);

@@ -47,5 +47,7 @@ export const INVALID: [string, Record<string, unknown>, RegExp, RegExp?][] = [
   ["bad fromAddress", withSpec((s) => (s.userClasses = [{ name: "a", match: { fromAddresses: ["partner.example"] } }])), /CIDR or an IP wildcard/],
   ["sharedIPKey without MetalLB", withSpec((s) => (s.service = { type: "LoadBalancer", sharedIPKey: "k" })), /MetalLB/],
   ["port 0", withSpec((s) => (s.passive.basePort = 0)), /basePort/, /basePort.*should be greater than or equal to 1/],
+  ["sharePorts behind SNAT", withSpec((s) => (s.passive.sharePorts = true)), /sharePorts routes each data connection by its client IP/],
+  ["sharePorts with Relaxed", withSpec((s) => ((s.passive.sharePorts = true), (s.dataConnectionCheck = "Relaxed"), (s.service = { type: "ClusterIP" }))), /sharePorts routes each data connection/],
 ];
 
