@@ -363,7 +363,9 @@ test("a crowd of hostile clients at once: the server keeps serving, then RSS, fd
   await sleep(300);
   const baseFds = fdCount(pid);
   const baseRss = rssBytes(pid);
-  const probe = await latencyProbe(srv.controlPort, 200);
+  // The 1 s bar is the backpressure test's; here, next to 24 hostile sessions and the test's own
+  // clients on a shared 2-core machine, every probe within 3 s and a small median.
+  const probe = await latencyProbe(srv.controlPort, 200, 3000);
   const hostile: Array<{ destroy: () => void }> = [];
   const drips: NodeJS.Timeout[] = [];
   let ended = false;
@@ -404,7 +406,8 @@ test("a crowd of hostile clients at once: the server keeps serving, then RSS, fd
       await sleep(500);
     }
     const lat = await probe.stop();
-    assert.equal(lat.late, 0, `probe NOOPs unanswered within 1 s: ${lat.late} of ${lat.count}: ${lat.failures.join("; ")}`);
+    assert.equal(lat.late, 0, `probe NOOPs unanswered within 3 s: ${lat.late} of ${lat.count}: ${lat.failures.join("; ")}`);
+    assert.ok(lat.median < 250, `probe median ${lat.median.toFixed(0)} ms, slowest ${lat.max.toFixed(0)} ms`);
     const growthMb = (peak - baseRss) / 1048576;
     // Up to 8 more 1 MiB transfer buffers for the idle uploads, the rest must stay small.
     assert.ok(growthMb < 25, `RSS grew ${growthMb.toFixed(1)} MB under the crowd`);

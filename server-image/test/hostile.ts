@@ -187,12 +187,13 @@ export function tlsOverControlledTcp(port: number, opts: ConnectionOptions): { t
 
 /**
  * Keeps one logged-in session sending NOOP every `everyMs` and records each round trip; `stop()`
- * returns the latencies (ms) and how many probes got no answer within 1 s.
+ * returns the latencies (ms: slowest and median) and how many probes got no answer within `boundMs`.
  */
 export async function latencyProbe(
   port: number,
   everyMs = 200,
-): Promise<{ stop: () => Promise<{ max: number; count: number; late: number; failures: string[] }> }> {
+  boundMs = 1000,
+): Promise<{ stop: () => Promise<{ max: number; median: number; count: number; late: number; failures: string[] }> }> {
   const c = await RawFtp.connect(port);
   await c.read();
   await c.login("bob", "bob-pw");
@@ -204,7 +205,7 @@ export async function latencyProbe(
     while (running) {
       const t0 = performance.now();
       try {
-        const r = await c.cmd("NOOP", 1000);
+        const r = await c.cmd("NOOP", boundMs);
         if (r.code !== 200) {
           late++;
           failures.push(r.text.trim());
@@ -222,7 +223,7 @@ export async function latencyProbe(
       running = false;
       await loop;
       c.close();
-      return { max: times.length ? Math.max(...times) : Infinity, count: times.length, late, failures };
+      return { max: times.length ? Math.max(...times) : Infinity, median: times.length ? median(times) : Infinity, count: times.length, late, failures };
     },
   };
 }

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startServer, type RunningServer } from "./helpers.ts";
 import { makeCert } from "./tls-helpers.ts";
-import { LineClient } from "./hostile.ts";
+import { LineClient, sleep } from "./hostile.ts";
 
 const servers: RunningServer[] = [];
 const tmp: string[] = [];
@@ -40,6 +40,8 @@ test("STARTTLS: USER/PASS pipelined in plaintext after AUTH TLS (same packet) ar
   assert.match(await c.send("PWD"), /^530/);
   assert.match(await c.send("USER alice"), /^331/);
   assert.match(await c.send("PASS alice-pw"), /^230/);
+  await srv.waitForLog((l) => l.msg === "login"); // logs arrive through a pipe, after the reply
+  await sleep(200);
   assert.equal(srv.logs.filter((l) => l.msg === "login").length, 1, "exactly one login: the one sent over TLS");
   c.close();
 });
