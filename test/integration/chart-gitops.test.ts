@@ -11,7 +11,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import {
   CHART, Kube, ROOT, conditions, eventually, isCurrent, parseDocs, run, serviceAccountKubeconfig, startChartOperator, tools,
   type K8sObject, type LocalOperator,
@@ -57,7 +57,7 @@ async function argoHealth(obj: unknown): Promise<{ status: string; message: stri
   return { status, message };
 }
 
-describe("GitOps: examples applied like Argo CD / Flux, with the operator running", () => {
+describe("GitOps: examples applied like Argo CD / Flux, with the operator running", { skip: ownClusterOnly("installs the chart cluster-wide: CRD, ClusterRoles, release in pasv-system") }, () => {
   let cluster: TestCluster;
   let admin: Kube;
   let op: LocalOperator | undefined;

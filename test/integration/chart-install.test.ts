@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import {
   CHART, Kube, conditions, eventually, httpStatus, isCurrent, operatorContainer, serviceAccountKubeconfig,
   startChartOperator, tools, type K8sObject, type LocalOperator,
@@ -54,7 +54,7 @@ async function current(admin: Kube, name: string, op: LocalOperator, timeoutMs =
   }
 }
 
-describe("chart: install, operate under the chart's ServiceAccount, upgrade, uninstall", () => {
+describe("chart: install, operate under the chart's ServiceAccount, upgrade, uninstall", { skip: ownClusterOnly("installs the chart cluster-wide: CRD, ClusterRoles, release in pasv-system") }, () => {
   let cluster: TestCluster;
   let admin: Kube;
   let sa: Kube;

@@ -22,7 +22,7 @@ export function renderServerConfig(e: Effective, externalAddress: string | null)
     passive: {
       portStart: e.basePort,
       portEnd: e.portEnd,
-      ...(e.slices.length ? { slices: e.slices.map((x) => ({ slot: x.slot, portStart: x.portStart, portEnd: x.portEnd })) } : {}),
+      ...(e.configSlices.length ? { slices: e.configSlices.map((x) => ({ slot: x.slot, portStart: x.portStart, portEnd: x.portEnd })) } : {}),
       externalAddress,
       addressRules: (s.passive.addressRules ?? []).map((r) => ({ userClass: r.userClass, address: r.address, enabled: r.enabled !== false })),
       ...(s.passive.quarantineSeconds !== undefined ? { quarantineSeconds: s.passive.quarantineSeconds } : {}),

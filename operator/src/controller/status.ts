@@ -6,6 +6,7 @@ import type { Condition, FtpServer, Status } from "../api/v1alpha1.ts";
 import type { Effective } from "./model.ts";
 import { servicePortCount } from "./model.ts";
 import { nodePortsUsed, type AddressResult } from "./service.ts";
+import { storageShared } from "./storage.ts";
 
 export const AWS_NLB_MAX_LISTENERS = 50;
 export const AZURE_MAX_RULES = 300;
@@ -231,7 +232,7 @@ export function computeStatus(inp: StatusInput): { status: Omit<Status, "conditi
     serviceName: inp.fs.metadata.name,
     nodePortsUsed: nodePortsUsed(e),
   };
-  return { status, conditions: [ready, reconciling, stalled, sized, addressCond, routing, limits] };
+  return { status, conditions: [ready, reconciling, stalled, sized, addressCond, routing, limits, storageShared(e)] };
 }
 
 /** Whether a condition is a problem worth a Warning Event. */

@@ -12,6 +12,9 @@
 //   4. restart the operator (cold caches, full resync of converged objects) and count its writes:
 //      the no-op resync must write nothing.
 //
+// Results: out/bench/operator-results.json (memory in bytes; the table says MB = 10^6 bytes);
+// BENCH_DOCS=1 also records it in docs/benchmarks/results/ and regenerates docs/benchmarks.md.
+//
 // "Ready" here = the operator's --workload-readiness=applied: every child (Service, EndpointSlices,
 // ConfigMap, StatefulSet) applied for the current generation, the Service's ports and the slot
 // EndpointSlices consistent with the passive range, the external address resolved (ClusterIP
@@ -21,7 +24,8 @@
 //          [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]   (node flags for the operator process, after
 //          the ones of operator/Dockerfile's ENTRYPOINT, which the bench always uses)
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, readdirSync, createWriteStream } from "node:fs";
+import { readFileSync, readdirSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -30,6 +34,9 @@ import type { KubeObject } from "../../../operator/src/runtime/types.ts";
 import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
 import { cacheReport } from "./cache-size.ts";
+import { eventually, within } from "../../support/eventually.ts";
+import { renderOperatorResults, type OperatorResults, type OperatorRow } from "./results.ts";
+import { recordResult } from "../../../hack/bench-docs.ts";
 import { FtpServers, condition, ensureNamespace, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
@@ -132,20 +139,33 @@ async function stopOperator(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null) return;
   const gone = new Promise((r) => p.once("exit", r));
   p.kill("SIGTERM");
-  await gone;
-}
-
-async function waitMetrics(port: number) {
-  for (;;) {
-    try {
-      return await metrics(port);
-    } catch {
-      await sleep(100);
-    }
+  try {
+    await within("the operator exits after SIGTERM", gone, 30_000);
+  } catch (err) {
+    p.kill("SIGKILL");
+    throw err;
   }
 }
 
-const results: Record<string, unknown>[] = [];
+/** The operator's /metrics once it answers (bounded: an operator that never serves fails the bench). */
+function waitMetrics(port: number) {
+  return eventually(`operator /metrics on 127.0.0.1:${port}`, () => metrics(port), 60_000, 100);
+}
+
+/** Polls /metrics until `done` says so, within the bench's --timeout-seconds. */
+async function metricsUntil(port: number, what: string, done: (m: Awaited<ReturnType<typeof metrics>>, prev: Awaited<ReturnType<typeof metrics>> | null) => boolean, everyMs: number) {
+  let prev: Awaited<ReturnType<typeof metrics>> | null = null;
+  return eventually(what, async () => {
+    const m = await metrics(port);
+    const ok = done(m, prev);
+    prev = m;
+    return ok ? m : null;
+  }, Number(values["timeout-seconds"]) * 1000, everyMs);
+}
+
+const results: OperatorRow[] = [];
+const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(" ");
+const loadBefore = loadNow();
 try {
   await installCrd(client);
   for (const n of sizes) {
@@ -218,12 +238,9 @@ try {
     await watcher.stop();
     const ready = await readyCount();
     // let the trailing events settle, then read the counters
-    let m = await waitMetrics(op.port);
-    for (let last = -1; m.reconciles !== last || m.depth > 0; ) {
-      last = m.reconciles;
-      await sleep(1000);
-      m = await waitMetrics(op.port);
-    }
+    await waitMetrics(op.port);
+    const m = await metricsUntil(op.port, "the cold-start operator settles (reconcile count steady for 1 s, queue empty)",
+      (cur, prev) => prev !== null && cur.reconciles === prev.reconciles && cur.depth === 0, 1000);
     peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
     const rssAfter = vm(op.proc.pid!, "VmRSS");
     if (values["heap-snapshot-dir"]) {
@@ -242,18 +259,15 @@ try {
     // 4. no-op resync: a fresh operator over converged objects
     const t1 = Date.now();
     const op2 = startOperator(ns, `${n}-resync`);
-    let m2 = await waitMetrics(op2.port);
-    while (m2.reconciles < n || m2.depth > 0) {
-      await sleep(200);
-      m2 = await waitMetrics(op2.port);
-    }
+    await waitMetrics(op2.port);
+    let m2 = await metricsUntil(op2.port, `the resync operator reconciles all ${n} FtpServers`, (cur) => cur.reconciles >= n && cur.depth === 0, 200);
     const resyncMs = Date.now() - t1;
     await sleep(1000);
     m2 = await waitMetrics(op2.port);
     const rss2 = vm(op2.proc.pid!, "VmHWM");
     await stopOperator(op2.proc);
 
-    const r = {
+    const r: OperatorRow = {
       ftpServers: n,
       replicas,
       passivePorts: ports,
@@ -267,11 +281,11 @@ try {
       apiWrites: sum(writes),
       apiWritesPerFtpServer: +(sum(writes, ["events"]) / n).toFixed(2),
       writesByResource: writes,
-      peakRssMB: +(peakRss / 2 ** 20).toFixed(1),
-      rssAfterMB: +(rssAfter / 2 ** 20).toFixed(1),
+      peakRssBytes: peakRss,
+      rssAfterBytes: rssAfter,
       noopResyncSeconds: resyncMs / 1000,
       noopResyncWrites: sum(m2.writes, ["leases"]),
-      noopResyncPeakRssMB: +(rss2 / 2 ** 20).toFixed(1),
+      noopResyncPeakRssBytes: rss2,
     };
     results.push(r);
     console.log(JSON.stringify(r));
@@ -281,8 +295,16 @@ try {
   await cluster.stop();
 }
 
-console.log("\n| FtpServers | cold start → all Ready | API writes / FtpServer | operator peak RSS | no-op resync writes | no-op resync time | CPU s to Ready: operator / apiserver / etcd |");
-console.log("|---:|---:|---:|---:|---:|---:|---:|");
-for (const r of results as Record<string, number>[]) {
-  console.log(`| ${r.ftpServers} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${r.apiWritesPerFtpServer} | ${r.peakRssMB} MB | ${r.noopResyncWrites} | ${r.noopResyncSeconds} s | ${r.operatorCpuSecondsToReady} / ${r.apiserverCpuSecondsToReady} / ${r.etcdCpuSecondsToReady} |`);
-}
+const out: OperatorResults = {
+  bench: "operator",
+  date: new Date().toISOString(),
+  machine: { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memBytes: totalmem(), kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(), node: process.version, loadBefore, loadAfter: loadNow() },
+  config: { sizes, replicas, ports, workers: Number(values.workers), operatorNodeFlags: NODE_FLAGS },
+  rows: results,
+};
+const outDir = fileURLToPath(new URL("../../../out/bench/", import.meta.url));
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, "operator-results.json"), JSON.stringify(out, null, 2) + "\n");
+console.log("\n" + renderOperatorResults(out));
+// BENCH_DOCS=1: the raw file goes to docs/benchmarks/results/ and docs/benchmarks.md is regenerated from it.
+if (process.env.BENCH_DOCS === "1") console.log(`recorded ${recordResult("operator", out)}; docs/benchmarks.md regenerated`);

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { effective } from "../../../operator/src/controller/model.ts";
 import { computeStatus, mergeConditions, passiveRangeSized, routingSound, withinProviderLimits } from "../../../operator/src/controller/status.ts";
+import { storageShared } from "../../../operator/src/controller/storage.ts";
 import { ftpServer } from "./fixtures.ts";
 
 const eff = (spec: object) => effective(ftpServer(spec).spec);
@@ -30,6 +31,24 @@ describe("conditions", () => {
     const pool = withinProviderLimits(eff({ passive: { basePort: 30000, numberOfPorts: 3000 } }));
     assert.deepEqual([pool.status, pool.reason], ["False", "NodePortPoolExhausted"]);
     assert.equal(withinProviderLimits(eff({ passive: { basePort: 30000, numberOfPorts: 3000 }, service: { type: "LoadBalancer", allocateLoadBalancerNodePorts: false } })).status, "True");
+  });
+  it("StorageShared: False with per-pod storage and replicas > 1 (uploads invisible from the other pods), True when shared or alone", () => {
+    const empty = storageShared(eff({ replicas: 3 }));
+    assert.deepEqual([empty.status, empty.reason], ["False", "PerPodStorage"]);
+    assert.match(empty.message, /uploads through one pod are invisible from the others/);
+    const pvc = storageShared(eff({ replicas: 2, storage: { type: "PersistentVolumeClaim", size: "1Gi" } }));
+    assert.deepEqual([pvc.status, pvc.reason], ["False", "PerPodStorage"]);
+    assert.match(pvc.message, /one PersistentVolumeClaim per pod/);
+    const shared = storageShared(eff({ replicas: 3, storage: { type: "SharedClaim", claimName: "ftp-files" } }));
+    assert.deepEqual([shared.status, shared.reason], ["True", "SharedClaim"]);
+    assert.equal(storageShared(eff({ replicas: 1 })).reason, "SingleReplica");
+    // a problem: Warning Event on transition (mergeConditions' newProblems), but Ready is not blocked
+    const fs = ftpServer({ replicas: 3 });
+    const r = computeStatus({ fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 3, readyReplicas: 3, workloadUpdated: true,
+      address: { address: "198.51.100.7", resolved: true, reason: "LoadBalancerIP", message: "" }, workloadReadiness: "pods" });
+    assert.equal(r.conditions.find((c) => c.type === "Ready")?.status, "True");
+    const merged = mergeConditions(r.conditions, undefined, 3, "2026-12-01T00:00:00Z");
+    assert.ok(merged.newProblems.some((c) => c.type === "StorageShared"));
   });
   it("Ready/Reconciling/Stalled", () => {
     const fs = ftpServer();
