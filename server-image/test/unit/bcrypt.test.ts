@@ -65,9 +65,14 @@ test("bcrypt: a wrong password and an unknown user cost about the same real bcry
   setDummyShape([h, htpasswd("erin", "x", cost)]);
   await dummyVerify("warm-up");
   await verifyPassword("warm-up", h);
-  const one = Date.now();
-  bcrypt.compareSync("x", h);
-  const compareMs = Date.now() - one;
+  // The least of three direct compares: a load spike on this shared machine only lengthens a run.
+  const direct: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const one = performance.now();
+    bcrypt.compareSync("x", h);
+    direct.push(performance.now() - one);
+  }
+  const compareMs = Math.min(...direct);
   const wrong: number[] = [];
   const unknown: number[] = [];
   for (let i = 0; i < 5; i++) {
@@ -76,7 +81,7 @@ test("bcrypt: a wrong password and an unknown user cost about the same real bcry
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
   const [w, u] = [median(wrong), median(unknown)];
-  console.log(`bcrypt cost ${cost}: compareSync ${compareMs} ms, wrong password ${w.toFixed(1)} ms, unknown user ${u.toFixed(1)} ms (medians of 5)`);
+  console.log(`bcrypt cost ${cost}: compareSync ${compareMs.toFixed(1)} ms (least of 3), wrong password ${w.toFixed(1)} ms, unknown user ${u.toFixed(1)} ms (medians of 5)`);
   assert.ok(w > compareMs * 0.5, `a wrong password costs a real compare (${w} ms vs ${compareMs} ms)`);
   assert.ok(u > w * 0.5 && u < w * 2, `an unknown user costs the same (${u} ms vs ${w} ms)`);
 });
