@@ -32,7 +32,7 @@
 //          the ones of operator/Dockerfile's ENTRYPOINT, which the bench always uses)
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -354,13 +354,11 @@ try {
       apiWrites: sum(writes),
       apiWritesPerFtpServer: +(sum(writes, ["events"]) / n).toFixed(2),
       writesByResource: writes,
-      peakRssMB: +(peakRss / 2 ** 20).toFixed(1),
-      rssAfterMB: +(rssAfter / 2 ** 20).toFixed(1),
+      peakRssBytes: peakRss,
+      rssAfterBytes: rssAfter,
       noopResyncSeconds: resyncMs / 1000,
       noopResyncWrites: sum(m2.writes, ["leases"]),
-      noopResyncPeakRssMB: +(rss2 / 2 ** 20).toFixed(1),
-      peakRssMBdecimal: +(peakRss / 1e6).toFixed(1),
-      noopResyncPeakRssMBdecimal: +(rss2 / 1e6).toFixed(1),
+      noopResyncPeakRssBytes: rss2,
       settledWithinBound: settled,
       pods: podCount,
       serviceJsonBytes,
@@ -376,13 +374,20 @@ try {
   await cluster.stop();
 }
 
-const run = { date: new Date().toISOString(), cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, kubernetes: cluster.state?.version, operatorNodeFlags: NODE_FLAGS, workers: Number(values.workers), results };
+// Memory in bytes (tables: MB = 10^6 bytes); load averages per size in each row.
+const run = {
+  bench: "operator",
+  date: new Date().toISOString(),
+  machine: { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memBytes: totalmem(), kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(), node: process.version, kubernetes: cluster.state?.version ?? "" },
+  config: { sizes: sizes.map((s) => s.label), workers: Number(values.workers), operatorSource: values.source, operatorNodeFlags: NODE_FLAGS },
+  rows: results,
+};
 mkdirSync(dirname(resultsFile), { recursive: true });
 writeFileSync(resultsFile, JSON.stringify(run, null, 2) + "\n");
 console.log(`\nresults: ${resultsFile}`);
-console.log("\n| size (N×ports×replicas) | cold start → all Ready | bulk apply | ratio | API writes / FtpServer (bulk) | peak RSS, 10⁶ B | no-op resync writes | CPU s to Ready: operator / apiserver / etcd (bulk: apiserver) | load avg |");
+console.log("\n| size (N×ports×replicas) | cold start → all Ready | bulk apply | ratio | API writes / FtpServer (bulk) | peak RSS, MB (10⁶ B) | no-op resync writes | CPU s to Ready: operator / apiserver / etcd (bulk: apiserver) | load avg |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of results as Record<string, number & Record<string, number>>[]) {
   const b = r.bulkApply as Record<string, number> | undefined;
-  console.log(`| ${r.ftpServers}×${r.passivePorts}×${r.replicas} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${b ? `${b.seconds} s` : "-"} | ${r.ratioToBulkApply ?? "-"} | ${r.apiWritesPerFtpServer}${b ? ` (${(b.writes! / r.ftpServers!).toFixed(2)})` : ""} | ${r.peakRssMBdecimal} | ${r.noopResyncWrites} | ${r.operatorCpuSecondsToReady} / ${r.apiserverCpuSecondsToReady} / ${r.etcdCpuSecondsToReady}${b ? ` (${b.apiserverCpuSeconds})` : ""} | ${(r.loadAverageBefore as unknown as number[])[0]} |`);
+  console.log(`| ${r.ftpServers}×${r.passivePorts}×${r.replicas} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${b ? `${b.seconds} s` : "-"} | ${r.ratioToBulkApply ?? "-"} | ${r.apiWritesPerFtpServer}${b ? ` (${(b.writes! / r.ftpServers!).toFixed(2)})` : ""} | ${(r.peakRssBytes! / 1e6).toFixed(1)} | ${r.noopResyncWrites} | ${r.operatorCpuSecondsToReady} / ${r.apiserverCpuSecondsToReady} / ${r.etcdCpuSecondsToReady}${b ? ` (${b.apiserverCpuSeconds})` : ""} | ${(r.loadAverageBefore as unknown as number[])[0]} |`);
 }
