@@ -61,7 +61,7 @@ const keyIndexes = new WeakMap<Json[], Map<string, Map<string, Json> | null>>();
 function keyIndex(list: Json[], names: string[]): Map<string, Json> | null {
   const signature = JSON.stringify(names);
   let byNames = keyIndexes.get(list);
-  if (byNames === undefined) keyIndexes.set(list, (byNames = new Map()));
+  if (byNames === undefined) keyIndexes.set(list, (byNames = new Map<string, Map<string, Json> | null>()));
   let index = byNames.get(signature);
   if (index === undefined) {
     index = new Map<string, Json>();
