@@ -16,7 +16,7 @@ NODE_TEST = timeout --signal=TERM --kill-after=30s $(SUITE_TIMEOUT) node --test 
 # Where `make cluster-up` keeps its state and kubeconfig.
 CLUSTER_DIR ?= $(CURDIR)/out/cluster
 
-.PHONY: help deps check lint typecheck unit integration test demo cluster-up cluster-down k8s-binaries kind-up
+.PHONY: help deps check generated-check bench-docs bench-docs-check lint typecheck unit integration test demo cluster-up cluster-down k8s-binaries kind-up
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -33,13 +33,24 @@ typecheck: deps ## tsc --noEmit (strict)
 lint: deps ## eslint
 	eslint .
 
-check: typecheck lint ## static checks
+check: typecheck lint generated-check ## static checks, and every generated file current
+
+# Generated files: crds/ (from the zod schema), the chart's CRD templates, docs/crd-reference.md and
+# docs/benchmarks.md's tables (from docs/benchmarks/results/*.json). Each target is in its fragment.
+generated-check: manifests-check chart-crds-check docs-crd-check bench-docs-check ## fail when a generated file is stale
+
+bench-docs: deps ## regenerate docs/benchmarks.md's tables from the committed docs/benchmarks/results/*.json
+	$(NODE) hack/bench-docs.ts
+
+bench-docs-check: deps ## fail when docs/benchmarks.md differs from what docs/benchmarks/results/*.json give
+	$(NODE) hack/bench-docs.ts --check
 
 k8s-binaries: ## build the pinned Kubernetes + etcd binaries, the node's images/tools and MetalLB (cached outside the checkout)
 	test/cluster/build.sh all >/dev/null
 	test/cluster/node/build.sh >/dev/null
 	test/cluster/node/build-metallb.sh >/dev/null
 	test/tools/helm/build.sh >/dev/null
+	test/tools/kstatus/build.sh >/dev/null
 
 # FULL_NODE=1 adds the full node: containerd, kubelet, kube-proxy, MetalLB (root only).
 cluster-up: deps ## start a local control plane on 127.0.0.1 (FULL_NODE=1: plus a full node)

@@ -22,13 +22,14 @@ rm -rf "$ctx"
 mkdir -p "$ctx/operator" "$ctx/server-image/src" "$ctx/prebuilt"
 cp -p "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/operator/Dockerfile" "$ctx/"
 cp -p "$root/operator/tsconfig.build.json" "$ctx/operator/"
+mkdir -p "$ctx/hack" && cp -p "$root/hack/operator-js.sh" "$ctx/hack/"
 # The Dockerfile's COPY lines need the sources; the image takes prebuilt/dist.
 cp -rp "$root/operator/src" "$ctx/operator/src"
 cp -rp "$root/server-image/src/config" "$ctx/server-image/src/config"
 find "$ctx/operator/src" "$ctx/server-image/src" -name '*.test.ts' -delete
 "$root/hack/operator-js.sh" "$ctx/prebuilt/dist"
 # Packages the compiled operator imports (import type is gone from the emitted code).
-deps=$("$node_bin/node" "$root/test/images/prod-deps.ts" "$ctx/prebuilt/node_modules" "$ctx/prebuilt/dist/operator/src")
+deps=$("$node_bin/node" "$root/test/images/prod-deps.ts" "$ctx/prebuilt/node_modules" "$ctx/prebuilt/dist")
 log "production packages the operator imports (with their closure): ${deps:-none}"
 
 build_image "$image" "$base" "$ctx" pasv-operator/operator

@@ -17,7 +17,7 @@
 //   --nodeport-pool-size N       size of the cluster's NodePort range (default 2768)
 //   --resync-period SECONDS      periodic re-check of every FtpServer (default 600; 0 = off)
 //   --list-page-size N           informer LIST page size (default 100: smaller pages = lower peak memory at start)
-// Logs: pino JSON on stdout, level from $LOG_LEVEL.
+// Logs: pino JSON on stdout, level from $LOG_LEVEL. Losing the leader Lease exits with status 1.
 import { loadDefaultKubeConfig, loadKubeConfigFile } from "./runtime/kubeconfig.ts";
 import { parseArgs } from "node:util";
 import { createLogger } from "./runtime/log.ts";
@@ -92,6 +92,12 @@ const op = createOperator({
   nodePortPool: int("nodeport-pool-size", values["nodeport-pool-size"]),
   resyncMs: int("resync-period", values["resync-period"]) * 1000,
   listPageSize: Math.max(1, int("list-page-size", values["list-page-size"])),
+  // Like controller-runtime: a replica that lost its Lease exits (its in-flight requests were
+  // aborted when the loss was detected, before another replica can take over) and restarts fresh.
+  onLostLeadership: () => {
+    log.error("leadership lost: exiting");
+    process.exit(1);
+  },
 });
 op.manager.handleSignals();
 log.info({ namespace: namespace ?? "(all)", leaderElect, readiness }, "pasv-operator starting");

@@ -1,7 +1,9 @@
 // Entry point: node server-image/src/main.ts --config /path/config.yaml [--slot N]
 // The slot (pod ordinal) may also come from PASV_SLOT. SIGTERM/SIGINT drain and exit.
 
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { TERMINATION_LOG } from "#server-config";
 import { FtpServer } from "./server.ts";
 import { createLogger } from "./log.ts";
 
@@ -57,6 +59,15 @@ process.on("unhandledRejection", (err) => {
 });
 
 main().catch((err: unknown) => {
+  const message = `cannot start: ${(err as Error).message}`;
   log.fatal({ err: (err as Error).message }, "cannot start");
+  // In a pod the kubelet shows this file as the container's termination message, which the
+  // operator copies into the FtpServer's status. "r+": only an existing file (the kubelet's mount) is
+  // written; outside Kubernetes nothing is created. PASV_TERMINATION_LOG: another path (tests).
+  try {
+    writeFileSync(process.env.PASV_TERMINATION_LOG || TERMINATION_LOG, message.slice(0, 4000), { flag: "r+" });
+  } catch {
+    /* not in a pod */
+  }
   process.exit(1);
 });

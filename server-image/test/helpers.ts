@@ -87,7 +87,13 @@ export interface RunningServer {
   /** Rewrites the config file (same dir) with a new config; returns once written. */
   writeConfig(cfg: ServerConfigInput): Promise<void>;
   config: ServerConfigInput;
-  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /**
+   * The first log line (seen so far or to come) that `pred` accepts; with `since` (a `logMark()`),
+   * only lines printed after that mark — so a wait for "reloaded" cannot match an earlier reload.
+   */
+  waitForLog(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number, since?: number): Promise<Record<string, unknown>>;
+  /** How many log lines the server has printed so far (for `waitForLog(…, since)`). */
+  logMark(): number;
   stop(): Promise<void>;
 }
 
@@ -147,6 +153,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Array<Record<string, unknown>> = [];
+  let dropped = 0; // lines spliced off the front of `logs`
   const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
   let buf = "";
   let stderr = "";
@@ -164,7 +171,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
         rec = { msg: line };
       }
       logs.push(rec);
-      if (logs.length > 5000) logs.splice(0, 1000);
+      if (logs.length > 5000) {
+        logs.splice(0, 1000);
+        dropped += 1000;
+      }
       for (let i = waiters.length - 1; i >= 0; i--) {
         if (waiters[i]!.pred(rec)) {
           waiters[i]!.resolve(rec);
@@ -177,8 +187,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   proc.stderr.on("data", (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
 
-  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
-    const hit = logs.find(pred);
+  const logMark = (): number => dropped + logs.length;
+  const waitForLog = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000, since = 0) => {
+    const hit = logs.slice(Math.max(0, since - dropped)).find(pred);
     if (hit) return Promise.resolve(hit);
     return new Promise<Record<string, unknown>>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`timed out waiting for a log line; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
@@ -219,6 +230,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     exited,
     config,
     waitForLog,
+    logMark,
     async writeConfig(cfg) {
       running.config = cfg;
       await writeFile(configPath, serialize(cfg));

@@ -256,6 +256,23 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     assert.equal(res.status, 200);
     const text = await res.text();
-    assert.match(text, /^# (HELP|TYPE) /m);
+    // Every metric docs/ftp-server.md lists, with its HELP line and its type ...
+    const families: [string, "counter" | "gauge"][] = [
+      ["ftp_sessions", "gauge"], ["ftp_sessions_total", "counter"], ["ftp_logins_total", "counter"],
+      ["ftp_transfers_total", "counter"], ["ftp_bytes_total", "counter"], ["ftp_passive_ports", "gauge"],
+      ["ftp_passive_ports_in_use", "gauge"], ["ftp_passive_ports_quarantined", "gauge"], ["ftp_passive_ports_free", "gauge"],
+      ["ftp_passive_pool_exhausted_total", "counter"], ["ftp_data_connections_rejected_total", "counter"],
+      ["ftp_config_reloads_total", "counter"], ["ftp_password_hash_runs_total", "counter"],
+      ["ftp_transfer_buffers", "gauge"], ["ftp_transfer_buffers_waiting", "gauge"], ["ftp_upload_direct_reads_total", "counter"],
+    ];
+    for (const [name, type] of families) {
+      assert.match(text, new RegExp(`^# HELP ${name} \\S`, "m"), `HELP line for ${name}`);
+      assert.match(text, new RegExp(`^# TYPE ${name} ${type}$`, "m"), `${name} is a ${type}`);
+    }
+    // ... and the counters saw the transfers the tests above made through the image.
+    const sample = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+    assert.ok(sample('ftp_transfers_total{direction="upload",result="ok"}') >= 1, "uploads counted");
+    assert.ok(sample('ftp_transfers_total{direction="download",result="ok"}') >= 2, "downloads counted (basic-ftp, PASV, curl)");
+    assert.ok(sample('ftp_logins_total{result="success"}') >= 3, "logins counted");
   });
 });

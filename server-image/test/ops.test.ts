@@ -34,14 +34,16 @@ test("hot reload: a changed rule applies to the next PASV of an open session; ba
   servers.push(srv);
   const c = await session(srv);
   assert.equal(parsePasv((await c.cmd("PASV")).text).host, "198.51.100.1");
+  const beforeWrite = srv.logMark();
   await srv.writeConfig(withRule("198.51.100.2")(srv.config));
-  await srv.waitForLog((l) => l.msg === "config reloaded");
+  await srv.waitForLog((l) => l.msg === "config reloaded", 10_000, beforeWrite);
   assert.equal(parsePasv((await c.cmd("PASV")).text).host, "198.51.100.2");
   assert.equal((await c.cmd("NOOP")).code, 200);
 
   // A broken file is rejected; the session and the last good config stay.
+  const beforeBad = srv.logMark();
   await writeFile(srv.configPath, "version: 1\npassive: {portStart: 5, portEnd: 1}\n");
-  await srv.waitForLog((l) => l.msg === "config reload rejected; keeping the current config");
+  await srv.waitForLog((l) => l.msg === "config reload rejected; keeping the current config", 10_000, beforeBad);
   assert.equal(parsePasv((await c.cmd("PASV")).text).host, "198.51.100.2");
   c.close();
 });
@@ -64,13 +66,15 @@ test("hot reload: Kubernetes ConfigMap symlink swap (..data) and users file", as
   await mkdir(v2);
   await writeFile(path.join(v2, "config.yaml"), stringify(withRule("198.51.100.11")(srv.config)));
   await symlink("..v2", path.join(dir, "..data_tmp"));
+  const beforeSwap = srv.logMark();
   await rename(path.join(dir, "..data_tmp"), path.join(dir, "..data")); // atomic swap
-  await srv.waitForLog((l) => l.msg === "config reloaded" && JSON.stringify(l).length > 0);
+  await srv.waitForLog((l) => l.msg === "config reloaded", 10_000, beforeSwap);
   assert.equal(parsePasv((await c.cmd("PASV")).text).host, "198.51.100.11");
 
   // Users file: add erin; alice's session goes on.
+  const beforeUsers = srv.logMark();
   await writeUsers(srv.usersPath, [...DEFAULT_USERS, { name: "erin", password: "erin-pw" }]);
-  await srv.waitForLog((l) => l.msg === "users file reloaded");
+  await srv.waitForLog((l) => l.msg === "users file reloaded", 10_000, beforeUsers);
   const e = await session(srv, "erin", "erin-pw");
   assert.equal((await e.cmd("PWD")).code, 257);
   assert.equal((await c.cmd("PWD")).code, 257);

@@ -4,7 +4,8 @@
 #   2. starts the local cluster with the full node (kubelet, kube-proxy, MetalLB) in out/cluster;
 #   3. installs the CRD + operator with the Helm chart (in-cluster operator pod), or, when that
 #      cannot work, runs the operator as a local process against the admin kubeconfig - it says which;
-#   4. applies a sample FtpServer (3 replicas, port-partitioned) and waits for Ready;
+#   4. creates a ReadWriteMany volume (a hostPath PV on the node + its claim), applies a sample
+#      FtpServer on it (3 replicas, port-partitioned, fixed blocks of 10 ports) and waits for Ready;
 #   5. from a client network namespace (its only route: the load-balancer pool) runs a real FTP
 #      session (Python ftplib) through the LB address: prints the PASV exchange, uploads and
 #      downloads a file and compares checksums; then `kubectl get ftpservers`.
@@ -85,6 +86,15 @@ type: Opaque
 stringData:
   users.json: '{"users":[{"name":"$USER_NAME","password":"$hash","groups":["staff"]}]}'
 EOF
+# Shared storage: every replica mounts one ReadWriteMany claim, so a file uploaded through one pod
+# is there for the next session whichever pod it lands on. Here a hostPath PV declared ReadWriteMany
+# on the single node; on a real cluster an NFS / CephFS / EFS / Azure Files / Filestore claim.
+# storage is immutable: an FtpServer left by an older demo (EmptyDir) is replaced.
+if kubectl get ftpserver $NAME >/dev/null 2>&1 && [ "$(kubectl get ftpserver $NAME -o jsonpath='{.spec.storage.type}')" != SharedClaim ]; then
+  run "$bin/kubectl" --kubeconfig "$dir/kubeconfig" delete ftpserver $NAME --wait=true --timeout=90s
+fi
+node test/cluster/shared-volume.ts --dir "$dir/shared/demo-files" --name demo-files | kubectl apply -f -
+kubectl wait --for=jsonpath='{.status.phase}'=Bound pvc/demo-files --timeout=60s >/dev/null
 kubectl apply -f - <<EOF
 apiVersion: ftp.pasv.dev/v1alpha1
 kind: FtpServer
@@ -96,10 +106,12 @@ spec:
   routing: {mode: PortPartitioned}
   passive:
     basePort: 31000
-    numberOfPorts: 30              # 10 per pod
+    numberOfPorts: 40              # 4 blocks of 10: room to scale to 4 replicas
+    portsPerReplica: 10            # pod i owns 31000+10i..+9 whatever the replica count
     addressRules:
       - {userClass: "*", address: auto, enabled: true}   # auto = the load balancer's address
   users: {secretName: demo-users}
+  storage: {type: SharedClaim, claimName: demo-files}    # one ReadWriteMany claim for every pod
 EOF
 run "$bin/kubectl" --kubeconfig "$dir/kubeconfig" wait --for=condition=Ready ftpserver/$NAME --timeout=180s
 lb=$(kubectl get ftpserver $NAME -o jsonpath='{.status.passive.externalAddress}')
@@ -115,12 +127,18 @@ console.log(c.netns);
 " | tail -1)
 ip netns exec "$netns" ip -4 -o addr show dev eth0 | awk '{print "client " $4 " in netns '"$netns"'"}'
 ip netns exec "$netns" ip route
-# kube-proxy programs the 31-port Service a moment after Ready.
+# kube-proxy programs the 41-port Service a moment after Ready.
 for _ in $(seq 1 60); do ip netns exec "$netns" python3 -c "import socket; socket.create_connection(('$lb', 21), 2).close()" 2>/dev/null && break; sleep 0.5; done
 ip netns exec "$netns" python3 test/e2e/ftp_client.py demo --host "$lb" --user $USER_NAME --password $PASSWORD
 echo
 echo "curl (a second client) lists the directory through $lb with PASV (--ftp-pasv --disable-epsv):"
 ip netns exec "$netns" curl -sS --ftp-pasv --disable-epsv -v "ftp://$USER_NAME:$PASSWORD@$lb/" 2>&1 | grep -E '^(< 227|> PASV)|demo-file' || true
+echo
+echo "shared storage: 6 more sessions (kube-proxy spreads them over the 3 pods) each list the file:"
+for i in 1 2 3 4 5 6; do
+  n=$(ip netns exec "$netns" curl -sS --ftp-pasv --disable-epsv --list-only "ftp://$USER_NAME:$PASSWORD@$lb/" | grep -c '^demo-file.bin' || true)
+  if [ "$n" = 1 ]; then echo "  session $i: demo-file.bin listed"; else echo "  session $i: demo-file.bin NOT listed"; fi
+done
 
 say "kubectl get ftpservers"
 kubectl get ftpservers -o wide

@@ -4,8 +4,11 @@
 //   await cluster.stop();                        // in after()
 //
 // Set PASV_USE_EXISTING_CLUSTER=1 to run against the cluster in $KUBECONFIG instead
-// (e.g. kind, or `make cluster-up`); stop() then leaves it alone.
+// (e.g. kind, or `make cluster-up`); stop() then leaves it alone. Tests name what they create
+// with uniqueName() (a rerun against the same cluster must not collide with the last run), and a
+// test that needs a cluster the harness started says so with ownClusterOnly() (skipped, with why).
 import { KubeConfig } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,8 +48,30 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   });
 }
 
+/** True when the tests run against the cluster in $KUBECONFIG (PASV_USE_EXISTING_CLUSTER=1). */
+export function usingExistingCluster(): boolean {
+  return process.env.PASV_USE_EXISTING_CLUSTER === "1";
+}
+
+/**
+ * A name for something a test creates (a namespace, a CRD group): `base` in a cluster the harness
+ * started (fresh each time), `base-<random>` in an existing cluster, where the last run's objects
+ * may still exist (a fixed name would answer 409 AlreadyExists on the second run).
+ */
+export function uniqueName(base: string): string {
+  return usingExistingCluster() ? `${base}-${randomBytes(3).toString("hex")}` : base;
+}
+
+/**
+ * For `describe(name, { skip: ownClusterOnly("why") }, …)`: false normally; with
+ * PASV_USE_EXISTING_CLUSTER=1, the reason the runner prints for skipping.
+ */
+export function ownClusterOnly(why: string): string | false {
+  return usingExistingCluster() ? `needs a cluster the harness starts (${why}); PASV_USE_EXISTING_CLUSTER=1 is set` : false;
+}
+
 export async function startTestCluster(opts: Partial<ClusterOptions> = {}): Promise<TestCluster> {
-  if (process.env.PASV_USE_EXISTING_CLUSTER === "1") {
+  if (usingExistingCluster()) {
     const path = process.env.KUBECONFIG;
     if (!path) throw new Error("PASV_USE_EXISTING_CLUSTER=1 needs KUBECONFIG");
     const kubeConfig = new KubeConfig();

@@ -14,6 +14,7 @@ e2e-skip:
 	@echo "************************************************************************"
 	@$(NODE) test/e2e/can-run.ts 2>&1 || true
 	@echo "************************************************************************"
+	@if [ "$${PASV_REQUIRE_NODE:-}" = 1 ]; then echo "PASV_REQUIRE_NODE=1: e2e must run here" >&2; exit 1; fi
 
 # Decide only when `make test` is asked for (the check starts Node).
 ifneq ($(filter test,$(MAKECMDGOALS)),)

@@ -13,7 +13,7 @@ namespace (the "outside world") and talks to the load-balancer address only.
       what any client does. Any error after the greeting counts as a failed session.
   ftp_client.py session --host H --user U --password P
       one long-lived session driven by JSON lines on stdin (ops: pasv, epsv, whoami, put, get,
-      put_slow, nlst, quit); one JSON line per op on stdout.
+      put_slow, nlst, list, rename, delete, quit); one JSON line per op on stdout.
 
 PASV mode connects to the address *in the PASV reply* (trust_server_pasv_ipv4_address), the
 strict behaviour: the reply must carry an address the client can reach.
@@ -236,6 +236,14 @@ def session(args):
                 names = []
                 c.retrlines("NLST", names.append)
                 res["names"] = names
+            elif op == "list":
+                lines = []
+                c.retrlines("LIST", lines.append)
+                res["lines"] = lines
+            elif op == "rename":
+                res["reply"] = c.rename(cmd["from"], cmd["to"])
+            elif op == "delete":
+                res["reply"] = c.delete(cmd["name"])
             elif op == "quit":
                 res["reply"] = c.quit()
                 print(json.dumps(res), flush=True)

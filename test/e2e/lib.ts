@@ -340,6 +340,37 @@ export function probe(env: Env, host: string, user: string): Probe {
   return JSON.parse(out) as Probe;
 }
 
+/**
+ * The probe against one pod's IP, from the host (pod IPs are on the node's bridge): that pod and
+ * no other answers, so a test can ask every pod in turn instead of whichever kube-proxy picks.
+ */
+export function probePod(pod: Pick<PodInfo, "name" | "ip">, user: string): Probe {
+  if (!pod.ip) throw new Error(`pod ${pod.name} has no IP yet`);
+  const out = execFileSync("python3", [CLIENT_PY, "probe", "--host", pod.ip, "--user", user, "--password", PASSWORD], { encoding: "utf8", timeout: 60_000 });
+  return JSON.parse(out) as Probe;
+}
+
+/**
+ * Waits (bounded) until every pod of `instance` answers PASV with `address`, asking each pod on
+ * its own IP. Returns the ms waited. The kubelet refreshes a mounted ConfigMap late (its sync
+ * period), and each pod hot-reloads on its own schedule, so one pod saying so proves nothing
+ * about the others.
+ */
+export async function waitEveryPodPasv(env: Env, instance: string, replicas: number, address: string, user: string, timeoutMs = 180_000): Promise<number> {
+  const t0 = Date.now();
+  const pending = new Set<string>();
+  await waitFor(`every pod of ${instance} answers PASV with ${address}`, timeoutMs, () => {
+    const ps = pods(env, instance).filter((p) => p.ready && !p.deleting);
+    if (ps.length !== replicas) return false;
+    pending.clear();
+    for (const p of ps) if (parse227(probePod(p, user).pasv).address !== address) pending.add(p.name);
+    return pending.size === 0;
+  }, 2000).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; pods still on another address: ${[...pending].join(", ") || "(none answered)"}`);
+  });
+  return Date.now() - t0;
+}
+
 /** "227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)" -> address and port. */
 export function parse227(reply: string): { address: string; port: number } {
   const m = /\((\d+),(\d+),(\d+),(\d+),(\d+),(\d+)\)/.exec(reply);
@@ -362,10 +393,12 @@ export class Session {
   private stderr = "";
   readonly greeting: Promise<Record<string, unknown>>;
 
-  constructor(env: Env, host: string, user: string) {
-    this.proc = spawn("ip", ["netns", "exec", env.client.netns, "python3", CLIENT_PY, "session", "--host", host, "--user", user, "--password", PASSWORD], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+  /** `from: "host"` runs the client on the host (to reach a pod IP directly), else in the client namespace. */
+  constructor(env: Env, host: string, user: string, from: "client-netns" | "host" = "client-netns") {
+    const argv = [CLIENT_PY, "session", "--host", host, "--user", user, "--password", PASSWORD];
+    this.proc = from === "host"
+      ? spawn("python3", argv, { stdio: ["pipe", "pipe", "pipe"] })
+      : spawn("ip", ["netns", "exec", env.client.netns, "python3", ...argv], { stdio: ["pipe", "pipe", "pipe"] });
     this.proc.stderr?.setEncoding("utf8").on("data", (d: string) => (this.stderr += d));
     const rl = createInterface({ input: this.proc.stdout! });
     rl.on("line", (l) => {

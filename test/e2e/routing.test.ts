@@ -124,14 +124,22 @@ describe("ClientIPAffinity, 3 replicas on one node", () => {
     seedWhoami(env, pods(env, name).filter((p) => p.ready).map((p) => p.name));
   });
 
-  test("the operator says the routing is not sound, and keeps one pod per node", () => {
+  test("the operator says the routing is not sound, and keeps one pod per node", async () => {
+    // Ready follows the pods: 1 of 3 can run here, so Ready=False/WaitingForPods once the operator
+    // has seen the running pod (bounded: it may be a status write behind the snapshot above).
+    const now = await waitFor("ftp-ca Ready=False/WaitingForPods with 1/3 pods ready", 30_000, () => {
+      const f = getJson<FtpServerObj>(env, "ftpserver", name);
+      const r = cond(f, "Ready");
+      return r?.status === "False" && r.reason === "WaitingForPods" && f.status?.readyReplicas === 1 ? f : undefined;
+    });
+    assert.match(cond(now, "Ready")?.message ?? "", /^1\/3 /);
     const rs = cond(fs, "RoutingSound");
     assert.equal(rs?.status, "False");
     assert.equal(rs?.reason, "PerPortAffinity");
     assert.match(rs?.message ?? "", /per port/);
     const ps = pods(env, name);
     const ready = ps.filter((p) => p.ready).length;
-    log(`ClientIPAffinity replicas 3 on 1 node: ${ps.length} pods, ${ready} ready (required anti-affinity); Ready=${cond(fs, "Ready")?.status}/${cond(fs, "Ready")?.reason}`);
+    log(`ClientIPAffinity replicas 3 on 1 node: ${ps.length} pods, ${ready} ready (required anti-affinity); Ready=${cond(now, "Ready")?.status}/${cond(now, "Ready")?.reason}`);
     assert.equal(ready, 1);
     const svc = getJson<{ spec: { sessionAffinity?: string; externalTrafficPolicy?: string } }>(env, "service", name);
     assert.equal(svc.spec.sessionAffinity, "ClientIP");

@@ -37,7 +37,8 @@ function tsFiles(dir: string): string[] {
 function importedPackages(): Set<string> {
   const builtins = new Set(builtinModules);
   const names = new Set<string>();
-  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./][^"']*)["']/gm;
+  // `#name` imports are package.json "imports" (our own files, e.g. #server-config), not packages.
+  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./#][^"']*)["']/gm;
   for (const file of srcDirs.flatMap((d) => tsFiles(resolve(root, d)))) {
     for (const m of readFileSync(file, "utf8").matchAll(re)) {
       const spec = m[1] ?? "";

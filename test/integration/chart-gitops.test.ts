@@ -7,11 +7,13 @@
 // observedGeneration; the Argo CD health check in docs/install.md reads it correctly (run in Lua 5.1,
 // the language version of Argo CD's VM).
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import {
   CHART, Kube, ROOT, conditions, eventually, isCurrent, parseDocs, run, serviceAccountKubeconfig, startChartOperator, tools,
   type K8sObject, type LocalOperator,
@@ -57,7 +59,7 @@ async function argoHealth(obj: unknown): Promise<{ status: string; message: stri
   return { status, message };
 }
 
-describe("GitOps: examples applied like Argo CD / Flux, with the operator running", () => {
+describe("GitOps: examples applied like Argo CD / Flux, with the operator running", { skip: ownClusterOnly("installs the chart cluster-wide: CRD, ClusterRoles, release in pasv-system") }, () => {
   let cluster: TestCluster;
   let admin: Kube;
   let op: LocalOperator | undefined;
@@ -79,6 +81,16 @@ describe("GitOps: examples applied like Argo CD / Flux, with the operator runnin
     const kc = await serviceAccountKubeconfig(admin, NS, FULLNAME, join(cluster.dir || "/tmp", "operator-sa.kubeconfig"));
     op = await startChartOperator(await admin.helm(["get", "manifest", "pasv", "-n", NS]), kc, `${FULLNAME}-6b8d-xyz12`, NS);
     await admin.kubectl(["create", "namespace", APPS]);
+    // examples/ftps.yaml names the kubernetes.io/tls Secret `ftp-tls` (cert-manager's job in a real
+    // repository); the operator validates it before applying anything, so it must be a real pair.
+    const tlsDir = mkdtempSync(join(tmpdir(), "pasv-gitops-tls-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=ftp.example", "-days", "2",
+        "-keyout", join(tlsDir, "tls.key"), "-out", join(tlsDir, "tls.crt")], { stdio: "ignore" });
+      await admin.kubectl(["-n", APPS, "create", "secret", "tls", "ftp-tls", `--cert=${join(tlsDir, "tls.crt")}`, `--key=${join(tlsDir, "tls.key")}`]);
+    } finally {
+      rmSync(tlsDir, { recursive: true, force: true });
+    }
   });
   after(async () => {
     await op?.stop();

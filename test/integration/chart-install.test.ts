@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import {
   CHART, Kube, conditions, eventually, httpStatus, isCurrent, operatorContainer, serviceAccountKubeconfig,
   startChartOperator, tools, type K8sObject, type LocalOperator,
@@ -54,7 +54,7 @@ async function current(admin: Kube, name: string, op: LocalOperator, timeoutMs =
   }
 }
 
-describe("chart: install, operate under the chart's ServiceAccount, upgrade, uninstall", () => {
+describe("chart: install, operate under the chart's ServiceAccount, upgrade, uninstall", { skip: ownClusterOnly("installs the chart cluster-wide: CRD, ClusterRoles, release in pasv-system") }, () => {
   let cluster: TestCluster;
   let admin: Kube;
   let sa: Kube;
@@ -96,13 +96,15 @@ describe("chart: install, operate under the chart's ServiceAccount, upgrade, uni
       ["watch", "ftpservers.ftp.pasv.dev", undefined], ["patch", "ftpservers.ftp.pasv.dev/status", undefined],
       ["patch", "statefulsets.apps", APP_NS], ["patch", "services", APP_NS], ["patch", "configmaps", APP_NS],
       ["delete", "endpointslices.discovery.k8s.io", APP_NS], ["list", "pods", undefined], ["create", "events", APP_NS],
+      // the users/TLS Secrets an FtpServer names are read (validated before pods mount them); FailedCreate/FailedMount events listed
+      ["get", "secrets", APP_NS], ["list", "events", APP_NS],
       ["create", "leases.coordination.k8s.io", NS], ["update", `leases.coordination.k8s.io/${FULLNAME}`, NS],
     ] as const) {
       assert.equal(await sa.canI(verb, res, ns), true, `can ${verb} ${res}`);
     }
     for (const [verb, res, ns] of [
       ["update", "ftpservers.ftp.pasv.dev", APP_NS], ["patch", "ftpservers.ftp.pasv.dev", APP_NS], ["delete", "ftpservers.ftp.pasv.dev", APP_NS],
-      ["get", "secrets", APP_NS], ["list", "secrets", undefined], ["create", "pods", APP_NS], ["delete", "services", APP_NS],
+      ["list", "secrets", undefined], ["watch", "secrets", APP_NS], ["create", "pods", APP_NS], ["delete", "services", APP_NS],
       ["create", "clusterroles.rbac.authorization.k8s.io", undefined], ["create", "leases.coordination.k8s.io", APP_NS],
       ["update", "leases.coordination.k8s.io/someone-else", NS], ["delete", "customresourcedefinitions.apiextensions.k8s.io", undefined],
     ] as const) {

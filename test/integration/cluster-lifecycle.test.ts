@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { test } from "node:test";
-import { startTestCluster } from "../cluster/harness.ts";
+import { ownClusterOnly, startTestCluster } from "../cluster/harness.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -24,7 +24,7 @@ function portFree(port: number): Promise<boolean> {
   });
 }
 
-test("two clusters run at once and stop without leftovers; KUBECONFIG is honoured on request", async () => {
+test("two clusters run at once and stop without leftovers; KUBECONFIG is honoured on request", { skip: ownClusterOnly("it starts and stops clusters itself") }, async () => {
   const [a, b] = await Promise.all([
     startTestCluster({ controllerManager: false, scheduler: false }),
     startTestCluster({ controllerManager: false, scheduler: false }),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { apiGet, loadState, startCluster, stopCluster } from "../cluster/cluster.ts";
 import { eventually } from "../support/eventually.ts";
+import { ownClusterOnly } from "../cluster/harness.ts";
 
 const cli = join(import.meta.dirname, "..", "cluster", "cli.ts");
 const dirs: string[] = [];
@@ -45,7 +46,7 @@ after(async () => {
   }
 });
 
-describe("cluster restarts", () => {
+describe("cluster restarts", { skip: ownClusterOnly("it starts, interrupts and restarts clusters itself") }, () => {
   test("a failed start keeps its logs, drops its data, and the next start in the same directory works", async () => {
     const dir = newDir();
     // A deadline no apiserver can meet: the start fails after etcd has written its data.

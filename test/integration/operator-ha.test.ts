@@ -10,11 +10,12 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
-import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
+import { within } from "../support/eventually.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../../operator/src/main.ts", import.meta.url));
-const ns = "ftp-ha";
+const ns = uniqueName("ftp-ha");
 
 describe("operator process: crash recovery and leader election", () => {
   let cluster: TestCluster;
@@ -35,11 +36,17 @@ describe("operator process: crash recovery and leader election", () => {
     p.once("exit", () => procs.delete(p));
     return p;
   };
+  /** Signals `p` and waits (bounded) for its exit; a process that ignores SIGTERM for 15 s is SIGKILLed and the wait fails. */
   const kill = async (p: ChildProcess, sig: NodeJS.Signals = "SIGKILL") => {
     if (p.exitCode !== null || p.signalCode !== null) return;
     const gone = new Promise((r) => p.once("exit", r));
     p.kill(sig);
-    await gone;
+    try {
+      await within(`operator pid ${p.pid} exits after ${sig}`, gone, 15_000);
+    } catch (err) {
+      p.kill("SIGKILL");
+      throw err;
+    }
   };
 
   before(async () => {
@@ -47,6 +54,7 @@ describe("operator process: crash recovery and leader election", () => {
     client = newClient(cluster.kubeConfig);
     await installCrd(client);
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "users");
   });
   after(async () => {
     for (const p of [...procs]) await kill(p);
@@ -99,7 +107,9 @@ describe("operator process: crash recovery and leader election", () => {
 
   test("two replicas: one leader; SIGKILL the leader → the standby takes over and reconciles", async () => {
     const lease = () => client.get<any>(Resources.Lease, "pasv-operator", ns);
-    const flags = ["--leader-elect", "--leader-election-namespace", ns, "--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.5"];
+    const leaseMs = 3000;
+    const retryMs = 500;
+    const flags = ["--leader-elect", "--leader-election-namespace", ns, "--lease-duration", String(leaseMs / 1000), "--renew-deadline", "2", "--retry-period", String(retryMs / 1000)];
     const a = run("op-a", flags);
     await eventually("op-a leads", async () => (await lease())?.spec?.holderIdentity === "op-a", 30_000);
     const b = run("op-b", flags);
@@ -113,7 +123,13 @@ describe("operator process: crash recovery and leader election", () => {
     const t0 = Date.now();
     await eventually("op-b leads", async () => (await lease())?.spec?.holderIdentity === "op-b", 30_000, 200);
     const failoverMs = Date.now() - t0;
-    assert.ok(failoverMs < 15_000, `failover took ${failoverMs} ms`);
+    // docs/operator.md: the standby leads once the lease expires, i.e. within the lease duration of
+    // the leader's last renewal (at most one retry period before the kill), and it notices within
+    // one more retry period. Allowed: that, plus 2 s for the apiserver round trips and this poll
+    // on a loaded machine (measured: 4.1 s with a 3 s lease and a 0.5 s retry period).
+    assert.ok(failoverMs >= leaseMs - retryMs - 300, `not before the lease expired (${failoverMs} ms, lease ${leaseMs} ms)`);
+    assert.ok(failoverMs <= leaseMs + 2 * retryMs + 2000, `failover within the lease duration + 2 retry periods + 2 s (${failoverMs} ms, lease ${leaseMs} ms)`);
+    console.error(`# failover after SIGKILL: ${failoverMs} ms (lease ${leaseMs} ms, retry ${retryMs} ms)`);
     await client.create(FtpServers, ftpServerObject("ha-2", ns, spec(101)));
     await eventually("ha-2 Ready (reconciled by the new leader)", async () => condition(await client.get(FtpServers, "ha-2", ns), "Ready")?.status === "True", 30_000);
     await kill(b, "SIGTERM");

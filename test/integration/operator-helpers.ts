@@ -50,3 +50,26 @@ export function condition(obj: KubeObject | undefined, type: string): { status: 
 export function ftpServerObject(name: string, namespace: string, spec: Record<string, unknown>): KubeObject {
   return { apiVersion: FtpServers.apiVersion, kind: FtpServers.kind, metadata: { name, namespace }, spec };
 }
+
+/**
+ * A users file the FTP server accepts (one user `demo`, password `secret`, scrypt at a low test
+ * cost): the operator validates the users Secret before it applies anything.
+ */
+export const VALID_USERS_JSON = JSON.stringify({
+  users: [{ name: "demo", password: "scrypt$1024$8$1$oLCo6U5m5KDtTTg1R63usg==$8TAC1WfZw4DR0I+lbxjtCn/i6VjcCKJRd5uKqiOrtXQ=" }],
+});
+
+export function usersSecretObject(namespace: string, name: string, usersJson = VALID_USERS_JSON, key = "users.json"): KubeObject {
+  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, type: "Opaque", data: { [key]: Buffer.from(usersJson).toString("base64") } };
+}
+
+/** Create (or keep) a valid users Secret for each name. */
+export async function ensureUsersSecrets(client: ApiClient, namespace: string, ...names: string[]): Promise<void> {
+  for (const name of names) {
+    try {
+      await client.create(Resources.Secret, usersSecretObject(namespace, name));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+    }
+  }
+}

@@ -8,17 +8,17 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { parse } from "yaml";
-import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
+import { serverConfigSchema } from "#server-config";
 import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
 import { canonicalQuantity } from "../../operator/src/controller/quantity.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
 import { INVALID, validBase } from "../unit/operator/fixtures.ts";
-import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
-const ns = "ftp-it";
+const ns = uniqueName("ftp-it");
 
 async function reconcileCount(op: Operator): Promise<number> {
   const m = await op.manager.metrics.reconcileTotal.get();
@@ -64,6 +64,7 @@ describe("FtpServer operator", () => {
     client = newClient(cluster.kubeConfig);
     await installCrd(client);
     await ensureNamespace(client, ns);
+    await ensureUsersSecrets(client, ns, "u", "users", "files-users");
     op = await start();
   });
   after(async () => {
@@ -185,12 +186,15 @@ describe("FtpServer operator", () => {
       return s?.endpoints?.length === 1 ? s : undefined;
     });
     assert.deepEqual(s1.endpoints[0].addresses, ["10.244.0.11"]);
-    assert.equal(s1.endpoints[0].conditions.ready, false);
+    // Not Ready: its passive block is routed anyway (only its own sessions use it, and it must reach
+    // kube-proxy before the first session does), but the control port sends it no session.
+    assert.equal(s1.endpoints[0].conditions.ready, true);
     const control = await eventually("control slice has both pods", async () => {
       const s = await get(Resources.EndpointSlice, "files-control");
       return s?.endpoints?.length === 2 ? s : undefined;
     });
     assert.deepEqual(control.ports.map((p: any) => p.name), ["ftp"]);
+    assert.deepEqual(control.endpoints.map((e: any) => [e.targetRef.name, e.conditions.ready]).sort(), [["files-0", true], ["files-1", false]]);
   });
 
   test("edit, disable, delete a rule → the ConfigMap follows; StatefulSet template and pods untouched", async () => {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
-import { startTestCluster } from "../cluster/harness.ts";
+import { startTestCluster, uniqueName } from "../cluster/harness.ts";
 import type { TestCluster } from "../cluster/harness.ts";
 import { Applier, ownerReference } from "../../operator/src/runtime/apply.ts";
 import { ApiClient, FIELD_MANAGER } from "../../operator/src/runtime/client.ts";
@@ -21,7 +21,7 @@ const eventually = <T,>(what: string, fn: () => T | undefined | null | false | P
   pollUntil(what, fn, timeoutMs, 50);
 
 const Widgets: ResourceType = { apiVersion: "rt.pasv.dev/v1", kind: "Widget", plural: "widgets", namespaced: true };
-const ns = "rt-apply";
+const ns = uniqueName("rt-apply");
 
 const widgetCrd = {
   apiVersion: "apiextensions.k8s.io/v1",
@@ -76,7 +76,10 @@ describe("runtime apply, status, events and manager on a real apiserver", () => 
     cluster = await startTestCluster({ controllerManager: false, scheduler: false });
     admin = new ApiClient(cluster.kubeConfig);
     await admin.create(Resources.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
-    await admin.create(Resources.CustomResourceDefinition, widgetCrd);
+    // Cluster-wide and the same every run: on an existing cluster the last run's CRD may be there.
+    await admin.create(Resources.CustomResourceDefinition, widgetCrd).catch((err: unknown) => {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+    });
     await eventually("CRD established", async () => {
       const crd = await admin.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Resources.CustomResourceDefinition, "widgets.rt.pasv.dev");
       return crd?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");

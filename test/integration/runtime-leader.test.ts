@@ -15,9 +15,11 @@ import { ApiClient } from "../../operator/src/runtime/client.ts";
 import type { Lease } from "../../operator/src/runtime/leader.ts";
 import { Manager } from "../../operator/src/runtime/manager.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
-import { eventually as pollUntil } from "../support/eventually.ts";
+import { eventually as pollUntil, within } from "../support/eventually.ts";
+import { pausableLeaseClient } from "../support/seams.ts";
 
-const ns = "rt-leader";
+// The child (below) gets the namespace from its parent: uniqueName() is random per process.
+const ns = process.env.RT_NAMESPACE ?? (await import("../cluster/harness.ts")).uniqueName("rt-leader");
 const timing = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
 
 if (process.env.RT_LEADER_CHILD) {
@@ -49,12 +51,16 @@ if (process.env.RT_LEADER_CHILD) {
 
     const lease = (name: string) => admin.get<Lease>(Resources.Lease, name, ns);
 
-    function manager(lease: string, identity: string, onLost?: () => void): Manager {
-      return new Manager({
+    /** A manager whose Lease requests the test can pause (`hang`) through the injected lease client. */
+    function manager(lease: string, identity: string, onLost?: () => void): Manager & { hang(paused?: boolean): void } {
+      const leaseClient = pausableLeaseClient(cluster.kubeConfig);
+      const m = new Manager({
         kubeConfig: cluster.kubeConfig, http: false, logger: quiet,
         leaderElection: { namespace: ns, name: lease, identity, ...timing },
         ...(onLost ? { onLostLeadership: onLost } : {}),
+        seams: { leaseClient: leaseClient.client },
       });
+      return Object.assign(m, { hang: (paused?: boolean) => leaseClient.pause(paused) });
     }
 
     /** Sample both managers until `ms` passes; fail if both ever lead at once. */
@@ -68,7 +74,7 @@ if (process.env.RT_LEADER_CHILD) {
 
     function child(leaseName: string, identity: string): { proc: ChildProcess; leading: Promise<void>; exited: Promise<number | null> } {
       const proc = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
-        env: { ...process.env, RT_LEADER_CHILD: "1", RT_KUBECONFIG: cluster.kubeconfigPath, RT_LEASE: leaseName, RT_IDENTITY: identity },
+        env: { ...process.env, RT_LEADER_CHILD: "1", RT_KUBECONFIG: cluster.kubeconfigPath, RT_LEASE: leaseName, RT_IDENTITY: identity, RT_NAMESPACE: ns },
         stdio: ["ignore", "pipe", "inherit"],
       });
       let out = "";
@@ -111,7 +117,7 @@ if (process.env.RT_LEADER_CHILD) {
 
       // the leader stops renewing (a hung process): it must step down before the other takes over
       const t0 = Date.now();
-      leader.elector!.pauseRenewals();
+      leader.hang();
       const sample = neverBoth(a, b, 4000);
       await eventually("standby takes over", () => standby.isLeader(), 10_000);
       const took = Date.now() - t0;
@@ -123,7 +129,7 @@ if (process.env.RT_LEADER_CHILD) {
       assert.equal(l?.spec?.leaseTransitions, 1);
       if (leader === a) assert.equal(lostA, 1, "onLostLeadership called");
       // the old leader campaigns again as a standby once renewals resume
-      leader.elector!.pauseRenewals(false);
+      leader.hang(false);
       await neverBoth(a, b, 1000);
       assert.equal(standby.isLeader(), true);
     });
@@ -131,7 +137,7 @@ if (process.env.RT_LEADER_CHILD) {
     test("leader killed with SIGKILL → the standby takes over after the lease expires", async (t) => {
       const c = child("l2", "child-kill");
       t.after(() => void c.proc.kill("SIGKILL"));
-      await c.leading;
+      await within("the child prints LEADING", c.leading, 20_000);
       const standby = manager("l2", "standby");
       t.after(() => standby.stop());
       await standby.start();
@@ -139,8 +145,8 @@ if (process.env.RT_LEADER_CHILD) {
       assert.equal(standby.isLeader(), false, "standby while the child leads");
       const t0 = Date.now();
       c.proc.kill("SIGKILL");
-      await c.exited;
-      await standby.waitForLeadership();
+      await within("the SIGKILLed child exits", c.exited, 10_000);
+      await within("the standby leads", standby.waitForLeadership(), 10_000);
       const took = Date.now() - t0;
       assert.ok(took >= timing.leaseDurationMs - 300 && took < timing.leaseDurationMs + 3000, `took over after ~lease duration (${took} ms)`);
       const l = await lease("l2");
@@ -151,7 +157,7 @@ if (process.env.RT_LEADER_CHILD) {
     test("leader stopped with SIGTERM releases the Lease → the standby takes over at once", async (t) => {
       const c = child("l3", "child-term");
       t.after(() => void c.proc.kill("SIGKILL"));
-      await c.leading;
+      await within("the child prints LEADING", c.leading, 20_000);
       const standby = manager("l3", "standby3");
       t.after(() => standby.stop());
       await standby.start();
@@ -159,9 +165,9 @@ if (process.env.RT_LEADER_CHILD) {
       assert.equal(standby.isLeader(), false);
       const t0 = Date.now();
       c.proc.kill("SIGTERM");
-      assert.equal(await c.exited, 0, "graceful exit");
+      assert.equal(await within("the SIGTERMed child exits", c.exited, 10_000), 0, "graceful exit");
       assert.ok(!(await lease("l3"))?.spec?.holderIdentity || standby.isLeader(), "released (holder emptied)");
-      await standby.waitForLeadership();
+      await within("the standby leads", standby.waitForLeadership(), 10_000);
       const took = Date.now() - t0;
       assert.ok(took < timing.leaseDurationMs, `took over before the lease would have expired (${took} ms)`);
       // and a graceful stop of the new leader releases too

@@ -21,3 +21,19 @@ export async function eventually<T>(
     await sleep(everyMs);
   }
 }
+
+/**
+ * Waits for `p` at most `timeoutMs`: a promise that never settles (an event that never comes, a
+ * child that never prints) becomes a failure that names what it waited for, not a hang.
+ */
+export async function within<T>(what: string, p: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -53,3 +53,29 @@ app.kubernetes.io/part-of: pasv-operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The V8 old-space cap in MiB: heapLimitPercent of resources.limits.memory (Ki, Mi, Gi, K, M, G or
+bytes); empty when either is unset or zero.
+*/}}
+{{- define "pasv-operator.heapLimitMiB" -}}
+{{- $limit := "" -}}
+{{- with .Values.resources }}{{ with .limits }}{{ $limit = toString (.memory | default "") }}{{ end }}{{ end -}}
+{{- $pct := int (.Values.heapLimitPercent | default 0) -}}
+{{- if and $limit (gt $pct 0) -}}
+{{- $n := regexFind "^[0-9]+" $limit | int64 -}}
+{{- $unit := regexFind "[A-Za-z]+$" $limit -}}
+{{- $mib := 0 -}}
+{{- if eq $unit "Gi" }}{{ $mib = mul $n 1024 }}
+{{- else if eq $unit "Mi" }}{{ $mib = $n }}
+{{- else if eq $unit "Ki" }}{{ $mib = div $n 1024 }}
+{{- else if eq $unit "G" }}{{ $mib = div (mul $n 1000000000) 1048576 }}
+{{- else if eq $unit "M" }}{{ $mib = div (mul $n 1000000) 1048576 }}
+{{- else if eq $unit "K" }}{{ $mib = div (mul $n 1000) 1048576 }}
+{{- else if eq $unit "" }}{{ $mib = div $n 1048576 }}
+{{- else }}{{ fail (printf "resources.limits.memory %q: unit not understood for heapLimitPercent (use Mi or Gi, or set heapLimitPercent 0)" $limit) }}
+{{- end -}}
+{{- $heap := div (mul $mib $pct) 100 -}}
+{{- if gt $heap 0 }}{{ $heap }}{{ end -}}
+{{- end -}}
+{{- end -}}

@@ -39,3 +39,11 @@ export function isAddressForm(s: string): boolean {
   return s === "auto" || isIP(s) !== 0 || hostnameRegExp.test(s);
 }
 export const ADDRESS_FORM_CEL = `self == 'auto' || isIP(self) || self.matches('${HOSTNAME_RE.replaceAll("\\", "\\\\")}')`;
+
+/**
+ * A relative path of plain segments (no empty, `.` or `..` segment, no leading `/`): a volume
+ * subPath. RE2 (the API server's regexp): no look-ahead, so a segment is spelled out as
+ * "starts with a non-dot", ".x...", or "..x...".
+ */
+const SUB_PATH_SEGMENT = "(\\.\\.[^/]+|\\.[^./][^/]*|[^./][^/]*)";
+export const SUB_PATH_RE = `^${SUB_PATH_SEGMENT}(/${SUB_PATH_SEGMENT})*$`;

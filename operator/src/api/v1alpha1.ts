@@ -8,6 +8,7 @@ import {
   ADDRESS_FORM_CEL,
   DNS1123_SUBDOMAIN_RE,
   IP_WILDCARD_RE,
+  SUB_PATH_RE,
   WILDCARD_RE,
   isAddressForm,
   isCidr,
@@ -117,6 +118,15 @@ const passiveShape = z
       .max(600)
       .optional()
       .describe("How long a PASV listener waits for its data connection. Server default 30."),
+    portsPerReplica: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_PASSIVE_PORTS)
+      .optional()
+      .describe(
+        "PortPartitioned: fixed port blocks. Pod i (StatefulSet ordinal) owns ports basePort + i x portsPerReplica .. + portsPerReplica - 1 whatever the replica count, so scaling adds or removes whole blocks and no port ever changes owner: changing replicas drops no session. The range holds numberOfPorts / portsPerReplica blocks, the most replicas this FtpServer can scale to. Omitted: the range is split evenly among the current replicas (re-sliced on every scale, which can fail sessions in flight).",
+      ),
     sharePorts: z
       .boolean()
       .optional()
@@ -369,16 +379,34 @@ export const usersSchema = z
 
 const storageShape = z
   .object({
-    type: z.enum(["EmptyDir", "PersistentVolumeClaim"]).default("EmptyDir").describe("EmptyDir (per pod, lost on restart) or one PVC per pod (StatefulSet volumeClaimTemplates)."),
+    type: z
+      .enum(["EmptyDir", "PersistentVolumeClaim", "SharedClaim"])
+      .default("EmptyDir")
+      .describe(
+        "EmptyDir (per pod, lost on restart), PersistentVolumeClaim (one claim per pod, StatefulSet volumeClaimTemplates) or SharedClaim (one existing ReadWriteMany claim mounted by every replica: NFS, CephFS, EFS, Azure Files, Filestore). With more than one replica only SharedClaim makes the pods one FTP service: with per-pod storage an upload through one pod is invisible from the others (condition StorageShared).",
+      ),
     size: z
       .string()
       .max(64)
       .optional()
       .meta({
-        description: "PVC size (quantity, e.g. 10Gi), or the emptyDir size limit.",
+        description: "PVC size (quantity, e.g. 10Gi), or the emptyDir size limit. Not used with SharedClaim (the claim has its own size).",
         "x-kubernetes-validations": [{ rule: "isQuantity(self)", message: "size must be a quantity such as 10Gi" }],
       }),
-    storageClassName: z.string().max(253).optional().describe("PVC storage class."),
+    storageClassName: z.string().max(253).optional().describe("PVC storage class (PersistentVolumeClaim only)."),
+    claimName: z
+      .string()
+      .max(253)
+      .regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a PersistentVolumeClaim name")
+      .optional()
+      .describe("SharedClaim: the existing ReadWriteMany PersistentVolumeClaim (in the FtpServer's namespace) every replica mounts at /data."),
+    subPath: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(new RegExp(SUB_PATH_RE), "must be a relative path without `..` segments")
+      .optional()
+      .describe("SharedClaim: directory inside the claim to use as the data root (e.g. one claim shared by several FtpServers). Relative, no `..`."),
   });
 export const storageSchema = storageShape.meta({
     description: "Where user data (storage.root = /data) lives. Immutable (a StatefulSet cannot change its volume claims).",
@@ -396,6 +424,25 @@ function storageRules(): CrossRule<Storage>[] {
       fieldPath: ".size",
       reason: "FieldValueRequired",
       check: (s) => s.type !== "PersistentVolumeClaim" || s.size !== undefined,
+    },
+    {
+      rule: "self.type != 'SharedClaim' || has(self.claimName)",
+      message: "storage.claimName is required for SharedClaim (an existing ReadWriteMany PersistentVolumeClaim)",
+      fieldPath: ".claimName",
+      reason: "FieldValueRequired",
+      check: (s) => s.type !== "SharedClaim" || s.claimName !== undefined,
+    },
+    {
+      rule: "self.type == 'SharedClaim' || (!has(self.claimName) && !has(self.subPath))",
+      message: "storage.claimName and storage.subPath apply only to type SharedClaim",
+      reason: "FieldValueForbidden",
+      check: (s) => s.type === "SharedClaim" || (s.claimName === undefined && s.subPath === undefined),
+    },
+    {
+      rule: "self.type != 'SharedClaim' || (!has(self.size) && !has(self.storageClassName))",
+      message: "storage.size and storage.storageClassName do not apply to SharedClaim (the existing claim has its own)",
+      reason: "FieldValueForbidden",
+      check: (s) => s.type !== "SharedClaim" || (s.size === undefined && s.storageClassName === undefined),
     },
   ];
 }
@@ -477,7 +524,15 @@ const specShape = z
   });
 export const specSchema = specShape.meta({
     description: "Desired state of an FTP service in passive mode.",
-    "x-kubernetes-validations": cel(specRules()),
+    "x-kubernetes-validations": [
+      ...cel(specRules()),
+      // storage's own `self == oldSelf` only runs when storage is set before and after: adding or
+      // removing it would pass admission and then be refused by the StatefulSet (422, half-applied).
+      {
+        rule: "has(self.storage) == has(oldSelf.storage)",
+        message: "storage cannot be added or removed after creation (a StatefulSet cannot change its volumes): delete and recreate the FtpServer to change it",
+      },
+    ],
   });
 
 function specRules(): CrossRule<Spec>[] {
@@ -520,6 +575,19 @@ function specRules(): CrossRule<Spec>[] {
       check: (s) => s.routing.mode !== "PortPartitioned" || effectivePortCount(s.passive) >= s.replicas,
     },
     {
+      rule: `!has(self.passive.portsPerReplica) || self.routing.mode == 'PortPartitioned'`,
+      message: "passive.portsPerReplica sets PortPartitioned's fixed port blocks: it does not apply to ClientIPAffinity",
+      fieldPath: ".passive.portsPerReplica",
+      reason: "FieldValueForbidden",
+      check: (s) => s.passive.portsPerReplica === undefined || s.routing.mode === "PortPartitioned",
+    },
+    {
+      rule: `!has(self.passive.portsPerReplica) || self.replicas * self.passive.portsPerReplica <= (has(self.passive.numberOfPorts) ? self.passive.numberOfPorts : (has(self.passive.expectedConcurrentConnections) ? 5 * self.passive.expectedConcurrentConnections : 1))`,
+      message: "replicas x passive.portsPerReplica must fit in numberOfPorts (each replica owns a fixed block; the range holds numberOfPorts / portsPerReplica blocks)",
+      fieldPath: ".replicas",
+      check: (s) => s.passive.portsPerReplica === undefined || s.replicas * s.passive.portsPerReplica <= effectivePortCount(s.passive),
+    },
+    {
       // Effective check (model.ts effective()): Strict, or Auto where the pod sees client IPs.
       rule:
         "!has(self.passive.sharePorts) || !self.passive.sharePorts || self.dataConnectionCheck == 'Strict' || (self.dataConnectionCheck == 'Auto' && ((has(self.proxyProtocol) && self.proxyProtocol.enabled) || self.service.type == 'ClusterIP' || (has(self.service.externalTrafficPolicy) ? self.service.externalTrafficPolicy == 'Local' : self.routing.mode == 'ClientIPAffinity')))",
@@ -543,7 +611,7 @@ function specRules(): CrossRule<Spec>[] {
 
 export const conditionSchema = z
   .object({
-    type: z.string().max(316).describe("Condition type: Ready, Reconciling, Stalled, PassiveRangeSized, AddressResolved, RoutingSound, WithinProviderLimits."),
+    type: z.string().max(316).describe("Condition type: Ready, Reconciling, Stalled, PassiveRangeSized, AddressResolved, RoutingSound, WithinProviderLimits, StorageShared."),
     status: z.enum(["True", "False", "Unknown"]).describe("True, False or Unknown."),
     observedGeneration: z.number().int().min(0).optional().describe("metadata.generation this condition was computed from."),
     lastTransitionTime: z.string().describe("When status last changed (RFC 3339)."),
@@ -576,7 +644,7 @@ export const statusSchema = z
       })
       .optional()
       .describe("The passive settings in effect."),
-    replicas: z.number().int().optional().describe("Pods of the workload."),
+    replicas: z.number().int().optional().describe("Pods of the workload, as observed (the StatefulSet's status.replicas), not the desired count."),
     readyReplicas: z.number().int().optional().describe("Ready pods."),
     serviceName: z.string().optional().describe("The Service clients connect to."),
     nodePortsUsed: z.number().int().optional().describe("NodePorts this FtpServer's Service takes from the cluster pool."),
@@ -584,7 +652,7 @@ export const statusSchema = z
       .array(conditionSchema)
       .optional()
       .meta({
-        description: "Ready, Reconciling, Stalled (kstatus) and PassiveRangeSized, AddressResolved, RoutingSound, WithinProviderLimits.",
+        description: "Ready, Reconciling, Stalled (kstatus) and PassiveRangeSized, AddressResolved, RoutingSound, WithinProviderLimits, StorageShared.",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
       }),

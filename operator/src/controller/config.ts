@@ -1,9 +1,9 @@
-// The server config the operator renders into the ConfigMap (format: server-image/src/config/schema.ts).
+// The server config the operator renders into the ConfigMap (format: the `#server-config` contract, server-image/src/config/contract.ts).
 // Pods mount the ConfigMap as a directory (never subPath, which freezes the file), so the kubelet
 // refreshes the file and the server hot-reloads it: rule and address changes reach running pods
 // without a restart. Nothing derived from this config goes into the pod template.
 import { stringify } from "yaml";
-import type { ServerConfigInput } from "../../../server-image/src/config/schema.ts";
+import type { ServerConfigInput } from "#server-config";
 import type { FtpServer } from "../api/v1alpha1.ts";
 import { CONFIG_KEY, DATA_DIR, TLS_DIR, USERS_DIR, childMeta, childNames, type Effective } from "./model.ts";
 import type { KubeObject } from "../runtime/types.ts";
@@ -22,7 +22,7 @@ export function renderServerConfig(e: Effective, externalAddress: string | null)
     passive: {
       portStart: e.basePort,
       portEnd: e.portEnd,
-      ...(e.slices.length ? { slices: e.slices.map((x) => ({ slot: x.slot, portStart: x.portStart, portEnd: x.portEnd })) } : {}),
+      ...(e.configSlices.length ? { slices: e.configSlices.map((x) => ({ slot: x.slot, portStart: x.portStart, portEnd: x.portEnd })) } : {}),
       externalAddress,
       addressRules: (s.passive.addressRules ?? []).map((r) => ({ userClass: r.userClass, address: r.address, enabled: r.enabled !== false })),
       ...(s.passive.quarantineSeconds !== undefined ? { quarantineSeconds: s.passive.quarantineSeconds } : {}),

@@ -61,13 +61,32 @@ export function podView(pod: KubeObject, stsName: string): PodView | undefined {
   };
 }
 
-function endpoint(pod: PodView, namespace: string) {
+function target(pod: PodView, namespace: string) {
   return {
     addresses: [pod.ip],
-    conditions: { ready: pod.ready && !pod.terminating, serving: pod.ready, terminating: pod.terminating },
     targetRef: { kind: "Pod", namespace, name: pod.name, uid: pod.uid },
     ...(pod.nodeName ? { nodeName: pod.nodeName } : {}),
   };
+}
+
+/** Control port: new sessions only to ready pods; a terminating pod takes none (other pods are ready). */
+function controlEndpoint(pod: PodView, namespace: string) {
+  return { ...target(pod, namespace), conditions: { ready: pod.ready && !pod.terminating, serving: pod.ready, terminating: pod.terminating } };
+}
+
+/**
+ * Passive ports: routed for as long as the pod exists, whatever its readiness. Only the pod's own
+ * sessions ever connect to its block, and a session only starts on a pod the control port routes
+ * to, so routing the block early (before Ready) is safe and makes it reach kube-proxy before the
+ * first session does; keeping it through a failing readiness probe keeps open sessions' transfers.
+ * A terminating pod is `serving: true, terminating: true`: it is the port's only endpoint, and
+ * kube-proxy falls back to serving terminating endpoints when a port has no ready one
+ * (pkg/proxy/topology.go CategorizeEndpoints), so sessions draining on it keep opening data
+ * connections until the server exits. (Established flows need nothing: kube-proxy's REJECT and
+ * DNAT rules match only NEW connections and TCP conntrack entries are not flushed.)
+ */
+function passiveEndpoint(pod: PodView, namespace: string) {
+  return { ...target(pod, namespace), conditions: { ready: !pod.terminating, serving: true, terminating: pod.terminating } };
 }
 
 function chunks<T>(xs: T[], n: number): T[][] {
@@ -90,7 +109,9 @@ export function buildEndpointSlices(
   // One address family per slice; pods of the other family (dual-stack) are listed by their IPv4 IP.
   const withIp = pods.filter((p) => p.ip !== undefined && isIP(p.ip) !== 0).sort((a, b) => a.slot - b.slot);
   const family = withIp.length && isIP(withIp[0]!.ip!) === 6 ? "IPv6" : "IPv4";
-  const usable = withIp.filter((p) => (isIP(p.ip!) === 6 ? "IPv6" : "IPv4") === family && p.slot < e.spec.replicas);
+  // Pods of a slot >= replicas stay listed while they exist: a scale-down's leaving pods are
+  // terminating and drain their sessions through their own ports.
+  const usable = withIp.filter((p) => (isIP(p.ip!) === 6 ? "IPv6" : "IPv4") === family);
   const labels = (role: string, extra: Record<string, string> = {}) => ({
     "endpointslice.kubernetes.io/managed-by": ENDPOINTSLICE_MANAGED_BY,
     "kubernetes.io/service-name": svcName,
@@ -107,13 +128,18 @@ export function buildEndpointSlices(
       kind: "EndpointSlice",
       metadata: childMeta(fs, i === 0 ? names.controlSlice : `${names.controlSlice}-${i}`, labels("control")),
       addressType: family,
-      ...(group.length ? { endpoints: group.map((p) => endpoint(p, ns)) } : {}),
+      ...(group.length ? { endpoints: group.map((p) => controlEndpoint(p, ns)) } : {}),
       ports: controlPorts,
     });
   });
 
+  // One pod per slot (the StatefulSet never runs two pods of one ordinal). The slots routed: those
+  // in use, plus - with fixed blocks, whose ports never change owner - the block of any pod still
+  // running beyond `replicas` (a leaving pod, draining). With the even split a leaving pod's old
+  // slice now belongs to the remaining pods, so it keeps only its control endpoint.
   const bySlot = new Map(usable.map((p) => [p.slot, p]));
-  for (const slice of e.slices) {
+  const routed = e.configSlices.filter((x) => x.slot < Math.max(e.spec.replicas, 1) || (e.portsPerReplica !== undefined && bySlot.has(x.slot)));
+  for (const slice of routed) {
     const ports: { name: string; port: number; protocol: string }[] = [];
     for (let p = slice.portStart; p <= slice.portEnd; p++) ports.push({ name: passivePortName(p), port: p, protocol: "TCP" });
     const pod = bySlot.get(slice.slot);
@@ -126,7 +152,7 @@ export function buildEndpointSlices(
         // No pod (yet) for the slot: the slice still exists, with no endpoints, so its ports refuse
         // connections instead of falling through to another pod. (Empty lists are left out: the
         // server stores them as null, which would look like a difference on every resync.)
-        ...(pod ? { endpoints: [endpoint(pod, ns)] } : {}),
+        ...(pod ? { endpoints: [passiveEndpoint(pod, ns)] } : {}),
         ports: group,
       });
     });

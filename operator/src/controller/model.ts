@@ -65,8 +65,16 @@ export interface Effective {
   basePort: number;
   numberOfPorts: number;
   portEnd: number;
-  /** PortPartitioned: one slice per replica; ClientIPAffinity: none (every pod uses the whole range). */
+  /** PortPartitioned: the slices of the slots in use (one per replica); ClientIPAffinity: none (every pod uses the whole range). */
   slices: Slice[];
+  /**
+   * The slices the server config lists. Fixed blocks (passive.portsPerReplica): every block of the
+   * range, so the config does not change with `replicas` and a new pod finds its block in whatever
+   * version of the ConfigMap the kubelet mounted. Even split: the same as `slices`.
+   */
+  configSlices: Slice[];
+  /** passive.portsPerReplica: fixed blocks whose owner never changes; undefined = even split. */
+  portsPerReplica: number | undefined;
   externalTrafficPolicy: "Cluster" | "Local" | undefined;
   dataConnectionCheck: "strict" | "relaxed";
   implicitTlsPort: number | undefined;
@@ -92,6 +100,20 @@ export function partition(base: number, count: number, slots: number): Slice[] {
   return out;
 }
 
+/**
+ * Fixed blocks of `size` ports from `base`: slot i owns base + i x size .. base + (i + 1) x size - 1,
+ * independent of the replica count (scaling adds or removes whole blocks; no port changes owner).
+ * Ports after the last whole block are not handed out.
+ */
+export function fixedBlocks(base: number, count: number, size: number): Slice[] {
+  const out: Slice[] = [];
+  if (size <= 0) return out;
+  for (let slot = 0; (slot + 1) * size <= count; slot++) {
+    out.push({ slot, portStart: base + slot * size, portEnd: base + (slot + 1) * size - 1 });
+  }
+  return out;
+}
+
 export function effective(spec: Spec): Effective {
   const numberOfPorts = effectivePortCount(spec.passive);
   const basePort = spec.passive.basePort;
@@ -107,12 +129,21 @@ export function effective(spec: Spec): Effective {
     check = seesClient ? "strict" : "relaxed";
   }
   const tlsMode = spec.tls?.mode ?? "None";
+  const portsPerReplica = pp ? spec.passive.portsPerReplica : undefined;
+  const replicas = Math.max(spec.replicas, 1);
+  const configSlices = !pp
+    ? []
+    : portsPerReplica !== undefined
+      ? fixedBlocks(basePort, numberOfPorts, portsPerReplica)
+      : partition(basePort, numberOfPorts, replicas);
   return {
     spec,
     basePort,
     numberOfPorts,
     portEnd: basePort + numberOfPorts - 1,
-    slices: pp ? partition(basePort, numberOfPorts, Math.max(spec.replicas, 1)) : [],
+    slices: configSlices.filter((x) => x.slot < replicas),
+    configSlices,
+    portsPerReplica,
     externalTrafficPolicy,
     dataConnectionCheck: check,
     implicitTlsPort: tlsMode === "Implicit" || tlsMode === "Both" ? spec.tls?.implicitPort : undefined,

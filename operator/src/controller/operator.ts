@@ -5,6 +5,7 @@ import type { KubeConfigLike } from "../runtime/kubeconfig.ts";
 import type { Logger } from "pino";
 import { Manager } from "../runtime/manager.ts";
 import type { LeaderElectionOptions } from "../runtime/leader.ts";
+import type { ManagerSeams } from "../runtime/manager.ts";
 import { setupFtpServerController, type FtpServerController, type ReconcilerOptions } from "./reconciler.ts";
 
 export interface OperatorOptions extends ReconcilerOptions {
@@ -16,6 +17,10 @@ export interface OperatorOptions extends ReconcilerOptions {
   gracefulShutdownMs?: number;
   /** informer LIST page size (default 500) */
   listPageSize?: number;
+  /** called once leadership is lost and every in-flight reconcile has ended (main.ts exits) */
+  onLostLeadership?: () => void;
+  /** test seams of the runtime (the reconciler's are `seams`) */
+  managerSeams?: ManagerSeams;
 }
 
 export interface Operator extends FtpServerController {
@@ -32,6 +37,8 @@ export function createOperator(opts: OperatorOptions): Operator {
     http: opts.http ?? { port: 8080 },
     ...(opts.gracefulShutdownMs !== undefined ? { gracefulShutdownMs: opts.gracefulShutdownMs } : {}),
     ...(opts.listPageSize !== undefined ? { listPageSize: opts.listPageSize } : {}),
+    ...(opts.onLostLeadership ? { onLostLeadership: opts.onLostLeadership } : {}),
+    ...(opts.managerSeams ? { seams: opts.managerSeams } : {}),
   });
   const ctl = setupFtpServerController(manager, opts);
   return { ...ctl, manager, start: () => manager.start(), stop: () => manager.stop() };

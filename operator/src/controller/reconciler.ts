@@ -1,23 +1,45 @@
-// The FtpServer controller: read the CR and its children from informer caches, build the desired
-// children with pure functions, server-side apply only what differs (Applier skips no-op applies),
-// delete stale EndpointSlices, then apply the status on the status subresource (also skipped when
-// unchanged). A no-op resync therefore performs zero writes. Events only on condition transitions.
+// The FtpServer controller. A reconcile is a short sequence of named steps (see `reconcile`):
+// validate the spec, check the Secrets, refuse foreign objects, apply the Service (a prerequisite:
+// when it fails nothing else of the new spec is applied), then routing, config and workload, remove
+// stale EndpointSlices, look at the pods, and write the status. Every step that cannot complete
+// throws `Blocked` (or an API error); the status is written on every path with the cause as the
+// Ready reason, so `kubectl get ftpsrv` names the problem. Applies are skipped when nothing
+// differs, so a no-op resync performs zero writes; Events only on condition transitions.
 import type { Logger } from "pino";
 import { API_VERSION, KIND, PLURAL, validateSpec, type FtpServer } from "../api/v1alpha1.ts";
 import type { Manager } from "../runtime/manager.ts";
-import type { Controller, Request, Result } from "../runtime/controller.ts";
+import type { Controller, ReconcileContext, Request, Result } from "../runtime/controller.ts";
 import { enqueueByLabel } from "../runtime/controller.ts";
 import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { ownedFieldsOnly, slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
-import { desiredChildren } from "./desired.ts";
+import { desiredChildren, type Desired } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
-import { SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount } from "./model.ts";
-import { buildService, externalAddress } from "./service.ts";
-import { computeStatus, mergeConditions, type StatusInput } from "./status.ts";
+import { ENDPOINTSLICE_MANAGED_BY, SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount, type Effective } from "./model.ts";
+import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
+import { buildService, externalAddress, type AddressResult } from "./service.ts";
+import { computeStatus, mergeConditions, type Blocker, type StatusInput } from "./status.ts";
+import { containerProblem, failedCreate, failedMount, isContainerCreating, type EventLike } from "./workload.ts";
 
 export const FtpServers: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: true };
+
+/** How often a reconcile waiting on something we do not watch (Events, Secrets) looks again. */
+const UNWATCHED_RETRY_MS = 10_000;
+/** A permanent error will not fix itself on the next event; look again later rather than hot-loop. */
+const PERMANENT_RETRY_MS = 60_000;
+/** While the StatefulSet has fewer pods than wanted, look again this soon (its FailedCreate events are not watched). */
+const PODS_MISSING_RETRY_MS = 5_000;
+/** Secrets found valid are not read again for this long (a reconcile runs on every pod event). */
+const SECRETS_OK_TTL_MS = 30_000;
+
+/** Injected test seams (production passes none). */
+export interface ReconcilerSeams {
+  /** called between applying the children and the status (kill-mid-reconcile tests) */
+  afterChildren?: (key: string) => Promise<void>;
+  /** called before each write of a reconcile (deposed-leader tests hold a write here) */
+  beforeWrite?: (key: string, what: string) => Promise<void>;
+}
 
 export interface ReconcilerOptions {
   /** watch one namespace; undefined = all */
@@ -29,8 +51,7 @@ export interface ReconcilerOptions {
   nodePortPool?: number;
   /** periodic resync of every FtpServer (ms); 0 = off */
   resyncMs?: number;
-  /** test hook: called between applying the children and the status (kill-mid-reconcile tests) */
-  afterChildren?: (key: string) => Promise<void>;
+  seams?: ReconcilerSeams;
 }
 
 interface StsStatus {
@@ -49,16 +70,33 @@ function isPermanent(err: unknown): err is ApiError {
   return err instanceof ApiError && err.statusCode >= 400 && err.statusCode < 500 && ![408, 409, 429].includes(err.statusCode);
 }
 
+/** An API error while writing `what` as the status reports it. */
+function apiBlocker(err: unknown, what: string): Blocked {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (what.startsWith("Service")) {
+    // The cause is another object we do not watch (a Service holding the port): look again soon.
+    const again = { permanent: true, retryAfterMs: UNWATCHED_RETRY_MS };
+    if (/range is full|no available|exhausted/i.test(msg)) return new Blocked("NodePortsExhausted", `${what}: the cluster's NodePort range has no free ports: ${msg}`, again);
+    if (/already allocated/i.test(msg)) return new Blocked("NodePortConflict", `${what}: a nodePort is taken by another Service: ${msg}`, again);
+    return new Blocked("ServiceApplyFailed", `${what}: ${msg}`, isPermanent(err) ? again : { permanent: false });
+  }
+  return isPermanent(err)
+    ? new Blocked("ApplyFailed", `${what}: ${msg}`, { permanent: true })
+    : new Blocked("TemporaryApiError", `${what}: ${msg} (retrying)`, { permanent: false });
+}
+
 /**
  * What we applied in the last few seconds, per object. An informer lags our own writes by a few
  * milliseconds; a reconcile triggered in that window (by another child's event) would see the old
  * copy and apply again. Using the fresher of (cache, our last answer) avoids those duplicate
- * writes. Entries expire, so an object deleted behind our back is re-created soon.
+ * writes. An informer delete event forgets the entry (`forget`), so a child deleted right after
+ * our write is re-created by the reconcile that delete triggers; expired entries are swept.
  */
-class RecentWrites {
+export class RecentWrites {
   private readonly map = new Map<string, { obj: KubeObject; at: number }>();
   private readonly ttlMs: number;
   private readonly slimmers: Map<string, (o: KubeObject) => KubeObject>;
+  private lastSweep = Date.now();
   constructor(slimmers: Map<string, (o: KubeObject) => KubeObject>, ttlMs = 10_000) {
     this.slimmers = slimmers;
     this.ttlMs = ttlMs;
@@ -67,8 +105,11 @@ class RecentWrites {
     const n = Number(o?.metadata?.resourceVersion);
     return Number.isFinite(n) ? n : -1;
   }
+  private static key(type: ResourceType, namespace: string, name: string): string {
+    return `${type.plural}/${namespace}/${name}`;
+  }
   observed(type: ResourceType, namespace: string, name: string, cached: KubeObject | undefined): KubeObject | undefined {
-    const k = `${type.plural}/${namespace}/${name}`;
+    const k = RecentWrites.key(type, namespace, name);
     const r = this.map.get(k);
     if (!r) return cached;
     if (Date.now() - r.at > this.ttlMs || (cached && RecentWrites.rv(cached) >= RecentWrites.rv(r.obj))) {
@@ -80,12 +121,19 @@ class RecentWrites {
   record(type: ResourceType, obj: KubeObject | undefined): void {
     const md = obj?.metadata;
     if (!obj || !md?.name) return;
+    this.sweep();
     // kept in the same shape as the informer caches hold it
     const slim = this.slimmers.get(type.plural) ?? slimObject;
-    this.map.set(`${type.plural}/${md.namespace ?? ""}/${md.name}`, { obj: slim(obj), at: Date.now() });
+    this.map.set(RecentWrites.key(type, md.namespace ?? "", md.name), { obj: slim(obj), at: Date.now() });
   }
   forget(type: ResourceType, namespace: string, name: string): void {
-    this.map.delete(`${type.plural}/${namespace}/${name}`);
+    this.map.delete(RecentWrites.key(type, namespace, name));
+  }
+  /** Drop expired entries (at most once per ttl; entries of objects never re-read would stay forever). */
+  sweep(nowMs = Date.now()): void {
+    if (nowMs - this.lastSweep < this.ttlMs) return;
+    this.lastSweep = nowMs;
+    for (const [k, r] of this.map) if (nowMs - r.at > this.ttlMs) this.map.delete(k);
   }
   get size(): number {
     return this.map.size;
@@ -94,6 +142,7 @@ class RecentWrites {
 
 export interface FtpServerController {
   controller: Controller;
+  recent: RecentWrites;
   informers: {
     servers: Informer<KubeObject>;
     services: Informer<KubeObject>;
@@ -109,10 +158,10 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   // Children carry the server label; selecting on its existence keeps the caches to our objects.
   const ours = { ...ns, labelSelector: SERVER_LABEL };
   const servers = mgr.informer(FtpServers, { ...ns, ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}) });
-  // Children: only what our field manager owns (plus the Service's cluster IP) is cached — enough
-  // for the no-op skip rule and the reconciler; server defaults and others' fields are dropped.
+  // Children: only what our field manager owns (plus the Service's cluster IP and selector) is
+  // cached — enough for the no-op skip rule and the reconciler; server defaults are dropped.
   const slimmers = new Map<string, (o: KubeObject) => KubeObject>([
-    [Resources.Service.plural, ownedFieldsOnly([["spec", "clusterIP"], ["spec", "clusterIPs"]])],
+    [Resources.Service.plural, ownedFieldsOnly([["spec", "clusterIP"], ["spec", "clusterIPs"], ["spec", "selector"]])],
     [Resources.ConfigMap.plural, ownedFieldsOnly()],
     [Resources.StatefulSet.plural, ownedFieldsOnly()],
     [Resources.EndpointSlice.plural, ownedFieldsOnly()],
@@ -122,7 +171,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   const configMaps = mgr.informer(Resources.ConfigMap, { ...ours, transform: slimmers.get(Resources.ConfigMap.plural)! });
   const statefulSets = mgr.informer(Resources.StatefulSet, { ...ours, transform: slimmers.get(Resources.StatefulSet.plural)! });
   const endpointSlices = mgr.informer(Resources.EndpointSlice, { ...ours, transform: slimmers.get(Resources.EndpointSlice.plural)! });
-  // Pods: only identity, labels, owners, node, IP and readiness are read (podView).
+  // Pods: identity, labels, owners, node, IP, readiness and why containers wait (podView, workload.ts).
   const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
   // Children by owning server ("ns/name" from the server label): a reconcile reads its own pods and
@@ -134,119 +183,250 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   pods.addIndex(SERVER_LABEL, byServer);
   endpointSlices.addIndex(SERVER_LABEL, byServer);
   const readiness = opts.workloadReadiness ?? "pods";
+  const seams = opts.seams ?? {};
   const recent = new RecentWrites(slimmers);
+  const childCaches = new Map<ResourceType, Informer<KubeObject>>([
+    [Resources.Service, services], [Resources.ConfigMap, configMaps], [Resources.StatefulSet, statefulSets], [Resources.EndpointSlice, endpointSlices],
+  ]);
+  for (const [type, inf] of childCaches) {
+    inf.addHandler({ onDelete: (o) => recent.forget(type, o.metadata?.namespace ?? "", o.metadata?.name ?? "") });
+  }
 
-  const reconcile = async (req: Request, log: Logger | undefined, signal: AbortSignal): Promise<Result | void> => {
+  /** One reconcile's context: the FtpServer as read, its namespace and the abort signal. */
+  interface Run {
+    key: string;
+    raw: FtpServer;
+    namespace: string;
+    signal: AbortSignal;
+    log: Logger | undefined;
+  }
+
+  // ---- steps ------------------------------------------------------------------------------
+
+  /** Secret references (namespace, users Secret and key, TLS Secret) → when they were last found valid. */
+  const secretsOk = new Map<string, number>();
+  async function secretsValid(fs: FtpServer): Promise<void> {
+    const ref = JSON.stringify([fs.metadata.namespace, fs.spec.users, fs.spec.tls?.mode, fs.spec.tls?.secretName]);
+    const at = secretsOk.get(ref);
+    if (at !== undefined && Date.now() - at < SECRETS_OK_TTL_MS) return;
+    secretsOk.delete(ref);
+    await checkSecrets(mgr.client, fs);
+    if (secretsOk.size >= 10_000) secretsOk.clear();
+    secretsOk.set(ref, Date.now());
+  }
+
+  function validSpec(run: Run): { fs: FtpServer; e: Effective } | { problems: string[] } {
+    const parsed = validateSpec(run.raw.spec);
+    if (!parsed.ok) return { problems: parsed.problems };
+    return { fs: { ...run.raw, spec: parsed.spec }, e: effective(parsed.spec) };
+  }
+
+  /** The cached child, or — when the label-selected cache has none — a GET by name (an object with our name but not our label). */
+  async function findChild(run: Run, type: ResourceType, name: string): Promise<KubeObject | undefined> {
+    const cached = recent.observed(type, run.namespace, name, childCaches.get(type)?.get(name, run.namespace));
+    return cached ?? (await mgr.client.get(type, name, run.namespace));
+  }
+
+  async function refuseForeignObjects(run: Run, fs: FtpServer, want: Desired): Promise<void> {
+    const children: [ResourceType, KubeObject][] = [
+      [Resources.Service, want.service], [Resources.ConfigMap, want.configMap], [Resources.StatefulSet, want.statefulSet],
+      ...want.endpointSlices.map((s) => [Resources.EndpointSlice, s] as [ResourceType, KubeObject]),
+    ];
+    for (const [type, obj] of children) {
+      const name = obj.metadata!.name!;
+      checkOwnership(fs, type.kind, name, await findChild(run, type, name));
+    }
+  }
+
+  async function apply<T extends KubeObject>(run: Run, type: ResourceType, desired: KubeObject): Promise<T | undefined> {
+    const name = desired.metadata!.name!;
+    const observed = recent.observed(type, run.namespace, name, childCaches.get(type)?.get(name, run.namespace));
+    await seams.beforeWrite?.(run.key, `${type.kind} ${name}`);
+    try {
+      const res = await mgr.applier.apply<T>(type, desired, observed, { signal: run.signal });
+      if (res.changed) recent.record(type, res.object);
+      return res.object;
+    } catch (err) {
+      if (run.signal.aborted) throw err;
+      throw apiBlocker(err, `${type.kind} ${run.namespace}/${name}`);
+    }
+  }
+
+  /** The Service, first and alone: what it exposes is what the rest is built for. */
+  async function applyService(run: Run, fs: FtpServer, e: Effective): Promise<KubeObject | undefined> {
+    const svc = await apply(run, Resources.Service, buildService(fs, e));
+    const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector;
+    if (e.spec.routing.mode === "PortPartitioned" && selector && Object.keys(selector).length) {
+      // Someone else set it: the EndpointSlice controller would add slices for every pod and port,
+      // and kube-proxy would merge them with ours — partitioning silently gone. Report, do not fight.
+      throw new Blocked(
+        "UnexpectedSelector",
+        `Service ${run.namespace}/${fs.metadata.name} has spec.selector ${JSON.stringify(selector)}, not set by pasv-operator: PortPartitioned routing needs a Service without selector (kube-proxy would merge the EndpointSlice controller's slices with the operator's); remove it, e.g. kubectl patch service ${fs.metadata.name} -n ${run.namespace} --type=json -p '[{"op":"remove","path":"/spec/selector"}]'`,
+      );
+    }
+    return svc;
+  }
+
+  /** Routing and config first, then the workload that reads them. */
+  async function applyChildren(run: Run, want: Desired): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
+    const [slices] = await Promise.all([
+      Promise.all(want.endpointSlices.map((s) => apply(run, Resources.EndpointSlice, s))),
+      apply(run, Resources.ConfigMap, want.configMap),
+    ]);
+    const sts = await apply(run, Resources.StatefulSet, want.statefulSet);
+    return { slices, sts };
+  }
+
+  /**
+   * Slices of our Service we do not want: ours of removed slots/ranges, and in PortPartitioned mode
+   * also foreign ones (the EndpointSlice controller's, left from ClientIPAffinity's selector): they
+   * carry the Service's name, so kube-proxy would merge them with ours.
+   */
+  async function removeStaleSlices(run: Run, fs: FtpServer, e: Effective, want: Desired): Promise<void> {
+    const keep = new Set(want.endpointSlices.map((s) => s.metadata!.name!));
+    const svcName = childNames(fs.metadata.name).service;
+    for (const s of endpointSlices.byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)) {
+      const name = s.metadata!.name!;
+      if (keep.has(name) || s.metadata?.labels?.["kubernetes.io/service-name"] !== svcName) continue;
+      const owned = (s.metadata?.ownerReferences ?? []).some((r) => r.uid === fs.metadata.uid);
+      const foreign = s.metadata?.labels?.["endpointslice.kubernetes.io/managed-by"] !== ENDPOINTSLICE_MANAGED_BY;
+      if (!owned && !(foreign && e.spec.routing.mode === "PortPartitioned")) continue;
+      await seams.beforeWrite?.(run.key, `delete EndpointSlice ${name}`);
+      try {
+        await mgr.client.delete(Resources.EndpointSlice, name, run.namespace, { uid: s.metadata.uid!, signal: run.signal });
+      } catch (err) {
+        if (run.signal.aborted) throw err;
+        throw apiBlocker(err, `deleting EndpointSlice ${run.namespace}/${name}`);
+      }
+      recent.forget(Resources.EndpointSlice, run.namespace, name);
+    }
+  }
+
+  async function events(run: Run, kind: string, name: string, reason: string): Promise<EventLike[]> {
+    const list = await mgr.client.list<KubeObject & EventLike>(Resources.Event, {
+      namespace: run.namespace,
+      fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name},reason=${reason}`,
+      signal: run.signal,
+    });
+    return list.items;
+  }
+
+  /** What Kubernetes says keeps the pods from running (Events are read only while pods are missing or stuck). */
+  async function workloadProblem(run: Run, fs: FtpServer, podObjs: KubeObject[], sts: KubeObject | undefined): Promise<{ reason: string; message: string } | undefined> {
+    const st = (sts?.status ?? {}) as StsStatus;
+    const stsName = childNames(fs.metadata.name).statefulSet;
+    if (sts && podObjs.length < fs.spec.replicas) {
+      const p = failedCreate(`${run.namespace}/${stsName}`, await events(run, "StatefulSet", stsName, "FailedCreate"));
+      if (p) return p;
+    }
+    for (const pod of podObjs) {
+      const p = containerProblem(pod);
+      if (p) return p;
+    }
+    if (readiness === "pods" && (st.readyReplicas ?? 0) < fs.spec.replicas) {
+      for (const pod of podObjs.filter(isContainerCreating)) {
+        const p = failedMount(`${run.namespace}/${pod.metadata?.name}`, await events(run, "Pod", pod.metadata!.name!, "FailedMount"));
+        if (p) return p;
+      }
+    }
+    return undefined;
+  }
+
+  type StatusFacts = Omit<StatusInput, "fs" | "workloadReadiness" | "nodePortPool">;
+
+  async function writeStatus(run: Run, facts: StatusFacts): Promise<void> {
+    if (run.signal.aborted) return;
+    const { raw, namespace } = run;
+    const { status, conditions: conds } = computeStatus({
+      fs: raw,
+      workloadReadiness: readiness,
+      ...(opts.nodePortPool !== undefined ? { nodePortPool: opts.nodePortPool } : {}),
+      ...facts,
+    });
+    const { conditions, newProblems } = mergeConditions(conds, raw.status?.conditions ?? [], raw.metadata.generation, now());
+    const desired: KubeObject = { apiVersion: API_VERSION, kind: KIND, metadata: { name: raw.metadata.name, namespace }, status: { ...status, conditions } };
+    await seams.beforeWrite?.(run.key, "status");
+    const res = await mgr.applier.applyStatus(FtpServers, desired, recent.observed(FtpServers, namespace, raw.metadata.name, raw), { signal: run.signal });
+    if (res.changed) recent.record(FtpServers, res.object);
+    if (res.changed) run.log?.debug({ ready: conditions[0]?.status, reason: conditions[0]?.reason }, "status updated");
+    for (const c of newProblems) mgr.events.event(raw, "Warning", c.reason, c.message);
+  }
+
+  /** Status when a step stopped the reconcile: the cause, plus whatever is observed of the children. */
+  function blockedFacts(fs: FtpServer, e: Effective, blocker: Blocker, address: AddressResult | undefined): StatusFacts {
+    const st = (statefulSets.get(childNames(fs.metadata.name).statefulSet, fs.metadata.namespace ?? "default")?.status ?? {}) as StsStatus;
+    return {
+      eff: e, blocker, childrenApplied: false, routingConsistent: false, ...(address ? { address } : {}),
+      replicas: e.spec.replicas, observedReplicas: st.replicas ?? 0, readyReplicas: st.readyReplicas ?? 0, workloadUpdated: false,
+    };
+  }
+
+  // ---- the reconcile ------------------------------------------------------------------------
+
+  const reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result | void> => {
     const raw = servers.get(req.name, req.namespace) as FtpServer | undefined;
     if (!raw || raw.metadata.deletionTimestamp) return; // children go with the owner (garbage collector)
-    const namespace = raw.metadata.namespace ?? "default";
-    const name = raw.metadata.name;
-    const names = childNames(name);
-    const prevConds = (raw.status?.conditions ?? []);
+    const run: Run = { key: req.key, raw, namespace: raw.metadata.namespace ?? "default", signal: ctx.signal, log: ctx.log };
 
-    const writeStatus = async (inp: Omit<StatusInput, "fs" | "workloadReadiness" | "nodePortPool">) => {
-      if (signal.aborted) return;
-      const { status, conditions: conds } = computeStatus({
-        fs: raw,
-        workloadReadiness: readiness,
-        ...(opts.nodePortPool !== undefined ? { nodePortPool: opts.nodePortPool } : {}),
-        ...inp,
-      });
-      const { conditions, newProblems } = mergeConditions(conds, prevConds, raw.metadata.generation, now());
-      const desired: KubeObject = { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, status: { ...status, conditions } };
-      const res = await mgr.applier.applyStatus(FtpServers, desired, recent.observed(FtpServers, namespace, name, raw));
-      if (res.changed) recent.record(FtpServers, res.object);
-      if (res.changed) log?.debug({ ready: conditions[0]?.status, reason: conditions[0]?.reason }, "status updated");
-      for (const c of newProblems) mgr.events.event(raw, "Warning", c.reason, c.message);
-    };
-
-    const parsed = validateSpec(raw.spec);
-    if (!parsed.ok) {
+    const spec = validSpec(run);
+    if ("problems" in spec) {
       // Stored before a rule existed, or admission bypassed: say so, touch nothing (no half-applied state).
-      log?.warn({ problems: parsed.problems }, "invalid spec");
-      await writeStatus({
-        eff: undefined, invalidProblems: parsed.problems, childrenApplied: false, routingConsistent: false,
-        replicas: 0, readyReplicas: 0, workloadUpdated: false,
+      run.log?.warn({ problems: spec.problems }, "invalid spec");
+      await writeStatus(run, {
+        eff: undefined, invalidProblems: spec.problems, childrenApplied: false, routingConsistent: false,
+        replicas: 0, observedReplicas: 0, readyReplicas: 0, workloadUpdated: false,
       });
       return;
     }
-    const fs: FtpServer = { ...raw, spec: parsed.spec };
-    const e = effective(parsed.spec);
+    const { fs, e } = spec;
+    let address: AddressResult | undefined;
+    try {
+      await secretsValid(fs);
+      const podObjs = pods
+        .byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)
+        .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)));
+      const podViews = podObjs.map((p) => podView(p, childNames(fs.metadata.name).statefulSet)).filter((p) => p !== undefined);
+      // Names first (built with the address unknown: only names are read), then the Service.
+      await refuseForeignObjects(run, fs, desiredChildren(fs, e, null, podViews, opts));
+      const svc = await applyService(run, fs, e);
+      address = externalAddress(fs, e, svc);
+      const want = desiredChildren(fs, e, address.address, podViews, opts);
+      const { slices, sts } = await applyChildren(run, want);
+      await removeStaleSlices(run, fs, e, want);
+      await seams.afterChildren?.(req.key);
+      const problem = await workloadProblem(run, fs, podObjs, sts);
 
-    let applyError: string | undefined;
-    const apply = async <T extends KubeObject>(type: ResourceType, desired: KubeObject, cached: KubeObject | undefined): Promise<T | undefined> => {
-      if (signal.aborted) throw new Error("controller stopping");
-      const observed = recent.observed(type, namespace, desired.metadata!.name!, cached);
+      const svcPorts = ((svc?.spec as { ports?: unknown[] } | undefined)?.ports ?? []).length;
+      const stsStatus = (sts?.status ?? {}) as StsStatus;
+      await writeStatus(run, {
+        eff: e,
+        address,
+        childrenApplied: true,
+        routingConsistent: svcPorts === servicePortCount(e) && (e.spec.routing.mode !== "PortPartitioned" || slices.every((s) => s !== undefined)),
+        ...(problem ? { workloadProblem: problem } : {}),
+        replicas: e.spec.replicas,
+        observedReplicas: stsStatus.replicas ?? 0,
+        readyReplicas: stsStatus.readyReplicas ?? 0,
+        workloadUpdated: (stsStatus.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1) && (stsStatus.updatedReplicas ?? 0) >= e.spec.replicas,
+      });
+      // Events are not watched: while pods cannot be created or run, look again soon.
+      if (problem) return { requeueAfterMs: UNWATCHED_RETRY_MS };
+      if (sts && podObjs.length < e.spec.replicas) return { requeueAfterMs: PODS_MISSING_RETRY_MS };
+    } catch (err) {
+      if (ctx.signal.aborted) throw err; // stopping or deposed: write nothing more
+      const blocked = err instanceof Blocked ? err : apiBlocker(err, `FtpServer ${req.key}`);
+      run.log?.warn({ reason: blocked.blocker.reason, err: blocked.message }, "reconcile blocked");
       try {
-        const res = await mgr.applier.apply<T>(type, desired, observed);
-        if (res.changed) recent.record(type, res.object);
-        return res.object;
-      } catch (err) {
-        if (!isPermanent(err)) throw err;
-        applyError ??= `${type.kind} ${desired.metadata?.name}: ${err.message}`;
-        return observed as T | undefined;
+        await writeStatus(run, blockedFacts(fs, e, blocked.blocker, address));
+      } catch (statusErr) {
+        run.log?.warn({ err: (statusErr as Error).message }, "status write failed");
       }
-    };
-
-    // 1. The Service first: its status (load-balancer ingress) and cluster IP feed the config.
-    const podViews = pods
-      .byIndex(SERVER_LABEL, `${namespace}/${name}`)
-      .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(name)))
-      .map((p) => podView(p, names.statefulSet))
-      .filter((p) => p !== undefined);
-    // (the Service does not depend on the address; the other children are built once it is known)
-    const svc = await apply(Resources.Service, buildService(fs, e), services.get(names.service, namespace));
-    const address = externalAddress(fs, e, svc);
-    const want = desiredChildren(fs, e, address.address, podViews, opts);
-
-    // 2. Routing, config and workload, concurrently.
-    const [slices, , sts] = await Promise.all([
-      Promise.all(want.endpointSlices.map((s) => apply(Resources.EndpointSlice, s, endpointSlices.get(s.metadata!.name!, namespace)))),
-      apply(Resources.ConfigMap, want.configMap, configMaps.get(names.config, namespace)),
-      apply(Resources.StatefulSet, want.statefulSet, statefulSets.get(names.statefulSet, namespace)),
-    ]);
-
-    // 3. Stale EndpointSlices (fewer slots, smaller range, switched to ClientIPAffinity).
-    const keep = new Set(want.endpointSlices.map((s) => s.metadata!.name!));
-    for (const s of endpointSlices.byIndex(SERVER_LABEL, `${namespace}/${name}`)) {
-      const owned = (s.metadata?.ownerReferences ?? []).some((r) => r.uid === raw.metadata.uid);
-      if (owned && !keep.has(s.metadata!.name!)) {
-        if (signal.aborted) throw new Error("controller stopping");
-        await mgr.client.delete(Resources.EndpointSlice, s.metadata!.name!, namespace, { uid: s.metadata!.uid! });
-        recent.forget(Resources.EndpointSlice, namespace, s.metadata!.name!);
-      }
+      if (!blocked.blocker.permanent) throw err; // temporary: per-key backoff
+      return { requeueAfterMs: blocked.retryAfterMs ?? PERMANENT_RETRY_MS };
     }
-
-    await opts.afterChildren?.(req.key);
-
-    // 4. Status.
-    const svcPorts = ((svc?.spec as { ports?: unknown[] } | undefined)?.ports ?? []).length;
-    const routingConsistent =
-      svcPorts === servicePortCount(e) &&
-      (e.spec.routing.mode !== "PortPartitioned" || slices.every((s) => s !== undefined));
-    const stsMeta = sts?.metadata;
-    const stsStatus = (sts?.status ?? {}) as StsStatus;
-    const replicas = e.spec.replicas;
-    await writeStatus({
-      eff: e,
-      address,
-      childrenApplied: applyError === undefined,
-      ...(applyError !== undefined ? { applyError } : {}),
-      routingConsistent,
-      replicas,
-      readyReplicas: stsStatus.readyReplicas ?? 0,
-      workloadUpdated:
-        (stsStatus.observedGeneration ?? 0) >= (stsMeta?.generation ?? 1) && (stsStatus.updatedReplicas ?? 0) >= replicas,
-    });
-    // A permanent error will not fix itself on the next event; look again later rather than hot-loop.
-    if (applyError) return { requeueAfterMs: 60_000 };
   };
 
-  const controller = mgr.controller({
-    name: "ftpserver",
-    workers: opts.workers ?? 8,
-    reconcile: (req, ctx) => reconcile(req, ctx.log, ctx.signal),
-  });
+  const controller = mgr.controller({ name: "ftpserver", workers: opts.workers ?? 8, reconcile });
   controller.watch(servers, (o) => `${o.metadata?.namespace}/${o.metadata?.name}`, {
     // Our own status writes do not change the generation: no reconcile for them.
     updatePredicate: (o, n) =>
@@ -256,12 +436,13 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
   for (const inf of [services, configMaps, statefulSets, endpointSlices]) controller.watch(inf, byLabel);
-  // Pods: only changes of what podView reads (slot label, IP, readiness, node, deletion) matter;
-  // scheduler/kubelet status churn is not a reconcile (most reconciles at 1,000 FtpServers were these).
+  // Pods: only changes of what podView and workload.ts read (slot label, IP, readiness, node,
+  // deletion, container waiting reasons) matter; other scheduler/kubelet status churn is not a
+  // reconcile (most reconciles at 1,000 FtpServers were these).
   const podFacts = (p: KubeObject) => {
     const { resourceVersion: _rv, ...md } = p.metadata ?? {};
     return JSON.stringify([md, p.spec, p.status]);
   };
   controller.watch(pods, byLabel, { updatePredicate: (o, n) => podFacts(o) !== podFacts(n) });
-  return { controller, informers };
+  return { controller, recent, informers };
 }

@@ -20,6 +20,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
   const name = fs.metadata.name;
   const names = childNames(name);
   const pvc = s.storage?.type === "PersistentVolumeClaim";
+  const shared = s.storage?.type === "SharedClaim" ? s.storage : undefined;
 
   const ports: Record<string, unknown>[] = [{ name: "ftp", containerPort: s.controlPort, protocol: "TCP" }];
   if (e.implicitTlsPort !== undefined) ports.push({ name: "ftps", containerPort: e.implicitTlsPort, protocol: "TCP" });
@@ -28,7 +29,8 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
   const volumeMounts: Record<string, unknown>[] = [
     { name: "config", mountPath: CONFIG_DIR, readOnly: true },
     { name: "users", mountPath: USERS_DIR, readOnly: true },
-    { name: "data", mountPath: DATA_DIR },
+    // SharedClaim: every replica mounts the same ReadWriteMany claim (optionally a directory of it).
+    { name: "data", mountPath: DATA_DIR, ...(shared?.subPath ? { subPath: shared.subPath } : {}) },
     { name: "tmp", mountPath: "/tmp" },
   ];
   const volumes: Record<string, unknown>[] = [
@@ -41,7 +43,8 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     volumeMounts.push({ name: "tls", mountPath: TLS_DIR, readOnly: true });
     volumes.push({ name: "tls", secret: { secretName: s.tls.secretName } });
   }
-  if (!pvc) volumes.push({ name: "data", emptyDir: s.storage?.size ? { sizeLimit: canonicalQuantity(s.storage.size) } : {} });
+  if (shared?.claimName) volumes.push({ name: "data", persistentVolumeClaim: { claimName: shared.claimName } });
+  else if (!pvc) volumes.push({ name: "data", emptyDir: s.storage?.size ? { sizeLimit: canonicalQuantity(s.storage.size) } : {} });
 
   const container: Record<string, unknown> = {
     name: CONTAINER_NAME,
@@ -67,6 +70,8 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },
     },
+    // The server writes its fatal start error to /dev/termination-log; the log tail otherwise.
+    terminationMessagePolicy: "FallbackToLogsOnError",
   };
   if (s.resources && (s.resources.requests || s.resources.limits)) {
     container.resources = {
@@ -99,7 +104,11 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
         // preStop delay, then the server drains for up to 30 s (drainGraceSeconds) on SIGTERM.
         terminationGracePeriodSeconds: PRE_STOP_SECONDS + 40,
         enableServiceLinks: false,
+        // Pod Security "restricted": no API token in the pod (the server never calls the API),
+        // the runtime's default seccomp profile, non-root, no capabilities, no privilege escalation.
+        automountServiceAccountToken: false,
         securityContext: {
+          seccompProfile: { type: "RuntimeDefault" },
           runAsNonRoot: true,
           runAsUser: SERVER_UID,
           runAsGroup: SERVER_UID,

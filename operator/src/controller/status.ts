@@ -6,6 +6,7 @@ import type { Condition, FtpServer, Status } from "../api/v1alpha1.ts";
 import type { Effective } from "./model.ts";
 import { servicePortCount } from "./model.ts";
 import { nodePortsUsed, type AddressResult } from "./service.ts";
+import { storageShared } from "./storage.ts";
 
 export const AWS_NLB_MAX_LISTENERS = 50;
 export const AZURE_MAX_RULES = 300;
@@ -24,6 +25,17 @@ export interface Cond {
 /** Positive-polarity conditions: False is the problem. For Reconciling/Stalled True is. */
 const ABNORMAL_WHEN_TRUE = new Set(["Reconciling", "Stalled"]);
 
+/**
+ * Why this reconcile could not converge: Ready=False with this reason and message (naming the
+ * object), and a Warning Event. `permanent`: only a change by the user fixes it (Stalled=True);
+ * otherwise it is retried (Reconciling=True).
+ */
+export interface Blocker {
+  reason: string;
+  message: string;
+  permanent: boolean;
+}
+
 export interface StatusInput {
   fs: FtpServer;
   /** undefined when the spec is invalid */
@@ -32,11 +44,16 @@ export interface StatusInput {
   address?: AddressResult;
   /** all children applied (or already in sync) in this reconcile */
   childrenApplied: boolean;
-  /** a permanent apply error (4xx other than conflict) */
-  applyError?: string;
+  /** what stopped this reconcile (a Secret, a name conflict, an apply error...) */
+  blocker?: Blocker;
+  /** what Kubernetes says keeps the pods from running (FailedCreate, CrashLoopBackOff + termination message, FailedMount...) */
+  workloadProblem?: { reason: string; message: string };
   /** service routing consistent: Service ports = range, one slice set per slot */
   routingConsistent: boolean;
+  /** desired replicas (spec) */
   replicas: number;
+  /** pods the StatefulSet reports (status.replicas): what `status.replicas` shows */
+  observedReplicas: number;
   readyReplicas: number;
   /** the StatefulSet controller has seen the current template (observedGeneration, updated replicas) */
   workloadUpdated: boolean;
@@ -183,17 +200,19 @@ export function computeStatus(inp: StatusInput): { status: Omit<Status, "conditi
     : { type: "AddressResolved", status: "Unknown", reason: "NotObserved", message: "the Service is not observed yet" };
 
   const hardLimit = limits.status === "False";
-  const stalled: Cond = inp.applyError
-    ? { type: "Stalled", status: "True", reason: "ApplyFailed", message: inp.applyError }
+  const stalled: Cond = inp.blocker?.permanent
+    ? { type: "Stalled", status: "True", reason: inp.blocker.reason, message: inp.blocker.message }
     : hardLimit
       ? { type: "Stalled", status: "True", reason: limits.reason, message: limits.message }
       : { type: "Stalled", status: "False", reason: "NotStalled", message: "no permanent error" };
 
   // What still has to happen, in order.
   let waiting: { reason: string; message: string } | undefined;
-  if (!inp.childrenApplied) waiting = { reason: "ApplyingChildren", message: "applying the Service, EndpointSlices, ConfigMap and StatefulSet" };
+  if (inp.blocker) waiting = { reason: inp.blocker.reason, message: inp.blocker.message };
+  else if (!inp.childrenApplied) waiting = { reason: "ApplyingChildren", message: "applying the Service, EndpointSlices, ConfigMap and StatefulSet" };
   else if (!inp.routingConsistent) waiting = { reason: "RoutingPending", message: "the Service's ports or EndpointSlices do not match the passive range yet" };
   else if (addressCond.status !== "True") waiting = { reason: addressCond.reason, message: addressCond.message };
+  else if (inp.workloadProblem) waiting = inp.workloadProblem;
   else if (inp.workloadReadiness === "pods" && !inp.workloadUpdated) waiting = { reason: "RollingOut", message: "the StatefulSet controller has not rolled out the current template yet" };
   else if (inp.workloadReadiness === "pods" && inp.readyReplicas < inp.replicas)
     waiting = { reason: "WaitingForPods", message: `${inp.readyReplicas}/${inp.replicas} FTP-server pods ready` };
@@ -226,12 +245,12 @@ export function computeStatus(inp: StatusInput): { status: Omit<Status, "conditi
       ...(addr?.address ? { externalAddress: addr.address } : {}),
       ...(e.slices.length ? { slices: e.slices.map((s) => ({ ...s })) } : {}),
     },
-    replicas: inp.replicas,
+    replicas: inp.observedReplicas,
     readyReplicas: inp.readyReplicas,
     serviceName: inp.fs.metadata.name,
     nodePortsUsed: nodePortsUsed(e),
   };
-  return { status, conditions: [ready, reconciling, stalled, sized, addressCond, routing, limits] };
+  return { status, conditions: [ready, reconciling, stalled, sized, addressCond, routing, limits, storageShared(e)] };
 }
 
 /** Whether a condition is a problem worth a Warning Event. */

@@ -13,6 +13,20 @@ export interface ApplyResult<T> {
   object: T | undefined;
 }
 
+export interface WriteOptions {
+  /**
+   * Aborts the request itself (not only the next one): a reconcile passes its context's signal,
+   * which aborts when the controller stops or loses leadership, so a deposed leader's in-flight
+   * write is cancelled instead of landing after another replica took over.
+   */
+  signal?: AbortSignal;
+}
+
+function signalOf(opts: WriteOptions): { signal?: AbortSignal } {
+  if (opts.signal?.aborted) throw new Error("write aborted: the controller stopped (lost leadership or shutdown)");
+  return opts.signal ? { signal: opts.signal } : {};
+}
+
 export class Applier {
   readonly client: ApiClient;
   readonly fieldManager: string;
@@ -31,7 +45,9 @@ export class Applier {
    * informer's cached copy — shows the apply would change nothing. Pass observed = undefined when
    * the object is not in the cache: it is applied.
    */
-  async apply<T extends KubeObject>(type: ResourceType, desired: KubeObject, observed: KubeObject | undefined): Promise<ApplyResult<T>> {
+  async apply<T extends KubeObject>(
+    type: ResourceType, desired: KubeObject, observed: KubeObject | undefined, opts: WriteOptions = {},
+  ): Promise<ApplyResult<T>> {
     if (!needsApply(desired, observed, this.fieldManager)) {
       this.stats.skipped++;
       return { changed: false, object: observed as T };
@@ -39,7 +55,7 @@ export class Applier {
     const { status: _status, ...body } = desired;
     this.stats.applied++;
     this.log?.debug({ kind: type.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace }, "apply");
-    const object = await this.client.apply<T>(type, body, { fieldManager: this.fieldManager });
+    const object = await this.client.apply<T>(type, body, { fieldManager: this.fieldManager, ...signalOf(opts) });
     return { changed: true, object };
   }
 
@@ -47,7 +63,9 @@ export class Applier {
    * Apply `desired.status` on the status subresource (only apiVersion, kind, name, namespace and
    * status are sent), unless `observed` shows it would change nothing.
    */
-  async applyStatus<T extends KubeObject>(type: ResourceType, desired: KubeObject, observed: KubeObject | undefined): Promise<ApplyResult<T>> {
+  async applyStatus<T extends KubeObject>(
+    type: ResourceType, desired: KubeObject, observed: KubeObject | undefined, opts: WriteOptions = {},
+  ): Promise<ApplyResult<T>> {
     if (!needsApply(desired, observed, this.fieldManager, "status")) {
       this.stats.skipped++;
       return { changed: false, object: observed as T };
@@ -61,7 +79,7 @@ export class Applier {
     };
     this.stats.applied++;
     this.log?.debug({ kind: type.kind, name: md.name, namespace: md.namespace }, "apply status");
-    const object = await this.client.apply<T>(type, body, { subresource: "status", fieldManager: this.fieldManager });
+    const object = await this.client.apply<T>(type, body, { subresource: "status", fieldManager: this.fieldManager, ...signalOf(opts) });
     return { changed: true, object };
   }
 }

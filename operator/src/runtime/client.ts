@@ -317,23 +317,28 @@ export class ApiClient {
    * Server-side apply of `obj` (apiVersion, kind, metadata.name[/namespace] required) with the
    * operator's field manager and force=true. `subresource: "status"` applies to /status.
    */
-  async apply<T extends KubeObject>(type: ResourceType, obj: KubeObject, opts: { subresource?: string; fieldManager?: string } = {}): Promise<T> {
+  async apply<T extends KubeObject>(
+    type: ResourceType, obj: KubeObject, opts: { subresource?: string; fieldManager?: string; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const md = obj.metadata ?? {};
     if (!md.name) throw new Error(`apply ${type.kind}: metadata.name required`);
     const body = { ...obj, apiVersion: obj.apiVersion ?? type.apiVersion, kind: obj.kind ?? type.kind };
     return this.request<T>("PATCH", objectPath(type, md.name, md.namespace, opts.subresource), {
       body, contentType: "application/apply-patch+yaml", resource: type.plural,
       query: { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: true },
+      ...(opts.signal ? { signal: opts.signal } : {}),
     });
   }
 
   /** DELETE; false when it was already gone. */
-  async delete(type: ResourceType, name: string, namespace?: string, opts: { propagationPolicy?: string; uid?: string } = {}): Promise<boolean> {
+  async delete(
+    type: ResourceType, name: string, namespace?: string, opts: { propagationPolicy?: string; uid?: string; signal?: AbortSignal } = {},
+  ): Promise<boolean> {
     const body: Record<string, unknown> = { apiVersion: "v1", kind: "DeleteOptions" };
     if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
     if (opts.uid) body.preconditions = { uid: opts.uid };
     try {
-      await this.request("DELETE", objectPath(type, name, namespace), { body, resource: type.plural });
+      await this.request("DELETE", objectPath(type, name, namespace), { body, resource: type.plural, ...(opts.signal ? { signal: opts.signal } : {}) });
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

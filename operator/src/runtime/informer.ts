@@ -7,6 +7,12 @@
 import type { Logger } from "pino";
 import { ApiError, isGone } from "./client.ts";
 import type { ApiClient } from "./client.ts";
+
+/**
+ * What an informer needs of the API client: LIST and the WATCH stream. A seam: tests wrap it to cut
+ * or redirect watches (test/support/seams.ts) instead of calling hooks on this class.
+ */
+export type InformerClient = Pick<ApiClient, "list" | "stream">;
 import { Backoff, sleep } from "./backoff.ts";
 import type { Metrics } from "./metrics.ts";
 import { collectionPath, formatLabelSelector, labelsMatch, objectKey } from "./types.ts";
@@ -51,7 +57,7 @@ class WatchStatusError extends ApiError {}
 
 export class Informer<T extends KubeObject = KubeObject> {
   readonly type: ResourceType;
-  private readonly client: ApiClient;
+  private readonly client: InformerClient;
   private readonly opts: InformerOptions;
   private readonly store = new Map<string, T>();
   /** namespace → keys, so list({namespace}) does not scan every object */
@@ -65,14 +71,13 @@ export class Informer<T extends KubeObject = KubeObject> {
   private syncWaiters: (() => void)[] = [];
   private stopCtl: AbortController | undefined;
   private watchCtl: AbortController | undefined;
-  private forcedRV: string | undefined;
   private watching = false;
   private loop: Promise<void> | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   /** counters for tests and debugging */
   readonly stats = { lists: 0, watches: 0, errors: 0, events: 0 };
 
-  constructor(client: ApiClient, type: ResourceType, opts: InformerOptions = {}) {
+  constructor(client: InformerClient, type: ResourceType, opts: InformerOptions = {}) {
     this.client = client;
     this.type = type;
     this.opts = opts;
@@ -182,19 +187,6 @@ export class Informer<T extends KubeObject = KubeObject> {
     return this.watching;
   }
 
-  // ---- test hooks --------------------------------------------------------------------------
-
-  /** Drop the current watch connection as a transport error would (→ backoff, relist). */
-  breakWatch(): void {
-    this.watchCtl?.abort(new Error("watch broken on purpose"));
-  }
-
-  /** Restart the watch from `rv` without a relist (an old rv makes the server answer 410 Gone). */
-  rewatchFrom(rv: string): void {
-    this.forcedRV = rv;
-    this.watchCtl?.abort(new Error("rewatch"));
-  }
-
   // ---- the loop ----------------------------------------------------------------------------
 
   private async run(stop: AbortSignal): Promise<void> {
@@ -207,7 +199,6 @@ export class Informer<T extends KubeObject = KubeObject> {
         await this.watchOnce(stop);
       } catch (err) {
         if (stop.aborted) break;
-        if (this.forcedRV !== undefined) continue;
         needList = true;
         if (isGone(err)) {
           this.log?.info({ rv: this.resourceVersion }, "watch expired (410 Gone), relisting");
@@ -287,11 +278,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     const signal = AbortSignal.any([stop, ctl.signal]);
     const [lo, hi] = this.opts.watchTimeoutSeconds ?? [300, 600];
     const timeoutSeconds = Math.round(lo + Math.random() * (hi - lo));
-    let rv = this.resourceVersion;
-    if (this.forcedRV !== undefined) {
-      rv = this.forcedRV;
-      this.forcedRV = undefined;
-    }
+    const rv = this.resourceVersion;
     this.stats.watches++;
     const query = {
       ...this.selectors(), namespace: undefined, watch: true,

@@ -50,6 +50,12 @@ export interface LeaderCallbacks {
   onNewLeader?(identity: string): void;
 }
 
+/**
+ * What the elector needs of the API client: plain requests on the Lease. A seam: tests pass a
+ * wrapper that fails them (a hung or partitioned leader) instead of a hook in this class.
+ */
+export type LeaseClient = Pick<ApiClient, "request">;
+
 export function defaultIdentity(): string {
   return process.env.POD_NAME || `${hostname()}_${randomUUID().slice(0, 8)}`;
 }
@@ -65,16 +71,15 @@ export class LeaderElector {
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
   readonly retryPeriodMs: number;
-  private readonly client: ApiClient;
+  private readonly client: LeaseClient;
   private readonly log: Logger | undefined;
   private readonly metrics: Metrics | undefined;
   private observed: { holder: string; renewTime: string; seenAt: number; durationMs: number } | undefined;
   private leading = false;
   private lastLeader = "";
   private onNewLeader: ((identity: string) => void) | undefined;
-  private paused = false;
 
-  constructor(client: ApiClient, opts: LeaderElectionOptions, extra: { logger?: Logger; metrics?: Metrics } = {}) {
+  constructor(client: LeaseClient, opts: LeaderElectionOptions, extra: { logger?: Logger; metrics?: Metrics } = {}) {
     this.client = client;
     this.namespace = opts.namespace;
     this.name = opts.name ?? "pasv-operator";
@@ -96,11 +101,6 @@ export class LeaderElector {
 
   isLeader(): boolean {
     return this.leading;
-  }
-
-  /** Test hook: stop renewing and acquiring (as a hung process would) without releasing. */
-  pauseRenewals(paused = true): void {
-    this.paused = paused;
   }
 
   /**
@@ -173,7 +173,6 @@ export class LeaderElector {
 
   /** One attempt; true when we hold the Lease afterwards. */
   async tryAcquireOrRenew(timeoutMs = this.retryPeriodMs * 2): Promise<boolean> {
-    if (this.paused) return false; // test hook: behave like a hung process
     const now = Date.now();
     const durationS = Math.max(1, Math.ceil(this.leaseDurationMs / 1000));
     try {

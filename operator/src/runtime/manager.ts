@@ -18,7 +18,7 @@ import { HealthServer } from "./http.ts";
 import { Informer, errInfo } from "./informer.ts";
 import type { InformerOptions } from "./informer.ts";
 import { LeaderElector } from "./leader.ts";
-import type { LeaderElectionOptions } from "./leader.ts";
+import type { LeaderElectionOptions, LeaseClient } from "./leader.ts";
 import { createLogger } from "./log.ts";
 import { slimObject } from "./slim.ts";
 import { Metrics } from "./metrics.ts";
@@ -37,8 +37,19 @@ export interface ManagerOptions {
   listPageSize?: number;
   /** how long stop() waits for in-flight reconciles; default 30 s */
   gracefulShutdownMs?: number;
-  /** called when leadership is lost (after workers stopped), before campaigning again */
+  /**
+   * Called when leadership is lost, after every in-flight reconcile has ended (their requests are
+   * aborted, so that is quick). main.ts exits here, like controller-runtime; without it the manager
+   * campaigns again with a fresh queue — never while an old worker still runs.
+   */
   onLostLeadership?: () => void;
+  /** Seams for tests (production passes none). */
+  seams?: ManagerSeams;
+}
+
+export interface ManagerSeams {
+  /** the client the leader elector talks to the Lease with (default: the manager's client) */
+  leaseClient?: LeaseClient;
 }
 
 export class Manager {
@@ -69,7 +80,7 @@ export class Manager {
     this.applier = new Applier(this.client, { logger: this.log });
     this.events = new EventRecorder(this.client, { logger: this.log, ...opts.events });
     this.elector = opts.leaderElection
-      ? new LeaderElector(this.client, opts.leaderElection, { logger: this.log, metrics: this.metrics })
+      ? new LeaderElector(opts.seams?.leaseClient ?? this.client, opts.leaderElection, { logger: this.log, metrics: this.metrics })
       : undefined;
   }
 
@@ -149,9 +160,12 @@ export class Manager {
     for (const w of this.leaderWaiters.splice(0)) w();
   }
 
-  private async stopControllers(): Promise<void> {
+  private async stopControllers(reason: "lost" | "cancelled" = "cancelled"): Promise<void> {
     this.leading = false;
     const all = Promise.all(this.controllers.map((c) => c.stop()));
+    // Lost: the workers' signals are aborted and with them their requests, so they end at once;
+    // waiting for all of them (no timeout) means a new term never overlaps an old reconcile.
+    if (reason === "lost") return void (await all);
     const ms = this.opts.gracefulShutdownMs ?? 30_000;
     let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<"timeout">((r) => (t = setTimeout(() => r("timeout"), ms)));
@@ -167,7 +181,7 @@ export class Manager {
         await elector.run(signal, {
           onStartedLeading: () => this.startControllers(),
           onStoppedLeading: async (reason) => {
-            await this.stopControllers();
+            await this.stopControllers(reason);
             if (reason === "lost") this.opts.onLostLeadership?.();
           },
         });

@@ -37,12 +37,45 @@ export function slimObject<T extends KubeObject>(obj: T, manager: string = FIELD
   return obj;
 }
 
+interface ContainerState {
+  waiting?: { reason?: string; message?: string };
+  terminated?: { reason?: string; message?: string; exitCode?: number };
+}
+interface ContainerStatusShape {
+  name?: string;
+  restartCount?: number;
+  state?: ContainerState;
+  lastState?: ContainerState;
+}
 interface PodShape {
   spec?: { nodeName?: string };
-  status?: { phase?: string; podIP?: string; podIPs?: unknown[]; conditions?: { type: string; status: string }[] };
+  status?: {
+    phase?: string; podIP?: string; podIPs?: unknown[]; conditions?: { type: string; status: string }[];
+    containerStatuses?: ContainerStatusShape[];
+  };
 }
 
-/** A Pod reduced to identity, labels, owners, deletion, node, IPs, phase and the Ready condition. */
+function slimState(st: ContainerState | undefined): ContainerState | undefined {
+  const pick = <T extends object>(o: T | undefined, keys: (keyof T)[]) => {
+    if (!o) return undefined;
+    const out: Partial<T> = {};
+    for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+    return out;
+  };
+  if (st?.waiting) return { waiting: pick(st.waiting, ["reason", "message"])! };
+  if (st?.terminated) return { terminated: pick(st.terminated, ["reason", "message", "exitCode"])! };
+  return undefined;
+}
+
+/** A container status reduced to name, restarts and *why* it is not running (running → no state). */
+function slimContainerStatus(c: ContainerStatusShape): ContainerStatusShape | undefined {
+  if (!c.name) return undefined;
+  const state = slimState(c.state);
+  const lastState = slimState(c.lastState);
+  return { name: c.name, restartCount: c.restartCount ?? 0, ...(state ? { state } : {}), ...(lastState ? { lastState } : {}) };
+}
+
+/** A Pod reduced to identity, labels, owners, deletion, node, IPs, phase, the Ready condition and why containers are not running. */
 export function slimPod<T extends KubeObject>(obj: T): T {
   const md = obj.metadata ?? {};
   const p = obj as PodShape;
@@ -56,6 +89,10 @@ export function slimPod<T extends KubeObject>(obj: T): T {
   if (p.status?.podIPs) status.podIPs = p.status.podIPs;
   const ready = p.status?.conditions?.filter((c) => c.type === "Ready").map((c) => ({ type: c.type, status: c.status }));
   if (ready?.length) status.conditions = ready;
+  // Why a container is not running (waiting/terminated reason and message, incl. the termination
+  // log): a controller reports it instead of a bare "not ready".
+  const containers = (p.status?.containerStatuses ?? []).map(slimContainerStatus).filter((c) => c !== undefined);
+  if (containers.length) status.containerStatuses = containers;
   const out: KubeObject = { apiVersion: obj.apiVersion, kind: obj.kind, metadata, status };
   if (p.spec?.nodeName) out.spec = { nodeName: p.spec.nodeName };
   return out as T;

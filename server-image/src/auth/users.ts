@@ -1,7 +1,6 @@
 // The users database, loaded from the users file (docs/users-file.md), plus failed-login throttling.
 
-import type { UsersFile } from "../config/schema.ts";
-import { homeProblem, normalHome } from "../config/load.ts";
+import { homeProblem, normalHome, type UsersFile } from "#server-config";
 
 export interface User {
   name: string;

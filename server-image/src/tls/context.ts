@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { Duplex } from "node:stream";
-import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
+import { TLSSocket, type SecureContext } from "node:tls";
+import { tlsContext } from "#server-config";
 import type { Socket } from "node:net";
 
 export interface LoadedTls {
@@ -16,7 +17,7 @@ export interface LoadedTls {
 export function loadTls(certFile: string, keyFile: string): LoadedTls {
   const cert = readFileSync(certFile);
   const key = readFileSync(keyFile);
-  const context = createSecureContext({ cert, key, minVersion: "TLSv1.2" });
+  const context = tlsContext(cert, key);
   const fingerprint = createHash("sha256").update(cert).update(key).digest("hex");
   return { context, fingerprint };
 }

@@ -13,7 +13,7 @@ import path from "node:path";
 import { BufferPool, CHUNK } from "../../src/data/buffer-pool.ts";
 import { receiveFile } from "../../src/data/receive-file.ts";
 import { sendFile } from "../../src/data/send-file.ts";
-import { adoptForDirectRead } from "../../src/data/direct-read.ts";
+import { adoptForDirectRead, directReadStats } from "../../src/data/direct-read.ts";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -127,8 +127,19 @@ test("REST + STOR and APPE on the direct path write at the right place", async (
 
 test("STOR: a pool short of two buffers falls back to the ordinary path", async () => {
   const data = randomBytes(2 * CHUNK + 3);
-  const r = await upload(data, { direct: true, pool: new BufferPool(CHUNK, 1) });
+  // The direct path always goes through adoptForDirectRead, which counts adoptions: with a
+  // roomy pool the count grows by one (so the counter sees the direct path) ...
+  const adopted0 = directReadStats.adopted;
+  const roomy = await upload(data, { direct: true, pool: new BufferPool(CHUNK, 8) });
+  assert.equal(directReadStats.adopted, adopted0 + 1, "with two buffers free the direct path is taken");
+  assert.equal(sha(roomy.file), sha(data));
+  // ... and with one buffer it does not: the bytes came through the ordinary path.
+  const short = new BufferPool(CHUNK, 1);
+  const r = await upload(data, { direct: true, pool: short });
+  assert.equal(directReadStats.adopted, adopted0 + 1, "no adoption with a pool short of two buffers");
+  assert.equal(r.n, data.length);
   assert.equal(sha(r.file), sha(data));
+  assert.equal(short.stats().free, short.stats().allocated, "the one buffer it tried went back");
 });
 
 test("STOR: an upload cut mid-way rejects and returns every buffer", async () => {

@@ -14,7 +14,7 @@
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=5  BENCH_SESSIONS=1000
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
 // BENCH_PHASES=throughput,sessions,pool,smallfiles  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
-// (replace the results blocks in docs/benchmarks.md of the phases that ran).
+// (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
 import { spawn } from "node:child_process";
 import { randomFillSync } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
@@ -23,6 +23,11 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { Control } from "./ftp.ts";
 import { HOST, MemorySampler, ROOT, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
+import {
+  renderServerResults, renderSmallFiles, type Name, type PoolLevel, type ServerResults, type SessionsResult, type SmallFilesResult, type SmallRound,
+  type Throughput,
+} from "./results.ts";
+import { recordResult } from "../../../hack/bench-docs.ts";
 
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const BIG_MB = env("BENCH_BIG_MB", 1024);
@@ -42,7 +47,6 @@ const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(
 const WORK = join(cache, "bench-server");
 const OUT = join(ROOT, "out/bench");
 
-type Name = "ours" | "vsftpd";
 const oursAvailable = existsSync(join(ROOT, "server-image/src/main.ts"));
 let wanted = (process.env.BENCH_SERVERS ?? "ours,vsftpd").split(",").map((s) => s.trim()) as Name[];
 const notes: string[] = [];
@@ -126,14 +130,6 @@ function url(s: ServerUnderTest, path: string): string {
   return `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@${HOST}:${s.port}/${path}`;
 }
 
-interface Throughput {
-  retr: number[];
-  stor: number[];
-  /** Server CPU seconds (user + system, all of its processes) per transfer. */
-  retrCpu: number[];
-  storCpu: number[];
-}
-
 async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Throughput>> {
   const res: Record<string, Throughput> = {};
   for (const s of servers) res[s.name] = { retr: [], stor: [], retrCpu: [], storCpu: [] };
@@ -172,24 +168,6 @@ async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Th
     }
   }
   return res;
-}
-
-interface SessionsResult {
-  sessions: number;
-  loggedIn: number;
-  failures: number;
-  failureReasons: Record<string, number>;
-  loginP50: number;
-  loginP99: number;
-  pasvP50: number;
-  pasvP99: number;
-  pasvMax: number;
-  wallSeconds: number;
-  peakRssMB: number;
-  peakPssMB: number;
-  peakProcs: number;
-  /** Host-wide TcpExt ListenOverflows during the run (accept queue full). */
-  listenOverflows: number;
 }
 
 function reason(e: unknown): string {
@@ -282,17 +260,6 @@ async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
   };
 }
 
-interface PoolLevel {
-  level: number;
-  wantHeld: number;
-  held: number;
-  holderFailures: number;
-  probes: number;
-  probeFailures: number;
-  p50: number;
-  p99: number;
-}
-
 async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> {
   // The probe's own listener makes the last one: held + 1 = level * pool.
   const wantHeld = Math.max(0, Math.round(level * POOL) - 1);
@@ -348,29 +315,6 @@ async function poolLevel(s: ServerUnderTest, level: number): Promise<PoolLevel> 
   await Promise.all(holders.map((h) => h.quit()));
   await new Promise((r) => setTimeout(r, 500));
   return { level, wantHeld, held: holders.length, holderFailures, probes: PROBES, probeFailures, p50: pct(lat, 50), p99: pct(lat, 99) };
-}
-
-interface SmallRound {
-  upSeconds: number;
-  downSeconds: number;
-  /** Files missing or not byte-identical on the server after mirror -R. */
-  upFailures: number;
-  /** Files missing or not byte-identical locally after mirroring back. */
-  downFailures: number;
-  /** lftp's exit codes (up, down) and the tail of its stderr when non-zero. */
-  lftpExit: [number, number];
-  lftpErrors: string[];
-}
-
-interface SmallFilesResult {
-  files: number;
-  bytes: number;
-  ports: number;
-  rounds: SmallRound[];
-  medianUpSeconds: number;
-  medianDownSeconds: number;
-  medianTotalSeconds: number;
-  failures: number;
 }
 
 /** BENCH_SMALL_FILES files of 1-4 KiB random data (made once, reused across runs). */
@@ -505,6 +449,8 @@ async function main(): Promise<void> {
   const machine = {
     cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`,
     memGB: Math.round(totalmem() / 2 ** 30),
+    memBytes: totalmem(),
+    lftp: "Debian lftp " + (lftpVersion() ?? "?"),
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
     node: process.version,
     vsftpd: "Debian bookworm vsftpd " + (spawnVersion() ?? "?"),
@@ -558,7 +504,8 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
-  const results: Results = {
+  const results: ServerResults = {
+    bench: "server",
     servers: wanted,
     phases: [...PHASES],
     date: new Date().toISOString(),
@@ -571,45 +518,13 @@ async function main(): Promise<void> {
     smallfiles: small,
   };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
-  const md = mainPhases || PHASES.has("pool") ? render(results) : "";
-  const smallMd = PHASES.has("smallfiles") ? renderSmall(results) : "";
+  const md = mainPhases || PHASES.has("pool") ? renderServerResults(results) : "";
+  const smallMd = PHASES.has("smallfiles") ? renderSmallFiles(results) : "";
   writeFileSync(join(OUT, "server-results.md"), md + (md && smallMd ? "\n" : "") + smallMd);
   console.log(md + smallMd);
-  if (process.env.BENCH_DOCS === "1") {
-    if (md) updateDocs(md, "results");
-    if (smallMd) updateDocs(smallMd, "smallfiles");
-  }
-}
-
-function renderSmall(r: Results): string {
-  const has = (n: Name): boolean => r.servers.includes(n);
-  const x = (n: Name): SmallFilesResult | undefined => r.smallfiles[n];
-  const col = (n: Name, f: (v: SmallFilesResult) => string): string => {
-    const v = x(n);
-    return has(n) && v ? f(v) : "not measured";
-  };
-  const ratio = (f: (v: SmallFilesResult) => number): string => {
-    const a = x("ours");
-    const b = x("vsftpd");
-    return a && b && f(b) > 0 ? f2(f(a) / f(b)) : "–";
-  };
-  const n0 = SMALL_FILES.toLocaleString("en-US");
-  const kb = ((x("ours") ?? x("vsftpd"))?.bytes ?? 0).toLocaleString("en-US");
-  const lines = [
-    `Run ${r.date}; ${r.machine.cpu}, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}, lftp ${lftpVersion() ?? "?"}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}. ${n0} files (${kb} bytes in all), ${SMALL_PORTS}-port passive range, each server at its default pool settings, ${SMALL_REPEAT} rounds interleaved.`,
-    "",
-    `| small files: lftp mirror, ${n0} files, ${SMALL_PORTS} ports | ours | vsftpd | ours / vsftpd |`,
-    "|---|---:|---:|---:|",
-    `| failures (files missing or different, all rounds, up + down) | ${col("ours", (v) => String(v.failures))} | ${col("vsftpd", (v) => String(v.failures))} | |`,
-    `| up (mirror -R), s, median (runs) | ${col("ours", (v) => `${f2(v.medianUpSeconds)} (${v.rounds.map((q) => f2(q.upSeconds)).join(", ")})`)} | ${col("vsftpd", (v) => `${f2(v.medianUpSeconds)} (${v.rounds.map((q) => f2(q.upSeconds)).join(", ")})`)} | ${ratio((v) => v.medianUpSeconds)} |`,
-    `| down (mirror), s, median (runs) | ${col("ours", (v) => `${f2(v.medianDownSeconds)} (${v.rounds.map((q) => f2(q.downSeconds)).join(", ")})`)} | ${col("vsftpd", (v) => `${f2(v.medianDownSeconds)} (${v.rounds.map((q) => f2(q.downSeconds)).join(", ")})`)} | ${ratio((v) => v.medianDownSeconds)} |`,
-    `| up + down, s, median (goal for ours / vsftpd: ≤ 2×) | ${col("ours", (v) => f2(v.medianTotalSeconds))} | ${col("vsftpd", (v) => f2(v.medianTotalSeconds))} | ${ratio((v) => v.medianTotalSeconds)} |`,
-  ];
-  for (const n of r.servers) {
-    const errs = (x(n)?.rounds ?? []).flatMap((q) => q.lftpErrors);
-    if (errs.length) lines.push("", `- ${n}: lftp errors: ${errs.slice(0, 3).join("; ")}`);
-  }
-  return lines.join("\n") + "\n";
+  // BENCH_DOCS=1: the raw file goes to docs/benchmarks/results/ and docs/benchmarks.md is regenerated
+  // from the committed files (each block from the latest file holding its phases).
+  if (process.env.BENCH_DOCS === "1") log(`recorded ${recordResult("server", results)}; docs/benchmarks.md regenerated`);
 }
 
 function lftpVersion(): string | null {
@@ -628,99 +543,6 @@ function spawnVersion(): string | null {
   } catch {
     return null;
   }
-}
-
-interface Results {
-  servers: Name[];
-  phases: string[];
-  date: string;
-  machine: Record<string, string | number>;
-  config: Record<string, number>;
-  notes: string[];
-  throughput: Record<string, Throughput>;
-  sessions: Record<string, SessionsResult>;
-  pools: Record<string, PoolLevel[]>;
-  smallfiles: Record<string, SmallFilesResult>;
-}
-
-function render(r: Results): string {
-  const names = r.servers;
-  const has = (n: Name): boolean => names.includes(n);
-  const ratio = (a: number | undefined, b: number | undefined): string =>
-    a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? f2(a / b) : "–";
-  const tpm = (n: Name, k: "retr" | "stor"): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
-  const col = (n: Name, f: (n: Name) => string): string => (has(n) ? f(n) : "not measured");
-  const lines: string[] = [];
-  lines.push(`Run ${r.date}; ${r.machine.cpu}, ${r.machine.memGB} GB RAM, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}.`);
-  for (const n of r.notes) lines.push(`\n**${n}**`);
-  lines.push("");
-  lines.push("| figure | ours | vsftpd | ours / vsftpd |");
-  lines.push("|---|---:|---:|---:|");
-  const tpRow = (label: string, k: "retr" | "stor"): void => {
-    const runs = (n: Name): string => `${f1(tpm(n, k) ?? NaN)} (${(r.throughput[n]?.[k] ?? []).map(f1).join(", ")})`;
-    lines.push(`| ${label}, MB/s, median (runs) | ${col("ours", runs)} | ${col("vsftpd", runs)} | ${ratio(tpm("ours", k), tpm("vsftpd", k))} |`);
-  };
-  tpRow(`RETR ${BIG_MB} MiB`, "retr");
-  tpRow(`STOR ${BIG_MB} MiB`, "stor");
-  const cpuRow = (label: string, k: "retrCpu" | "storCpu"): void => {
-    const v = (n: Name): string => f2(median(r.throughput[n]?.[k] ?? []));
-    const m = (n: Name): number | undefined => (has(n) ? median(r.throughput[n]?.[k] ?? []) : undefined);
-    lines.push(`| ${label}, server CPU s (user+sys), median | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(m("ours"), m("vsftpd"))} |`);
-  };
-  cpuRow(`RETR ${BIG_MB} MiB`, "retrCpu");
-  cpuRow(`STOR ${BIG_MB} MiB`, "storCpu");
-  const s = (n: Name): SessionsResult | undefined => r.sessions[n];
-  const sRow = (label: string, f: (x: SessionsResult) => number, fmt: (x: number) => string, showRatio = true): void => {
-    const v = (n: Name): string => {
-      const x = s(n);
-      return x ? fmt(f(x)) : "–";
-    };
-    lines.push(`| ${label} | ${col("ours", v)} | ${col("vsftpd", v)} | ${showRatio ? ratio(s("ours") ? f(s("ours") as SessionsResult) : undefined, s("vsftpd") ? f(s("vsftpd") as SessionsResult) : undefined) : ""} |`);
-  };
-  const n0 = SESSIONS.toLocaleString("en-US");
-  const fails = (n: Name): string => (s(n) ? `${s(n)?.failures} (${s(n)?.loggedIn}/${n0} logged in)` : "–");
-  lines.push(`| ${n0} sessions: failures | ${col("ours", fails)} | ${col("vsftpd", fails)} | |`);
-  sRow(`${n0} sessions: PASV p50, ms`, (x) => x.pasvP50, f1);
-  sRow(`${n0} sessions: PASV p99, ms`, (x) => x.pasvP99, f1);
-  sRow(`${n0} sessions: login p99, ms`, (x) => x.loginP99, f1);
-  sRow(`${n0} sessions: wall time, s`, (x) => x.wallSeconds, f1);
-  sRow(`${n0} sessions: peak RSS (sum over processes), MB`, (x) => x.peakRssMB, f1);
-  sRow(`${n0} sessions: peak PSS (sum over processes), MB`, (x) => x.peakPssMB, f1);
-  sRow(`${n0} sessions: peak process count`, (x) => x.peakProcs, (x) => String(x), false);
-  sRow(`${n0} sessions: accept-queue overflows (TcpExt ListenOverflows)`, (x) => x.listenOverflows, (x) => String(x), false);
-  const p = (n: Name, lvl: number): PoolLevel | undefined => r.pools[n]?.find((x) => x.level === lvl);
-  for (const lvl of [0.1, 0.99]) {
-    const v = (n: Name): string => {
-      const x = p(n, lvl);
-      return x ? `${f2(x.p50)} / ${f2(x.p99)}` : "–";
-    };
-    lines.push(`| PASV p50 / p99 at ${lvl * 100} % of ${POOL} ports, ms | ${col("ours", v)} | ${col("vsftpd", v)} | ${ratio(p("ours", lvl)?.p99, p("vsftpd", lvl)?.p99)} |`);
-  }
-  const fl = (n: Name): string => {
-    const x = p(n, 0.99);
-    if (!x) return "–";
-    return `${x.held}/${x.wantHeld} held (${x.holderFailures} holder failures), ${x.probeFailures}/${x.probes} probe failures`;
-  };
-  lines.push(`| at 99 %: listeners held, PASV failures | ${col("ours", fl)} | ${col("vsftpd", fl)} | |`);
-  const growth = (n: Name): string => f2((p(n, 0.99)?.p99 ?? NaN) / (p(n, 0.1)?.p99 ?? NaN)) + "×";
-  lines.push(`| PASV p99 at 99 % ÷ p99 at 10 % (bar: ≤ 2× for ours) | ${col("ours", growth)} | ${col("vsftpd", growth)} | |`);
-  const reasons = names
-    .filter((n) => (s(n)?.failures ?? 0) > 0)
-    .map((n) => `- ${n} failures at ${n0} sessions: ${Object.entries(s(n)?.failureReasons ?? {}).map(([k, c]) => `${c}× ${k}`).join("; ")}`);
-  if (reasons.length > 0) lines.push("", ...reasons);
-  return lines.join("\n") + "\n";
-}
-
-function updateDocs(md: string, block: "results" | "smallfiles"): void {
-  const file = join(ROOT, "docs/benchmarks.md");
-  const begin = `<!-- bench-server:${block}:begin -->`;
-  const end = `<!-- bench-server:${block}:end -->`;
-  const text = readFileSync(file, "utf8");
-  const i = text.indexOf(begin);
-  const j = text.indexOf(end);
-  if (i < 0 || j < i) throw new Error(`docs/benchmarks.md has no ${begin} … ${end} block`);
-  writeFileSync(file, text.slice(0, i + begin.length) + "\n" + md + text.slice(j));
-  log(`docs/benchmarks.md ${block} block updated`);
 }
 
 try {

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { serverConfigSchema } from "../../../server-image/src/config/schema.ts";
+import { serverConfigSchema } from "#server-config";
 import { buildConfigMap, renderServerConfig } from "../../../operator/src/controller/config.ts";
 import { buildEndpointSlices, type PodView } from "../../../operator/src/controller/endpointslices.ts";
-import { ENDPOINTSLICE_MANAGED_BY, effective, partition } from "../../../operator/src/controller/model.ts";
+import { ENDPOINTSLICE_MANAGED_BY, effective, fixedBlocks, partition } from "../../../operator/src/controller/model.ts";
 import { buildService, externalAddress, providerAnnotations } from "../../../operator/src/controller/service.ts";
 import { buildStatefulSet } from "../../../operator/src/controller/statefulset.ts";
 import { ftpServer } from "./fixtures.ts";
@@ -25,6 +25,28 @@ describe("partition", () => {
   });
   it("one slot gets the whole range", () => {
     assert.deepEqual(partition(10000, 1024, 1), [{ slot: 0, portStart: 10000, portEnd: 11023 }]);
+  });
+});
+
+describe("fixed blocks (passive.portsPerReplica)", () => {
+  it("slot i owns base + i x size whatever the replica count; a partial block at the end is not used", () => {
+    assert.deepEqual(fixedBlocks(31000, 45, 10).map((b) => [b.slot, b.portStart, b.portEnd]), [
+      [0, 31000, 31009], [1, 31010, 31019], [2, 31020, 31029], [3, 31030, 31039],
+    ]);
+  });
+  it("the server config lists every block, so it is the same for every replica count (a new pod needs no ConfigMap update)", () => {
+    const cfg = (replicas: number) =>
+      buildConfigMap(ftpServer({ replicas, passive: { basePort: 31000, numberOfPorts: 40, portsPerReplica: 10 } }), effective(ftpServer({ replicas, passive: { basePort: 31000, numberOfPorts: 40, portsPerReplica: 10 } }).spec), "198.51.100.7") as any;
+    const texts = [1, 2, 3, 4].map((r) => cfg(r).data["config.yaml"]);
+    assert.ok(texts.every((t) => t === texts[0]));
+    assert.equal(parse(texts[0]).passive.slices.length, 4);
+    // status shows the slices in use only
+    assert.equal(effective(ftpServer({ replicas: 3, passive: { basePort: 31000, numberOfPorts: 40, portsPerReplica: 10 } }).spec).slices.length, 3);
+  });
+  it("without it, the even split re-slices with the replica count (the config changes)", () => {
+    const a = effective(ftpServer({ replicas: 3, passive: { basePort: 31000, numberOfPorts: 40 } }).spec);
+    const b = effective(ftpServer({ replicas: 4, passive: { basePort: 31000, numberOfPorts: 40 } }).spec);
+    assert.notDeepEqual(a.configSlices, b.configSlices);
   });
 });
 
@@ -150,11 +172,47 @@ describe("EndpointSlices", () => {
     assert.deepEqual(s0.endpoints.map((e: any) => e.addresses[0]), ["10.0.0.10"]);
     assert.deepEqual(s0.ports.map((p: any) => p.name), ["pasv-30000", "pasv-30001", "pasv-30002", "pasv-30003"]);
     assert.deepEqual(s1.ports.map((p: any) => p.port), [30004, 30005, 30006]);
-    assert.equal(s1.endpoints[0].conditions.ready, false);
+    // pod 1 is not Ready: the control port sends it no session, but its block stays routed (only
+    // its own sessions use it; a failing probe must not break their transfers)
+    assert.deepEqual(s1.endpoints[0].conditions, { ready: true, serving: true, terminating: false });
     assert.equal(s2.endpoints, undefined); // no pod IP yet: the slot's ports go nowhere, never to another pod
     // every passive port appears in exactly one slice
     const ports = slices.slice(1).flatMap((s) => s.ports.map((p: any) => p.port));
     assert.equal(new Set(ports).size, 10);
+  });
+  it("fixed blocks: a scale-down's leaving pod keeps its block (serving, terminating) until it is gone", () => {
+    const fs = ftpServer({ replicas: 2, passive: { basePort: 30000, numberOfPorts: 40, portsPerReplica: 10 } });
+    const leaving = { ...pod(3, "10.0.0.13"), terminating: true };
+    const slices = buildEndpointSlices(fs, effective(fs.spec), [pod(0, "10.0.0.10"), pod(1, "10.0.0.11"), leaving]) as any[];
+    assert.deepEqual(slices.map((s) => s.metadata.name), ["ftp-control", "ftp-pasv-0-0", "ftp-pasv-1-0", "ftp-pasv-3-0"]);
+    const [control, , , s3] = slices;
+    // control: no new session for the leaving pod
+    assert.deepEqual(control.endpoints.map((e: any) => [e.addresses[0], e.conditions.ready, e.conditions.terminating]), [
+      ["10.0.0.10", true, false], ["10.0.0.11", true, false], ["10.0.0.13", false, true],
+    ]);
+    // its block: still its ports and only its pod, as kube-proxy's serving-terminating fallback wants it
+    assert.deepEqual([s3.ports[0].port, s3.ports.at(-1).port], [30030, 30039]);
+    assert.deepEqual(s3.endpoints.map((e: any) => [e.addresses[0], e.conditions]), [["10.0.0.13", { ready: false, serving: true, terminating: true }]]);
+    // once it is gone its block is no longer routed (the reconciler deletes the stale slice)
+    const after = buildEndpointSlices(fs, effective(fs.spec), [pod(0, "10.0.0.10"), pod(1, "10.0.0.11")]) as any[];
+    assert.deepEqual(after.map((s) => s.metadata.name), ["ftp-control", "ftp-pasv-0-0", "ftp-pasv-1-0"]);
+  });
+  it("fixed blocks: scaling never moves a port to another pod", () => {
+    const owner = (replicas: number) => {
+      const fs = ftpServer({ replicas, passive: { basePort: 30000, numberOfPorts: 40, portsPerReplica: 10 } });
+      const pods = Array.from({ length: replicas }, (_, i) => pod(i, `10.0.0.${10 + i}`));
+      const m = new Map<number, string>();
+      for (const s of (buildEndpointSlices(fs, effective(fs.spec), pods) as any[]).slice(1)) for (const p of s.ports) m.set(p.port, s.endpoints[0].addresses[0]);
+      return m;
+    };
+    const by = [3, 4, 2, 3, 1].map(owner);
+    for (const a of by) for (const b of by) for (const [port, ip] of a) if (b.has(port)) assert.equal(b.get(port), ip, `port ${port}`);
+  });
+  it("even split (no portsPerReplica): a leaving pod keeps only its control endpoint (its old ports now have other owners)", () => {
+    const fs = ftpServer({ replicas: 2, passive: { basePort: 30000, numberOfPorts: 40 } });
+    const slices = buildEndpointSlices(fs, effective(fs.spec), [pod(0, "10.0.0.10"), pod(1, "10.0.0.11"), { ...pod(2, "10.0.0.12"), terminating: true }]) as any[];
+    assert.deepEqual(slices.map((s) => s.metadata.name), ["ftp-control", "ftp-pasv-0-0", "ftp-pasv-1-0"]);
+    assert.equal(slices[0].endpoints.length, 3);
   });
   it("splits a slot's ports to stay within the per-slice limit", () => {
     const fs = ftpServer({ replicas: 2, passive: { basePort: 40000, numberOfPorts: 250 } });
@@ -200,6 +258,14 @@ describe("StatefulSet", () => {
     const fs = ftpServer({ routing: { mode: "ClientIPAffinity" } as any });
     const sts = buildStatefulSet(fs, effective(fs.spec)) as any;
     assert.equal(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey, "kubernetes.io/hostname");
+  });
+  it("SharedClaim: every replica mounts the one existing claim at /data, with its subPath; no claim templates", () => {
+    const fs = ftpServer({ replicas: 3, storage: { type: "SharedClaim", claimName: "ftp-files", subPath: "tenants/a" } as any });
+    const sts = buildStatefulSet(fs, effective(fs.spec)) as any;
+    assert.equal(sts.spec.volumeClaimTemplates, undefined);
+    assert.deepEqual(sts.spec.template.spec.volumes.find((v: any) => v.name === "data"), { name: "data", persistentVolumeClaim: { claimName: "ftp-files" } });
+    const mount = sts.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === "data");
+    assert.deepEqual(mount, { name: "data", mountPath: "/data", subPath: "tenants/a" });
   });
   it("PVC storage becomes volumeClaimTemplates", () => {
     const fs = ftpServer({ storage: { type: "PersistentVolumeClaim", size: "10Gi" } as any });

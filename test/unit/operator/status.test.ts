@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { effective } from "../../../operator/src/controller/model.ts";
 import { computeStatus, mergeConditions, passiveRangeSized, routingSound, withinProviderLimits } from "../../../operator/src/controller/status.ts";
+import { storageShared } from "../../../operator/src/controller/storage.ts";
 import { ftpServer } from "./fixtures.ts";
 
 const eff = (spec: object) => effective(ftpServer(spec).spec);
@@ -31,9 +32,27 @@ describe("conditions", () => {
     assert.deepEqual([pool.status, pool.reason], ["False", "NodePortPoolExhausted"]);
     assert.equal(withinProviderLimits(eff({ passive: { basePort: 30000, numberOfPorts: 3000 }, service: { type: "LoadBalancer", allocateLoadBalancerNodePorts: false } })).status, "True");
   });
+  it("StorageShared: False with per-pod storage and replicas > 1 (uploads invisible from the other pods), True when shared or alone", () => {
+    const empty = storageShared(eff({ replicas: 3 }));
+    assert.deepEqual([empty.status, empty.reason], ["False", "PerPodStorage"]);
+    assert.match(empty.message, /uploads through one pod are invisible from the others/);
+    const pvc = storageShared(eff({ replicas: 2, storage: { type: "PersistentVolumeClaim", size: "1Gi" } }));
+    assert.deepEqual([pvc.status, pvc.reason], ["False", "PerPodStorage"]);
+    assert.match(pvc.message, /one PersistentVolumeClaim per pod/);
+    const shared = storageShared(eff({ replicas: 3, storage: { type: "SharedClaim", claimName: "ftp-files" } }));
+    assert.deepEqual([shared.status, shared.reason], ["True", "SharedClaim"]);
+    assert.equal(storageShared(eff({ replicas: 1 })).reason, "SingleReplica");
+    // a problem: Warning Event on transition (mergeConditions' newProblems), but Ready is not blocked
+    const fs = ftpServer({ replicas: 3 });
+    const r = computeStatus({ fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 3, readyReplicas: 3, workloadUpdated: true,
+      address: { address: "198.51.100.7", resolved: true, reason: "LoadBalancerIP", message: "" }, workloadReadiness: "pods" });
+    assert.equal(r.conditions.find((c) => c.type === "Ready")?.status, "True");
+    const merged = mergeConditions(r.conditions, undefined, 3, "2026-12-01T00:00:00Z");
+    assert.ok(merged.newProblems.some((c) => c.type === "StorageShared"));
+  });
   it("Ready/Reconciling/Stalled", () => {
     const fs = ftpServer();
-    const base = { fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 2, readyReplicas: 0, workloadUpdated: true };
+    const base = { fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 2, observedReplicas: 1, readyReplicas: 0, workloadUpdated: true };
     const addr = { address: "198.51.100.7", resolved: true, reason: "LoadBalancerIP", message: "" };
     const byType = (r: ReturnType<typeof computeStatus>) => Object.fromEntries(r.conditions.map((c) => [c.type, `${c.status}/${c.reason}`]));
     assert.equal(byType(computeStatus({ ...base, address: addr, workloadReadiness: "applied" })).Ready, "True/Ready");
@@ -43,11 +62,18 @@ describe("conditions", () => {
     assert.equal(pending.Reconciling, "True/WaitingForLoadBalancer");
     const invalid = byType(computeStatus({ ...base, eff: undefined, invalidProblems: ["x"], workloadReadiness: "applied" }));
     assert.equal(invalid.Stalled, "True/InvalidSpec");
-    const failed = byType(computeStatus({ ...base, address: addr, applyError: "422", workloadReadiness: "applied" }));
+    const failed = byType(computeStatus({ ...base, address: addr, blocker: { reason: "ApplyFailed", message: "422", permanent: true }, workloadReadiness: "applied" }));
     assert.equal(failed.Stalled, "True/ApplyFailed");
+    assert.equal(failed.Ready, "False/ApplyFailed");
+    // a temporary cause reaches Ready too, but is not Stalled (it is retried)
+    const flaky = byType(computeStatus({ ...base, address: addr, blocker: { reason: "TemporaryApiError", message: "500", permanent: false }, workloadReadiness: "applied" }));
+    assert.deepEqual([flaky.Ready, flaky.Reconciling, flaky.Stalled], ["False/TemporaryApiError", "True/TemporaryApiError", "False/NotStalled"]);
+    const forbidden = byType(computeStatus({ ...base, address: addr, workloadProblem: { reason: "PodsForbidden", message: "x" }, workloadReadiness: "applied" }));
+    assert.equal(forbidden.Ready, "False/PodsForbidden");
     const r = computeStatus({ ...base, address: addr, workloadReadiness: "applied" });
     assert.equal(r.status.passive?.portEnd, 30009);
     assert.equal(r.status.observedGeneration, 3);
+    assert.equal(r.status.replicas, 1, "status.replicas is what the StatefulSet observes, not spec.replicas");
   });
   it("mergeConditions keeps lastTransitionTime unless the status flips, and reports new problems once", () => {
     const c1 = [{ type: "AddressResolved", status: "False" as const, reason: "WaitingForLoadBalancer", message: "m" }];

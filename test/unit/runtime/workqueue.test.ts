@@ -4,6 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ItemExponentialBackoff, WorkQueue } from "../../../operator/src/runtime/workqueue.ts";
 import { Controller } from "../../../operator/src/runtime/controller.ts";
 import { Metrics } from "../../../operator/src/runtime/metrics.ts";
+import { eventually, within } from "../../support/eventually.ts";
 
 describe("WorkQueue", () => {
   test("coalesces duplicate keys while queued", async () => {
@@ -43,19 +44,24 @@ describe("WorkQueue", () => {
     let maxConcurrent = 0;
     let inFlight = 0;
     let processed = 0;
+    const overlaps: string[] = [];
     const worker = async () => {
       for (;;) {
         const k = await q.get();
         if (k === undefined) return;
-        assert.ok(!active.has(k), `key ${k} processed concurrently`);
+        // Record, do not throw: a throw here would skip done(k), keep k in flight and hang the wait below.
+        if (active.has(k)) overlaps.push(k);
         active.add(k);
         inFlight++;
         maxConcurrent = Math.max(maxConcurrent, inFlight);
-        await sleep(Math.random() * 3);
-        active.delete(k);
-        inFlight--;
-        processed++;
-        q.done(k);
+        try {
+          await sleep(Math.random() * 3);
+        } finally {
+          active.delete(k);
+          inFlight--;
+          processed++;
+          q.done(k);
+        }
       }
     };
     const workers = Array.from({ length: 8 }, worker);
@@ -63,9 +69,13 @@ describe("WorkQueue", () => {
       q.add(`k${i % 5}`);
       if (i % 20 === 0) await sleep(1);
     }
-    while (q.length > 0 || q.inFlight > 0) await sleep(5);
-    q.shutdown();
-    await Promise.all(workers);
+    try {
+      await eventually("queue drained", () => q.length === 0 && q.inFlight === 0, 10_000, 5);
+    } finally {
+      q.shutdown();
+    }
+    await within("workers return after shutdown", Promise.all(workers), 5000);
+    assert.deepEqual(overlaps, [], "no key processed concurrently");
     assert.ok(maxConcurrent <= 5, `at most one worker per key (saw ${maxConcurrent} for 5 keys)`);
     assert.ok(processed >= 5 && processed < 400, `adds coalesced (${processed} runs for 400 adds)`);
   });
@@ -175,9 +185,11 @@ describe("Controller workers", () => {
     c.enqueue("ns/ok");
     c.enqueue("ns/bad");
     c.enqueue("ns/later");
-    const deadline = Date.now() + 2000;
-    while (Date.now() < deadline && (calls.filter((k) => k === "ns/bad").length < 3 || calls.filter((k) => k === "ns/later").length < 2)) await sleep(5);
-    await c.stop();
+    try {
+      await eventually("ns/bad run 3 times and ns/later twice", () => calls.filter((k) => k === "ns/bad").length >= 3 && calls.filter((k) => k === "ns/later").length >= 2, 2000, 5);
+    } finally {
+      await c.stop();
+    }
     assert.equal(calls.filter((k) => k === "ns/ok").length, 1);
     assert.equal(calls.filter((k) => k === "ns/bad").length, 3, "two failures, then success");
     assert.equal(calls.filter((k) => k === "ns/later").length, 2);

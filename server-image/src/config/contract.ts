@@ -1,0 +1,31 @@
+// The contract between the operator and the FTP server, in one module both import by name
+// (`#server-config`, package.json "imports"): the config file's schema and parser, the users
+// file's schema and parser, the TLS key pair check, and where a pod finds each file. The operator
+// renders the config with these types and validates the users Secret and the TLS Secret with the
+// same functions the server runs at start and on reload, so a file the server would refuse is
+// reported on the FtpServer before a pod crash-loops on it.
+import { createSecureContext, type SecureContext } from "node:tls";
+
+export { ConfigError, homeProblem, normalHome, parseConfig, parseUsers, passiveRangeFor } from "./load.ts";
+export { serverConfigSchema, usersFileSchema, wildcardPattern } from "./schema.ts";
+export type { AddressRule, ServerConfig, ServerConfigInput, UserClass, UsersFile } from "./schema.ts";
+
+/** Where the pod mounts what (the operator's StatefulSet and the server's defaults agree on these). */
+export const CONFIG_DIR = "/etc/pasv/config";
+export const CONFIG_FILE_NAME = "config.yaml";
+export const USERS_DIR = "/etc/pasv/users";
+export const USERS_FILE_NAME = "users.json";
+export const TLS_DIR = "/etc/pasv/tls";
+/** Keys of a kubernetes.io/tls Secret, mounted as files of these names under TLS_DIR. */
+export const TLS_CERT_KEY = "tls.crt";
+export const TLS_KEY_KEY = "tls.key";
+/** The kubelet reads this file when the container dies and shows it as the termination message. */
+export const TERMINATION_LOG = "/dev/termination-log";
+
+/**
+ * The server's TLS context from PEM certificate and key. Throws (with OpenSSL's reason, e.g.
+ * "key values mismatch", "no start line") on anything the server could not serve with.
+ */
+export function tlsContext(cert: string | Buffer, key: string | Buffer): SecureContext {
+  return createSecureContext({ cert, key, minVersion: "TLSv1.2" });
+}
