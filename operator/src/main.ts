@@ -1,8 +1,9 @@
 // pasv-operator entry point.
 //
-//   node operator/src/main.ts [flags]
+//   node operator/src/main.ts [flags]      (--help lists them all; they live in flags.ts)
 //
-//   --kubeconfig PATH            default: $KUBECONFIG, ~/.kube/config, else in-cluster service account
+//   --kubeconfig PATH            default: the $KUBECONFIG list merged, ~/.kube/config, else in-cluster service account
+//   --context NAME               kubeconfig context (default: its current-context)
 //   --namespace NS               watch one namespace (default: $WATCH_NAMESPACE, else cluster-wide)
 //   --leader-elect / --no-leader-elect        default on ($LEADER_ELECT=false turns it off)
 //   --leader-election-namespace NS            default $POD_NAMESPACE, else the watched namespace, else "default"
@@ -19,32 +20,11 @@
 //   --list-page-size N           informer LIST page size (default 100: smaller pages = lower peak memory at start)
 // Logs: pino JSON on stdout, level from $LOG_LEVEL. Losing the leader Lease exits with status 1.
 import { loadDefaultKubeConfig, loadKubeConfigFile } from "./runtime/kubeconfig.ts";
-import { parseArgs } from "node:util";
+import { parseOperatorFlags } from "./flags.ts";
 import { createLogger } from "./runtime/log.ts";
 import { createOperator } from "./controller/operator.ts";
 
-const { values } = parseArgs({
-  options: {
-    kubeconfig: { type: "string" },
-    namespace: { type: "string" },
-    "leader-elect": { type: "boolean" },
-    "no-leader-elect": { type: "boolean" },
-    "leader-election-namespace": { type: "string" },
-    "leader-election-id": { type: "string", default: "pasv-operator" },
-    "lease-duration": { type: "string", default: "15" },
-    "renew-deadline": { type: "string", default: "10" },
-    "retry-period": { type: "string", default: "2" },
-    "health-port": { type: "string", default: "8080" },
-    "health-host": { type: "string", default: "0.0.0.0" },
-    workers: { type: "string", default: "8" },
-    "workload-readiness": { type: "string", default: "pods" },
-    "max-ports-per-endpointslice": { type: "string", default: "1000" },
-    "nodeport-pool-size": { type: "string", default: "2768" },
-    "resync-period": { type: "string", default: "600" },
-    "list-page-size": { type: "string", default: "100" },
-  },
-  strict: true,
-});
+const values = parseOperatorFlags();
 
 function int(name: string, v: string | undefined): number {
   const n = Number(v);
@@ -56,7 +36,7 @@ function int(name: string, v: string | undefined): number {
 }
 
 const log = createLogger();
-const kc = values.kubeconfig ? loadKubeConfigFile(values.kubeconfig) : loadDefaultKubeConfig();
+const kc = values.kubeconfig ? loadKubeConfigFile(values.kubeconfig, values.context) : loadDefaultKubeConfig(values.context);
 
 const namespace = values.namespace ?? (process.env.WATCH_NAMESPACE || undefined);
 const leaderElect = values["no-leader-elect"] ? false : (values["leader-elect"] ?? process.env.LEADER_ELECT !== "false");

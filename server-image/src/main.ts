@@ -58,6 +58,13 @@ process.on("unhandledRejection", (err) => {
   log.error({ err: (err as Error)?.message ?? String(err) }, "unhandled rejection");
 });
 
+// `docker run -i IMAGE hash-password [--bcrypt]`: the image's ENTRYPOINT puts `--config …` first.
+const hashCmd = process.argv.indexOf("hash-password", 2);
+if (hashCmd !== -1) {
+  const { hashPasswordCli } = await import("./hash-password.ts");
+  process.exit(await hashPasswordCli(process.argv.slice(hashCmd + 1)));
+}
+
 main().catch((err: unknown) => {
   const message = `cannot start: ${(err as Error).message}`;
   log.fatal({ err: (err as Error).message }, "cannot start");

@@ -49,7 +49,7 @@ export class Metrics {
     new Gauge({ name: "ftp_passive_ports_free", help: "Passive ports handed out first (never used, released unused, or past their quarantine)", registers, collect() { this.set(poolStats().free); } });
     new Counter({
       name: "ftp_password_hash_runs_total",
-      help: "scrypt runs for password checks (concurrent identical checks share one; cached successes need none)",
+      help: "Password-hash runs (scrypt or bcrypt) for password checks (concurrent identical checks share one; cached successes need none)",
       registers,
       collect() {
         this.reset();

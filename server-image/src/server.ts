@@ -11,7 +11,7 @@ import path from "node:path";
 import { parseConfig, parseUsers, passiveRangeFor, type ServerConfig } from "#server-config";
 import { AddressMatcher, ClassTable, RuleTable, normalizeIp } from "./classes/match.ts";
 import { LoginThrottle, UserDb } from "./auth/users.ts";
-import { sweepStaleUploads } from "./fs/uploads.ts";
+import { sweepStale } from "./fs/open.ts";
 import { PortPool } from "./passive/pool.ts";
 import { Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
@@ -127,8 +127,8 @@ export class FtpServer implements ServerContext {
       metricsPort = a && typeof a === "object" ? a.port : null;
     }
     this.startWatching();
-    // Upload temp files left by a crash or a drain deadline (fs/uploads.ts); in the background.
-    void sweepStaleUploads(cfg.storage.root).then((n) => n > 0 && this.log.info({ removed: n }, "removed stale upload temp files"));
+    // Upload temp files (fs/uploads.ts) or multipart uploads (fs/s3.ts) left by a crash or a drain deadline; in the background.
+    void sweepStale(cfg.storage).then((n) => n > 0 && this.log.info({ removed: n }, "removed stale upload temp files"));
     const range = this.pool.range;
     this.log.info(
       { controlPort: control, implicitTlsPort, metricsPort, passive: range, slot: this.slot, users: this.users.size },

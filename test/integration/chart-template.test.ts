@@ -110,6 +110,7 @@ describe("chart: static checks", () => {
       ...["services", "configmaps"].flatMap((r) => ["get", "list", "watch", "create", "patch"].map((v) => `/${r}:${v}`)),
       ...["get", "list", "watch", "create", "patch"].map((v) => `apps/statefulsets:${v}`),
       ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `discovery.k8s.io/endpointslices:${v}`),
+      ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `networking.k8s.io/networkpolicies:${v}`),
       "/pods:get", "/pods:list", "/pods:watch",
       // get only: no list/watch, so no cache of every Secret (docs/operator.md, "Secrets")
       "/secrets:get",

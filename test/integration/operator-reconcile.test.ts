@@ -319,6 +319,21 @@ describe("FtpServer operator", () => {
     assert.equal(f.status.passive.externalAddress, svc.spec.clusterIP);
   });
 
+  test("storage.type S3 is admitted and rendered: bucket prefix in the ConfigMap, credentials only as Secret refs in the pod env", async () => {
+    const storage = { type: "S3", s3: { endpoint: "http://s3.example.net:8333", bucket: "ftp-files", prefix: "prod/", forcePathStyle: true, credentialsSecret: { name: "s3-creds" } } };
+    await client.create(FtpServers, ftpServerObject("objects", ns, { ...validBase, service: { type: "ClusterIP" }, storage }));
+    const cfg = await eventually("ConfigMap", () => configOf("objects"));
+    assert.deepEqual(cfg.storage, {
+      type: "s3",
+      root: "/data",
+      s3: { endpoint: "http://s3.example.net:8333", region: "us-east-1", bucket: "ftp-files", prefix: "prod/", forcePathStyle: true, partSizeMiB: 8, partBuffers: 2 },
+    });
+    const sts = await eventually("StatefulSet", () => get(Resources.StatefulSet, "objects"));
+    const env = sts.spec.template.spec.containers[0].env as { name: string; valueFrom?: unknown }[];
+    assert.deepEqual(env.find((e) => e.name === "AWS_SECRET_ACCESS_KEY")?.valueFrom, { secretKeyRef: { name: "s3-creds", key: "secretAccessKey" } });
+    await client.delete(FtpServers, "objects", ns);
+  });
+
   test("ClientIPAffinity with 2 replicas and no 2-tuple LB → RoutingSound False, with a reason and an Event", async () => {
     await client.create(FtpServers, ftpServerObject("sticky", ns, { ...validBase, routing: { mode: "ClientIPAffinity" } }));
     const f = await eventually("RoutingSound False", async () => {

@@ -304,6 +304,41 @@ function serviceRules(): CrossRule<ServiceSpec>[] {
   ];
 }
 
+// ---------------------------------------------------------------- network policy
+
+const cidr = z
+  .string()
+  .max(64)
+  .meta({
+    description: "A CIDR, e.g. 203.0.113.0/24 or 2001:db8::/32.",
+    "x-kubernetes-validations": [{ rule: "isCIDR(self)", message: "must be a CIDR, e.g. 203.0.113.0/24" }],
+  });
+const matchLabels = z.record(z.string().max(317), z.string().max(63)).describe("Label selector matchLabels (all must match; empty = everything).");
+export const networkPolicySchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe("Default true (also when networkPolicy is omitted). Create a NetworkPolicy for the FTP pods: ingress only to the control, implicit-TLS, passive and metrics ports; egress only to DNS (when a passive address is a host name) and, with activeMode, to clients. Enforced only by CNIs that implement NetworkPolicy."),
+    ftpFrom: z
+      .array(cidr)
+      .max(64)
+      .optional()
+      .describe("Client CIDRs allowed to the FTP ports (control, implicit TLS, passive range; and the targets of active mode). Unset: every source. Only meaningful where pods see client IPs (externalTrafficPolicy Local, load balancers that route to pod IPs); behind SNAT the source is a node, and spec.service.loadBalancerSourceRanges is the filter to use."),
+    metricsFrom: z
+      .array(
+        z.object({
+          namespaceSelector: z.object({ matchLabels: matchLabels.optional() }).optional().describe("Namespaces of the scrapers (empty selector: every namespace)."),
+          podSelector: z.object({ matchLabels: matchLabels.optional() }).optional().describe("Scraper pods (empty selector: every pod of the selected namespaces)."),
+        }),
+      )
+      .max(16)
+      .optional()
+      .describe("Who may scrape the metrics port (9100). Unset: any pod in the cluster (nothing from outside)."),
+  })
+  .describe("The firewall, Kubernetes-style: a NetworkPolicy that admits exactly the FTP service's ports.");
+export type NetworkPolicySpec = z.infer<typeof networkPolicySchema>;
+
 // ---------------------------------------------------------------- tls, proxy, users, storage
 
 const tlsShape = z
@@ -377,13 +412,54 @@ export const usersSchema = z
   })
   .describe("Where the FTP users come from.");
 
+const s3StorageShape = z
+  .object({
+    endpoint: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\/[^\s/]+(\/.*)?$/, "must be an http(s) URL")
+      .optional()
+      .describe("S3 endpoint URL (e.g. https://s3.example.com, a Ceph RGW or SeaweedFS gateway). Omitted: AWS S3 in region."),
+    region: z.string().min(1).max(64).default("us-east-1").describe("Region (signing; for AWS also the endpoint)."),
+    bucket: z
+      .string()
+      .min(3)
+      .max(63)
+      .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/, "must be an S3 bucket name")
+      .describe("The bucket (it must exist). A user's home is the key prefix <prefix><home>/."),
+    prefix: z
+      .string()
+      .max(512)
+      .regex(/^([^/].*\/)?$/, "must be empty or end in / (and not start with /)")
+      .optional()
+      .describe("Key prefix of all homes, e.g. ftp/ (empty or ending in /)."),
+    forcePathStyle: z.boolean().default(false).describe("Path-style URLs (endpoint/bucket/key) instead of virtual-hosted (bucket.endpoint/key); most non-AWS servers need it."),
+    credentialsSecret: z
+      .object({
+        name: z.string().max(253).regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a Secret name").describe("Secret in the FtpServer's namespace."),
+        accessKeyIdKey: z.string().max(253).default("accessKeyId").describe("Key of the access key id."),
+        secretAccessKeyKey: z.string().max(253).default("secretAccessKey").describe("Key of the secret access key."),
+      })
+      .optional()
+      .describe("Static credentials (into the pod as AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). Omitted: the pod's workload identity (IRSA web identity, EKS Pod Identity, instance metadata) through the AWS SDK's default chain."),
+    serviceAccountName: z
+      .string()
+      .max(253)
+      .regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a ServiceAccount name")
+      .optional()
+      .describe("The pods' ServiceAccount, for workload identity (e.g. one annotated with eks.amazonaws.com/role-arn). Omitted: the namespace's default."),
+    partSizeMiB: z.number().int().min(5).max(512).optional().describe("STOR multipart part size in MiB (default 8; at most 10,000 parts, so 8 MiB parts allow files up to 78 GiB)."),
+    partBuffers: z.number().int().min(1).max(16).optional().describe("Part buffers per upload (default 2): upload memory is partSizeMiB x partBuffers per transfer."),
+  })
+  .describe("S3 object storage (storage.type S3).");
+
 const storageShape = z
   .object({
     type: z
-      .enum(["EmptyDir", "PersistentVolumeClaim", "SharedClaim"])
+      .enum(["EmptyDir", "PersistentVolumeClaim", "SharedClaim", "S3"])
       .default("EmptyDir")
       .describe(
-        "EmptyDir (per pod, lost on restart), PersistentVolumeClaim (one claim per pod, StatefulSet volumeClaimTemplates) or SharedClaim (one existing ReadWriteMany claim mounted by every replica: NFS, CephFS, EFS, Azure Files, Filestore). With more than one replica only SharedClaim makes the pods one FTP service: with per-pod storage an upload through one pod is invisible from the others (condition StorageShared).",
+        "EmptyDir (per pod, lost on restart), PersistentVolumeClaim (one claim per pod, StatefulSet volumeClaimTemplates), SharedClaim (one existing ReadWriteMany claim mounted by every replica: NFS, CephFS, EFS, Azure Files, Filestore) or S3 (one bucket prefix every replica shares: storage.s3; docs/storage.md). With more than one replica only SharedClaim and S3 make the pods one FTP service: with per-pod storage an upload through one pod is invisible from the others (condition StorageShared).",
       ),
     size: z
       .string()
@@ -407,6 +483,7 @@ const storageShape = z
       .regex(new RegExp(SUB_PATH_RE), "must be a relative path without `..` segments")
       .optional()
       .describe("SharedClaim: directory inside the claim to use as the data root (e.g. one claim shared by several FtpServers). Relative, no `..`."),
+    s3: s3StorageShape.optional(),
   });
 export const storageSchema = storageShape.meta({
     description: "Where user data (storage.root = /data) lives. Immutable (a StatefulSet cannot change its volume claims).",
@@ -424,6 +501,13 @@ function storageRules(): CrossRule<Storage>[] {
       fieldPath: ".size",
       reason: "FieldValueRequired",
       check: (s) => s.type !== "PersistentVolumeClaim" || s.size !== undefined,
+    },
+    {
+      rule: "(self.type == 'S3') == has(self.s3)",
+      message: "storage.s3 is required for type S3 and only allowed with it",
+      fieldPath: ".s3",
+      reason: "FieldValueRequired",
+      check: (s) => (s.type === "S3") === (s.s3 !== undefined),
     },
     {
       rule: "self.type != 'SharedClaim' || has(self.claimName)",
@@ -521,6 +605,8 @@ const specShape = z
       ),
     storage: storageSchema.optional(),
     activeMode: z.boolean().default(false).describe("Allow active mode (PORT/EPRT), only back to the control connection's peer."),
+    // optional, not defaulted: nothing is stored into FtpServers that omit it (the builder treats unset as enabled)
+    networkPolicy: networkPolicySchema.optional(),
   });
 export const specSchema = specShape.meta({
     description: "Desired state of an FTP service in passive mode.",

@@ -52,11 +52,30 @@ export function renderServerConfig(e: Effective, externalAddress: string | null)
       requireForData: s.tls?.requireForData ?? false,
     },
     activeMode: { enabled: s.activeMode },
-    storage: { root: DATA_DIR },
+    storage: renderStorage(s.storage),
     metrics: { host: "0.0.0.0", port: 9100 },
   };
   if (s.greeting !== undefined) cfg.greeting = s.greeting;
   return cfg;
+}
+
+/** storage.type S3: the bucket prefix (credentials are not in the config: the pod's env or workload identity). */
+function renderStorage(st: Effective["spec"]["storage"]): ServerConfigInput["storage"] {
+  const s3 = st?.type === "S3" ? st.s3 : undefined;
+  if (!s3) return { root: DATA_DIR };
+  return {
+    type: "s3",
+    root: DATA_DIR,
+    s3: {
+      ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+      region: s3.region,
+      bucket: s3.bucket,
+      prefix: s3.prefix ?? "",
+      forcePathStyle: s3.forcePathStyle,
+      ...(s3.partSizeMiB !== undefined ? { partSizeMiB: s3.partSizeMiB } : {}),
+      ...(s3.partBuffers !== undefined ? { partBuffers: s3.partBuffers } : {}),
+    },
+  };
 }
 
 /**

@@ -4,6 +4,7 @@ import type { FtpServer } from "../api/v1alpha1.ts";
 import type { KubeObject } from "../runtime/types.ts";
 import { buildConfigMap } from "./config.ts";
 import { buildEndpointSlices, type PodView } from "./endpointslices.ts";
+import { buildNetworkPolicy } from "./networkpolicy.ts";
 import type { Effective } from "./model.ts";
 import { buildService } from "./service.ts";
 import { buildStatefulSet } from "./statefulset.ts";
@@ -13,6 +14,8 @@ export interface Desired {
   endpointSlices: KubeObject[];
   configMap: KubeObject;
   statefulSet: KubeObject;
+  /** undefined: spec.networkPolicy.enabled is false (an existing one is deleted) */
+  networkPolicy: KubeObject | undefined;
 }
 
 export function desiredChildren(
@@ -27,5 +30,6 @@ export function desiredChildren(
     endpointSlices: buildEndpointSlices(fs, e, pods, opts),
     configMap: buildConfigMap(fs, e, externalAddress),
     statefulSet: buildStatefulSet(fs, e),
+    networkPolicy: buildNetworkPolicy(fs, e, externalAddress),
   };
 }

@@ -165,12 +165,14 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     [Resources.ConfigMap.plural, ownedFieldsOnly()],
     [Resources.StatefulSet.plural, ownedFieldsOnly()],
     [Resources.EndpointSlice.plural, ownedFieldsOnly()],
+    [Resources.NetworkPolicy.plural, ownedFieldsOnly()],
     [FtpServers.plural, slimObject],
   ]);
   const services = mgr.informer(Resources.Service, { ...ours, transform: slimmers.get(Resources.Service.plural)! });
   const configMaps = mgr.informer(Resources.ConfigMap, { ...ours, transform: slimmers.get(Resources.ConfigMap.plural)! });
   const statefulSets = mgr.informer(Resources.StatefulSet, { ...ours, transform: slimmers.get(Resources.StatefulSet.plural)! });
   const endpointSlices = mgr.informer(Resources.EndpointSlice, { ...ours, transform: slimmers.get(Resources.EndpointSlice.plural)! });
+  const networkPolicies = mgr.informer(Resources.NetworkPolicy, { ...ours, transform: slimmers.get(Resources.NetworkPolicy.plural)! });
   // Pods: identity, labels, owners, node, IP, readiness and why containers wait (podView, workload.ts).
   const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
@@ -187,6 +189,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   const recent = new RecentWrites(slimmers);
   const childCaches = new Map<ResourceType, Informer<KubeObject>>([
     [Resources.Service, services], [Resources.ConfigMap, configMaps], [Resources.StatefulSet, statefulSets], [Resources.EndpointSlice, endpointSlices],
+    [Resources.NetworkPolicy, networkPolicies],
   ]);
   for (const [type, inf] of childCaches) {
     inf.addHandler({ onDelete: (o) => recent.forget(type, o.metadata?.namespace ?? "", o.metadata?.name ?? "") });
@@ -274,7 +277,26 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       apply(run, Resources.ConfigMap, want.configMap),
     ]);
     const sts = await apply(run, Resources.StatefulSet, want.statefulSet);
+    await applyNetworkPolicy(run, want);
     return { slices, sts };
+  }
+
+  /** The firewall (networkpolicy.ts): applied, or deleted when switched off. */
+  async function applyNetworkPolicy(run: Run, want: Desired): Promise<void> {
+    if (want.networkPolicy) {
+      await apply(run, Resources.NetworkPolicy, want.networkPolicy);
+      return;
+    }
+    const name = run.raw.metadata.name;
+    if (!networkPolicies.get(name, run.namespace)) return;
+    await seams.beforeWrite?.(run.key, `delete NetworkPolicy ${name}`);
+    try {
+      await mgr.client.delete(Resources.NetworkPolicy, name, run.namespace, { signal: run.signal });
+      recent.forget(Resources.NetworkPolicy, run.namespace, name);
+    } catch (err) {
+      if (run.signal.aborted) throw err;
+      throw apiBlocker(err, `NetworkPolicy ${run.namespace}/${name}`);
+    }
   }
 
   /**
@@ -435,7 +457,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       o === n,
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
-  for (const inf of [services, configMaps, statefulSets, endpointSlices]) controller.watch(inf, byLabel);
+  for (const inf of [services, configMaps, statefulSets, endpointSlices, networkPolicies]) controller.watch(inf, byLabel);
   // Pods: only changes of what podView and workload.ts read (slot label, IP, readiness, node,
   // deletion, container waiting reasons) matter; other scheduler/kubelet status churn is not a
   // reconcile (most reconciles at 1,000 FtpServers were these).

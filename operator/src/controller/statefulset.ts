@@ -56,6 +56,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
       { name: "PASV_SLOT", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } },
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
       { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+      ...s3CredentialsEnv(s.storage),
     ],
     ports,
     readinessProbe: { tcpSocket: { port: s.controlPort }, periodSeconds: 5, failureThreshold: 2 },
@@ -117,6 +118,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
           sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }],
         },
         affinity,
+        ...(s.storage?.type === "S3" && s.storage.s3?.serviceAccountName ? { serviceAccountName: s.storage.s3.serviceAccountName } : {}),
         containers: [container],
         volumes,
       },
@@ -135,4 +137,14 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     ];
   }
   return { apiVersion: "apps/v1", kind: "StatefulSet", metadata: childMeta(fs, names.statefulSet), spec };
+}
+
+/** storage.type S3 with a credentials Secret: the variables the AWS SDK's default chain reads first. */
+function s3CredentialsEnv(st: Effective["spec"]["storage"]): Record<string, unknown>[] {
+  const c = st?.type === "S3" ? st.s3?.credentialsSecret : undefined;
+  if (!c) return [];
+  return [
+    { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: c.name, key: c.accessKeyIdKey } } },
+    { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: c.name, key: c.secretAccessKeyKey } } },
+  ];
 }

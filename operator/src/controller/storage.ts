@@ -16,6 +16,14 @@ export function storageShared(e: Effective): Cond {
       message: `every replica mounts the ReadWriteMany claim ${st?.claimName ?? ""}${st?.subPath ? ` (subPath ${st.subPath})` : ""}: an upload through one pod is seen through all`,
     };
   }
+  if (type === "S3") {
+    return {
+      type: "StorageShared",
+      status: "True",
+      reason: "ObjectStorage",
+      message: `every replica serves the bucket prefix s3://${st?.s3?.bucket ?? ""}/${st?.s3?.prefix ?? ""}: an upload through one pod is seen through all (docs/storage.md)`,
+    };
+  }
   if (e.spec.replicas <= 1) {
     return { type: "StorageShared", status: "True", reason: "SingleReplica", message: `one replica: its ${type} volume is the only copy of the files` };
   }
@@ -24,6 +32,6 @@ export function storageShared(e: Effective): Cond {
     type: "StorageShared",
     status: "False",
     reason: "PerPodStorage",
-    message: `${e.spec.replicas} replicas with ${what}: uploads through one pod are invisible from the others, and a client's next session usually lands on another pod; use storage.type SharedClaim with a ReadWriteMany claim (NFS, CephFS, EFS, Azure Files, Filestore)`,
+    message: `${e.spec.replicas} replicas with ${what}: uploads through one pod are invisible from the others, and a client's next session usually lands on another pod; use storage.type SharedClaim with a ReadWriteMany claim (NFS, CephFS, EFS, Azure Files, Filestore) or S3`,
   };
 }

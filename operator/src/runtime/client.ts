@@ -8,6 +8,7 @@ import http from "node:http";
 import https from "node:https";
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
+import { USER_AGENT } from "./kubeconfig.ts";
 import type { KubeConfigLike, UserLike } from "./kubeconfig.ts";
 import type { Metrics } from "./metrics.ts";
 import { collectionPath, formatLabelSelector, objectPath } from "./types.ts";
@@ -185,8 +186,12 @@ export class ApiClient {
   private async send(method: string, path: string, opts: RequestOptions, stream: boolean): Promise<IncomingMessage> {
     const url = new URL(this.server + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { Accept: "application/json" };
-    const token = this.token.get();
+    const headers: Record<string, string> = { Accept: "application/json", "User-Agent": USER_AGENT };
+    // exec / auth-provider users (kubeconfig.ts): a token or client certificate, cached by the plugin
+    const plugin = await this.kubeConfig.credentials?.().catch((err: unknown) => {
+      throw new ApiError(0, `${method} ${path}: credential plugin: ${(err as Error).message}`, "Credentials", err);
+    });
+    const token = plugin?.token ?? this.token.get();
     if (token) headers.Authorization = `Bearer ${token}`;
     else if (this.basic) headers.Authorization = `Basic ${this.basic}`;
     let body: string | undefined;
@@ -207,11 +212,13 @@ export class ApiClient {
         const req = (this.secure ? https : http).request(url, {
           method, headers, agent: this.agent, signal,
           ...(this.servername ? { servername: this.servername } : {}),
+          ...(plugin?.cert && plugin.key ? { cert: plugin.cert, key: plugin.key } : {}),
         }, resolve);
         req.on("error", reject);
         req.end(body);
       });
       code = res.statusCode ?? 0;
+      if (code === 401) this.kubeConfig.invalidateCredentials?.();
       return res;
     } catch (err) {
       throw new ApiError(0, `${method} ${path}: ${(err as Error).message}`, "Transport", err);

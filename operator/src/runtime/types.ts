@@ -80,6 +80,7 @@ export const Resources = {
     apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices", namespaced: true,
   },
   Lease: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", plural: "leases", namespaced: true },
+  NetworkPolicy: { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", plural: "networkpolicies", namespaced: true },
   CustomResourceDefinition: {
     apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition",
     plural: "customresourcedefinitions", namespaced: false,

@@ -1,6 +1,9 @@
-// Password hashes in the users file: `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>` (docs/users-file.md).
+// Password hashes in the users file: `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>`, or bcrypt
+// (`$2y$`/`$2b$`/`$2a$`, htpasswd -B; checked in bcrypt.ts) (docs/users-file.md). Both kinds get the
+// same cache, in-flight sharing, unknown-user dummy work and (in the session) throttling.
 
 import { randomBytes, scrypt, timingSafeEqual, createHmac } from "node:crypto";
+import { bcryptCost, bcryptDummy, bcryptMatches, isBcryptHash } from "./bcrypt.ts";
 
 export interface ScryptParams {
   N: number;
@@ -70,11 +73,15 @@ export function passwordHashRuns(): number {
   return hashRuns;
 }
 
-async function checkWithScrypt(password: string, hash: string, parsed: ParsedHash): Promise<boolean> {
+async function scryptMatches(password: string, parsed: ParsedHash): Promise<boolean> {
+  const key = await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
+  return key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
+}
+
+async function checkWithKdf(password: string, hash: string, parsed: ParsedHash | "bcrypt"): Promise<boolean> {
   hashRuns++;
   try {
-    const key = await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
-    const ok = key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
+    const ok = parsed === "bcrypt" ? await bcryptMatches(password, hash) : await scryptMatches(password, parsed);
     if (ok) {
       if (verified.size >= MAX_CACHE) verified.clear();
       verified.set(hash, mac(hash, password));
@@ -90,21 +97,52 @@ export async function verifyPassword(password: string, hash: string): Promise<bo
   const m = mac(hash, password);
   const cached = verified.get(hash);
   if (cached) return timingSafeEqual(cached, m);
-  const parsed = parseHash(hash);
+  const parsed = parseHash(hash) ?? (isBcryptHash(hash) ? "bcrypt" : null);
   if (!parsed) return false;
   const key = m.toString("base64");
   let run = inflight.get(key);
   if (!run) {
-    run = checkWithScrypt(password, hash, parsed).finally(() => inflight.delete(key));
+    run = checkWithKdf(password, hash, parsed).finally(() => inflight.delete(key));
     inflight.set(key, run);
   }
   return run;
 }
 
-/** Burns the same work as a real check, for unknown users (no user-enumeration by timing). */
-let dummyHash: string | null = null;
+/**
+ * Burns the same work as a real check, for unknown users (no user-enumeration by timing): a check
+ * against a hash shaped like most of the users file's (kind and cost; setDummyShape), scrypt with
+ * the default parameters until a users file is loaded.
+ */
+const dummyHashes = new Map<string, Promise<string>>();
+const dummyHashFor = (p: ScryptParams) => {
+  const k = `${p.N}:${p.r}:${p.p}`;
+  let h = dummyHashes.get(k);
+  if (!h) dummyHashes.set(k, (h = hashPassword("x".repeat(16), p)));
+  return h;
+};
+let dummyShape: { kind: "scrypt"; params: ScryptParams } | { kind: "bcrypt"; cost: number } = { kind: "scrypt", params: DEFAULT_PARAMS };
 export async function dummyVerify(password: string): Promise<void> {
-  dummyHash ??= await hashPassword("x".repeat(16));
-  const parsed = parseHash(dummyHash)!;
+  const shape = dummyShape;
+  if (shape.kind === "bcrypt") return bcryptDummy(password, shape.cost).catch(() => undefined);
+  const parsed = parseHash(await dummyHashFor(shape.params))!;
   await scryptAsync(password, parsed.salt, parsed.key.length, parsed.params);
+}
+
+/** Make unknown-user checks cost what the most common hash of the users file costs (UserDb calls it). */
+export function setDummyShape(hashes: Iterable<string>): void {
+  const counts = new Map<string, number>();
+  for (const h of hashes) {
+    const p = parseHash(h);
+    const key = p ? `scrypt:${p.params.N}:${p.params.r}:${p.params.p}` : isBcryptHash(h) ? `bcrypt:${bcryptCost(h)}` : undefined;
+    if (key) counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const top = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+  if (!top) return;
+  const [kind, ...n] = top.split(":");
+  const next: typeof dummyShape = kind === "bcrypt" ? { kind: "bcrypt", cost: Number(n[0]) } : { kind: "scrypt", params: { N: Number(n[0]), r: Number(n[1]), p: Number(n[2]) } };
+  if (JSON.stringify(next) === JSON.stringify(dummyShape)) return;
+  dummyShape = next;
+  // make the dummy hash now, so the first unknown user does not pay for making it
+  if (next.kind === "bcrypt") void bcryptDummy("", next.cost).catch(() => undefined);
+  else void dummyHashFor(next.params).catch(() => undefined);
 }

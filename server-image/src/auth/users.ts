@@ -1,6 +1,7 @@
 // The users database, loaded from the users file (docs/users-file.md), plus failed-login throttling.
 
 import { homeProblem, normalHome, type UsersFile } from "#server-config";
+import { setDummyShape } from "./password.ts";
 
 export interface User {
   name: string;
@@ -34,6 +35,7 @@ export class UserDb {
         quota: q && (q.bytes !== undefined || q.files !== undefined) ? { ...q } : null,
       });
     }
+    setDummyShape(file.users.map((u) => u.password));
   }
 
   get(name: string): User | undefined {

@@ -35,6 +35,7 @@ export function parseConfig(text: string, source = "config"): ServerConfig {
   if ((cfg.tls.mode === "implicit" || cfg.tls.mode === "both") && cfg.listen.implicitTlsPort === undefined) {
     throw new ConfigError(`${source}: tls.mode ${cfg.tls.mode} needs listen.implicitTlsPort`);
   }
+  if (cfg.storage.type === "s3" && !cfg.storage.s3) throw new ConfigError(`${source}: storage.type s3 needs storage.s3 (bucket, ...)`);
   return cfg;
 }
 

@@ -43,6 +43,31 @@ export const sliceSchema = z.object({
   portEnd: port,
 });
 
+/**
+ * Object storage (storage.type s3). Credentials are not in the config: the AWS SDK's default chain
+ * reads them (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from a Secret, or the pod's workload
+ * identity: web identity token, EKS Pod Identity, instance metadata).
+ */
+export const s3StorageSchema = z
+  .object({
+    /** S3 endpoint URL (SeaweedFS, Ceph RGW, GCS interop, ...); omitted = AWS S3 of `region`. */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    region: z.string().min(1).max(64).default("us-east-1"),
+    bucket: z.string().min(3).max(63),
+    /** Key prefix of all homes ("" or ending in "/", e.g. "ftp/"). */
+    prefix: z
+      .string()
+      .max(512)
+      .regex(/^$|^[^/].*\/$/, "prefix must be empty or end in / (and not start with /)")
+      .default(""),
+    /** Path-style URLs (endpoint/bucket/key) instead of virtual hosts (bucket.endpoint/key): most non-AWS servers need it. */
+    forcePathStyle: z.boolean().default(false),
+    /** STOR's multipart part size; an upload holds at most partBuffers parts in memory. S3 needs at least 5 MiB. */
+    partSizeMiB: z.number().int().min(5).max(512).default(8),
+    partBuffers: z.number().int().min(1).max(16).default(2),
+  })
+  .strict();
+
 export const serverConfigSchema = z.object({
   version: z.literal(1),
   listen: z
@@ -148,10 +173,14 @@ export const serverConfigSchema = z.object({
     }),
   storage: z
     .object({
+      /** Where files live (docs/storage.md): local = the directory `root`; s3 = the bucket prefix of `s3`. */
+      type: z.enum(["local", "s3"]).default("local"),
       /** Root of all user homes; a user's home is root/<home or name>. */
       root: z.string().default("/data"),
+      /** type s3: a user's home is the key prefix <prefix><home or name>/ in the bucket. */
+      s3: s3StorageSchema.optional(),
     })
-    .default({ root: "/data" }),
+    .default({ type: "local", root: "/data" }),
   metrics: z
     .object({
       host: z.string().default("0.0.0.0"),
@@ -205,8 +234,11 @@ export const usersFileSchema = z.object({
   users: z.array(
     z.object({
       name: z.string().min(1).max(64),
-      /** `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>` */
-      password: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, "password must be an scrypt hash"),
+      /** `scrypt$<N>$<r>$<p>$<salt base64>$<hash base64>`, or bcrypt `$2y$<cost>$…` (htpasswd -B; auth/bcrypt.ts) */
+      password: z.string().regex(
+        /^(scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+|\$2[aby]\$(0[4-9]|1[0-7])\$[./A-Za-z0-9]{53})$/,
+        "password must be an scrypt hash (hash-password) or a bcrypt hash ($2y$/$2b$/$2a$, cost 4-17: htpasswd -nbB)",
+      ),
       groups: z.array(z.string()).default([]),
       type: z.string().default("standard"),
       /**

@@ -9,7 +9,7 @@
 //   the 'data' chunks (64 KiB each) are gathered into ~1 MiB batches written with one writev();
 //   the socket is paused only when the next batch is full while one is still being written.
 
-import type { FileHandle } from "node:fs/promises";
+import type { WriteTarget } from "../fs/storage.ts";
 import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { transferBuffers, type BufferPool } from "./buffer-pool.ts";
@@ -23,7 +23,7 @@ const MAX_OWN = 4;
  * Writes everything read from `sock` until its end to `fh`, from `start` (null: at the file's
  * current position, for O_APPEND). Resolves with the byte count once everything is on disk.
  */
-export function receiveFile(sock: Duplex, fh: FileHandle, start: number | null, pool: BufferPool = transferBuffers): Promise<number> {
+export function receiveFile(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool = transferBuffers): Promise<number> {
   const a = pool.tryAcquire();
   const b = a ? pool.tryAcquire() : null;
   if (a && b) {
@@ -35,7 +35,7 @@ export function receiveFile(sock: Duplex, fh: FileHandle, start: number | null, 
   return receiveBatched(sock, fh, start);
 }
 
-function receiveDirect(sock: Duplex, fh: FileHandle, start: number | null, pool: BufferPool, first: Buffer, second: Buffer): Promise<number> | null {
+function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool, first: Buffer, second: Buffer): Promise<number> | null {
   let cur = first;
   let fill = 0;
   const spare: Buffer[] = [second];
@@ -160,7 +160,7 @@ function receiveDirect(sock: Duplex, fh: FileHandle, start: number | null, pool:
   });
 }
 
-function receiveBatched(sock: Duplex, fh: FileHandle, start: number | null): Promise<number> {
+function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null): Promise<number> {
   return new Promise((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchBytes = 0;

@@ -4,7 +4,7 @@
 // bounded whatever the number of concurrent downloads; a transfer that got a single buffer
 // alternates read and write. A file of at most SMALL bytes uses a private buffer of its size.
 
-import type { FileHandle } from "node:fs/promises";
+import type { ReadTarget } from "../fs/storage.ts";
 import type { Duplex } from "node:stream";
 import { CHUNK, SMALL, transferBuffers, type BufferPool } from "./buffer-pool.ts";
 
@@ -18,7 +18,7 @@ function write(sock: Duplex, buf: Buffer): Promise<void> {
  * Sends the file from `start` to its end on `sock` and ends the socket. `size` (the file's size
  * when the transfer starts) only sizes the buffers; the loop reads until EOF.
  */
-export async function sendFile(fh: FileHandle, start: number, sock: Duplex, size?: number, pool: BufferPool = transferBuffers): Promise<number> {
+export async function sendFile(fh: ReadTarget, start: number, sock: Duplex, size?: number, pool: BufferPool = transferBuffers): Promise<number> {
   const left = size === undefined ? Infinity : Math.max(0, size - start);
   const bufs: Buffer[] = [];
   const pooled = left > SMALL;

@@ -26,7 +26,14 @@ import { open, lstat, readlink, realpath, mkdir, type FileHandle } from "node:fs
 import { constants, type Stats } from "node:fs";
 import path from "node:path";
 
-export class PathError extends Error {}
+export class PathError extends Error {
+  /** What the client is told, when more than "Permission denied" helps. */
+  readonly shown: string | undefined;
+  constructor(message: string, shown?: string) {
+    super(message);
+    this.shown = shown;
+  }
+}
 
 /** Marks a STOR temp file (`.pasv-upload-<pod>-<random>`): hidden from listings, refused as a path. */
 export const UPLOAD_TEMP_MARK = ".pasv-upload-";

@@ -1,46 +1,17 @@
 // Directory listings: LIST (ls -l style, what every client parses), NLST (names), and the
 // machine-readable MLSD/MLST facts of RFC 3659.
 //
-// Entries are read from an open directory (fs/jail.ts) and stat'ed by name inside it, never
-// through a path string. A symlink is described by what it names when that stays inside the home;
-// a link that leads out, dangles or loops is left out, so a listing never stats anything outside.
-// Upload temp files are never listed; stale ones (their upload died with its pod) are removed.
+// The entries come from the storage backend (fs/storage.ts: the local jail reads them through
+// open directories, fs/local.ts; object storage from ListObjectsV2, fs/s3.ts); this module only
+// formats them.
 
-import { readdir, lstat, unlink } from "node:fs/promises";
-import type { Stats } from "node:fs";
-import { fdPath, isReservedName, type DirRef, type Jail } from "./jail.ts";
+import type { Entry, FileStat } from "./storage.ts";
 
-export interface Entry {
-  name: string;
-  stats: Stats;
-}
+export type { Entry } from "./storage.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
-/** Entries of an open directory inside the jail, sorted by name. */
-export async function readEntries(jail: Jail, dir: DirRef, staleUploadMs: number): Promise<Entry[]> {
-  const names = await readdir(fdPath(dir));
-  const now = Date.now();
-  const out = await Promise.all(
-    names.map(async (name): Promise<Entry | null> => {
-      try {
-        const st = await lstat(fdPath(dir, name));
-        if (isReservedName(name)) {
-          if (st.isFile() && now - st.mtimeMs > staleUploadMs) await unlink(fdPath(dir, name)).catch(() => {});
-          return null;
-        }
-        if (!st.isSymbolicLink()) return { name, stats: st };
-        const target = await jail.statThroughLink(dir, name);
-        return target ? { name, stats: target } : null;
-      } catch {
-        return null;
-      }
-    }),
-  );
-  return out.filter((e): e is Entry => e !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-function perms(st: Stats): string {
+function perms(st: FileStat): string {
   const m = st.mode;
   const t = st.isDirectory() ? "d" : st.isSymbolicLink() ? "l" : "-";
   const rwx = (bits: number) => `${bits & 4 ? "r" : "-"}${bits & 2 ? "w" : "-"}${bits & 1 ? "x" : "-"}`;
@@ -101,7 +72,7 @@ export function processIdentity(): Identity {
 }
 
 /** Whether this process may read (4), write (2) or search/execute (1) per the file's mode bits. */
-export function modeAllows(st: Stats, bit: 1 | 2 | 4, id: Identity): boolean {
+export function modeAllows(st: FileStat, bit: 1 | 2 | 4, id: Identity): boolean {
   if (id.uid === 0) return bit !== 1 || st.isDirectory() || (st.mode & 0o111) !== 0;
   const shift = st.uid === id.uid ? 6 : st.gid === id.gid || id.groups.includes(st.gid) ? 3 : 0;
   return ((st.mode >> shift) & bit) !== 0;
@@ -112,7 +83,7 @@ export function modeAllows(st: Stats, bit: 1 | 2 | 4, id: Identity): boolean {
  * and the real mode bits of the entry and of its parent directory (delete/rename/create are the
  * parent's business).
  */
-export function permFact(st: Stats, parent: Stats | null, p: UserPermissions, id: Identity): string {
+export function permFact(st: FileStat, parent: FileStat | null, p: UserPermissions, id: Identity): string {
   const parentWritable = parent !== null && p.write && modeAllows(parent, 2, id) && modeAllows(parent, 1, id);
   let out = "";
   // Letter order as the server always gave it (radfw / elcdmfp); RFC 3659 does not fix one.
@@ -146,7 +117,7 @@ export interface FactContext {
   perms: UserPermissions;
   id: Identity;
   /** Stats of the directory holding the entries (for `perm`), when known. */
-  parent: Stats | null;
+  parent: FileStat | null;
 }
 
 export function mlsxFacts(e: Entry, ctx: FactContext, type?: string): string {
@@ -159,7 +130,7 @@ export function mlsxFacts(e: Entry, ctx: FactContext, type?: string): string {
   return `${out} ${e.name}`;
 }
 
-export function formatMlsd(entries: readonly Entry[], self: Entry, selfParent: Stats | null, ctx: FactContext): string {
+export function formatMlsd(entries: readonly Entry[], self: Entry, selfParent: FileStat | null, ctx: FactContext): string {
   let out = `${mlsxFacts({ name: ".", stats: self.stats }, { ...ctx, parent: selfParent }, "cdir")}\r\n`;
   for (const e of entries) out += `${mlsxFacts(e, { ...ctx, parent: self.stats })}\r\n`;
   return out;

@@ -1,6 +1,6 @@
-// Per-user quotas (users file `quota: {bytes, files}`): how much a home holds, measured by walking
-// it through descriptors (no link is followed, temp files are not counted), kept per home for the
-// whole process so concurrent sessions of one user share one count, updated by this process's
+// Per-user quotas (users file `quota: {bytes, files}`): how much a home holds, measured by its
+// storage (locally by walking it through descriptors — no link is followed, temp files are not
+// counted — with object storage by listing its prefix), kept per home for the whole process so concurrent sessions of one user share one count, updated by this process's
 // own STOR/DELE, and measured again when older than MEASURE_TTL_MS (other pods write to the same
 // volume). Uploads in flight register their growth, so two concurrent uploads cannot each fill
 // the remaining space.
@@ -9,15 +9,13 @@ import { readdir, lstat, open } from "node:fs/promises";
 import { constants } from "node:fs";
 import path from "node:path";
 import { fdPath, isReservedName, type DirRef } from "./jail.ts";
+import type { Usage } from "./storage.ts";
 
 export const MEASURE_TTL_MS = 30_000;
 /** A home with more entries than this is counted up to here (the walk must stay bounded). */
 const MAX_ENTRIES = 1_000_000;
 
-export interface Usage {
-  bytes: number;
-  files: number;
-}
+export type { Usage } from "./storage.ts";
 
 export class HomeUsage {
   bytes = 0;
@@ -46,9 +44,9 @@ export class HomeUsage {
     this.files = Math.max(0, this.files + files);
   }
 
-  async refresh(root: DirRef, now = Date.now()): Promise<void> {
+  async refresh(measureNow: () => Promise<Usage>, now = Date.now()): Promise<void> {
     if (now - this.measuredAt < MEASURE_TTL_MS) return;
-    this.measuring ??= measure(root).then(
+    this.measuring ??= measureNow().then(
       (u) => {
         this.bytes = u.bytes;
         this.files = u.files;
@@ -66,7 +64,7 @@ export class HomeUsage {
 
 const byHome = new Map<string, HomeUsage>();
 
-/** The shared usage record of a home (by its real path). */
+/** The shared usage record of a home (by its storage's usageKey). */
 export function usageOf(home: string): HomeUsage {
   let u = byHome.get(home);
   if (!u) {

@@ -1,39 +1,21 @@
-// File-system commands of a session, all inside the user's jail (fs/jail.ts).
+// File-system commands of a session: the FTP side (permissions and quota from the users file,
+// replies, transfers) of what the user's storage does (fs/storage.ts, the seam: fs/local.ts is the
+// jail on the pod's volume, fs/s3.ts an S3 prefix). The storage resolves every path again at use
+// (locally through open directory descriptors, so a symlink swapped in between is never followed
+// out); this module only hands it virtual paths.
 //
-// Every command resolves its path to an open parent directory plus one name and then acts on that
-// name through the descriptor (`loc.at`), so nothing is checked by path and later used by path:
-// a symlink swapped in between is never followed out. Commands that read through a path (RETR,
-// SIZE, MDTM, LIST, CWD, APPE, REST+STOR) follow a symlink only when it leads to a place inside
-// the home; commands that act on the name itself (STOR's final rename, DELE, MKD, RMD, RNFR, RNTO)
-// never follow the last component. Only regular files are read or written in place: FIFOs,
-// devices and sockets are refused before any blocking open (O_NONBLOCK, then fstat).
-//
-// STOR writes to a temp file (fs/uploads.ts) in the target directory and renames it into place
-// only after the data connection ended cleanly: a cut transfer never leaves a truncated file under
-// the final name. The users file's permissions and quota (docs/users-file.md) are applied here,
-// from the current users file (a reload takes effect on the next command).
+// STOR goes to an Upload that is committed into place only after the data connection ended
+// cleanly: a cut transfer never leaves a truncated file under the final name. The users file's
+// permissions and quota (docs/users-file.md) are applied here, from the current users file (a
+// reload takes effect on the next command).
 
-import { open, mkdir, rmdir, unlink, rename, link, lstat, readlink, type FileHandle } from "node:fs/promises";
-import { constants, type Stats } from "node:fs";
 import { Readable, type Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import path from "node:path";
-import { PathError, closeDir, fdPath, type Jail, type Located, type DirRef } from "../fs/jail.ts";
-import {
-  formatList,
-  formatMlsd,
-  formatNames,
-  ftpTime,
-  mlsxFacts,
-  processIdentity,
-  readEntries,
-  MLST_FACTS,
-  type FactContext,
-  type MlstFact,
-  type Entry,
-} from "../fs/list.ts";
+import { PathError } from "../fs/jail.ts";
+import { formatList, formatMlsd, formatNames, ftpTime, mlsxFacts, processIdentity, MLST_FACTS, type FactContext, type MlstFact } from "../fs/list.ts";
 import { usageOf } from "../fs/quota.ts";
-import { HEARTBEAT_MS, STALE_UPLOAD_MS, tempUploadName } from "../fs/uploads.ts";
+import { HEARTBEAT_MS } from "../fs/uploads.ts";
+import { virtualPath, type FileStat, type UserStorage } from "../fs/storage.ts";
 import { quotePath } from "../protocol/reply.ts";
 import { Reply } from "./reply-error.ts";
 import { sendFile } from "../data/send-file.ts";
@@ -48,7 +30,7 @@ const WATCH_MS = 250;
 
 function fsReply(err: unknown): Reply {
   if (err instanceof Reply) return err;
-  if (err instanceof PathError) return new Reply(550, "Permission denied");
+  if (err instanceof PathError) return new Reply(550, err.shown ?? "Permission denied");
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {
     case "ENOENT":
@@ -66,19 +48,45 @@ function fsReply(err: unknown): Reply {
       return new Reply(550, "Not a directory");
     case "EISDIR":
       return new Reply(550, "Is a directory");
+    case "ENOTPLAIN":
+      return new Reply(550, "Not a plain file");
     case "ENAMETOOLONG":
       return new Reply(550, "File name too long");
     case "ENOSPC":
     case "EDQUOT":
       return new Reply(452, "Insufficient storage space");
+    case "ENOTSUP":
+      return new Reply(504, (err as Error).message || "Not supported by this storage");
+    case "EIO":
+      return new Reply(451, "Requested action aborted: storage error");
+    case "EFBIG":
+      return new Reply(552, (err as Error).message || "File too large for this storage");
     default:
       return new Reply(550, "Requested action not taken");
   }
 }
 
-function jailOf(s: Session): Jail {
-  if (!s.jail) throw new Reply(530, "Please login with USER and PASS");
-  return s.jail;
+/** Runs a storage call, turning what it throws into the FTP reply. */
+async function fs<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    throw fsReply(err);
+  }
+}
+
+function storageOf(s: Session): UserStorage {
+  if (!s.storage) throw new Reply(530, "Please login with USER and PASS");
+  return s.storage;
+}
+
+/** The virtual path `arg` names from the session's directory. */
+function vpath(s: Session, arg: string): string {
+  try {
+    return virtualPath(s.cwd, arg);
+  } catch (err) {
+    throw fsReply(err);
+  }
 }
 
 /** The user as the current users file has it (permissions and quota change with a reload). */
@@ -100,53 +108,15 @@ function require_(s: Session, ...needs: Need[]): User {
   return u;
 }
 
-async function locate(s: Session, arg: string, follow: boolean): Promise<Located> {
-  const jail = jailOf(s);
-  try {
-    return await jail.locate(jail.virtual(s.cwd, arg), follow);
-  } catch (err) {
-    throw fsReply(err);
-  }
+/** For commands that act on a name: the home itself is not one. */
+function namePath(s: Session, arg: string): string {
+  const v = vpath(s, arg);
+  if (v === "/") throw new Reply(550, "Permission denied");
+  return v;
 }
 
-/** For commands that act on the name: the home itself is not a name. */
-async function locateName(s: Session, arg: string): Promise<Located> {
-  const loc = await locate(s, arg, false);
-  if (loc.name === ".") {
-    await closeDir(loc.dir);
-    throw new Reply(550, "Permission denied");
-  }
-  return loc;
-}
-
-async function lstatOrNull(p: string): Promise<Stats | null> {
-  try {
-    return await lstat(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw fsReply(err);
-  }
-}
-
-/** Opens the directory entry `loc` names (not following it). */
-async function openSubdir(loc: Located): Promise<DirRef> {
-  const fh = await open(loc.at, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-  return { fh, real: path.join(loc.dir.real, loc.name) };
-}
-
-/** Opens a regular file without blocking on a FIFO or device, refusing anything else. */
-async function openRegular(at: string, flags: number): Promise<{ fh: FileHandle; st: Stats }> {
-  const fh = await open(at, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY).catch((e: unknown) => {
-    throw fsReply(e);
-  });
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Reply(550, st.isDirectory() ? "Is a directory" : "Not a plain file");
-    return { fh, st };
-  } catch (err) {
-    await fh.close().catch(() => {});
-    throw fsReply(err);
-  }
+function lastName(v: string): string {
+  return v === "/" ? "." : v.slice(v.lastIndexOf("/") + 1);
 }
 
 /** LIST/NLST arguments: leading `-la`-style options are ignored. */
@@ -163,36 +133,16 @@ function listTarget(arg: string): string {
 const mlstSelection = new WeakMap<Session, ReadonlySet<MlstFact>>();
 const ALL_FACTS: ReadonlySet<MlstFact> = new Set(MLST_FACTS);
 
-function factContext(s: Session, parent: Stats | null): FactContext {
+function factContext(s: Session, parent: FileStat | null): FactContext {
   return { facts: mlstSelection.get(s) ?? ALL_FACTS, perms: currentUser(s).permissions, id: processIdentity(), parent };
-}
-
-/** Reads what `loc` names (following done by the caller): a directory's entries or the entry itself. */
-async function describe(s: Session, loc: Located): Promise<{ self: Entry; parent: Stats | null; entries: Entry[] | null }> {
-  const jail = jailOf(s);
-  const st = await lstat(loc.at);
-  const parent = loc.name === "." ? null : await lstat(fdPath(loc.dir)).catch(() => null);
-  const self: Entry = { name: loc.name, stats: st };
-  if (!st.isDirectory()) return { self, parent, entries: null };
-  const sub = await openSubdir(loc);
-  try {
-    return { self, parent, entries: await readEntries(jail, sub, STALE_UPLOAD_MS) };
-  } finally {
-    await closeDir(sub);
-  }
 }
 
 /** Quota state for an upload into the user's home, or null when the user has no quota. */
 async function quotaFor(s: Session, u: User): Promise<{ usage: ReturnType<typeof usageOf>; bytes?: number; files?: number } | null> {
   if (!u.quota) return null;
-  const jail = jailOf(s);
-  const usage = usageOf(jail.home);
-  const root = await jail.openDir("/");
-  try {
-    await usage.refresh(root);
-  } finally {
-    await closeDir(root);
-  }
+  const storage = storageOf(s);
+  const usage = usageOf(storage.usageKey);
+  await fs(usage.refresh(() => storage.measureUsage()));
   return { usage, ...u.quota };
 }
 
@@ -200,29 +150,28 @@ const QUOTA_FULL = "Exceeded storage allocation (quota)";
 
 /**
  * Runs `receive` while watching the file's growth against the quota (the data connection is cut
- * when it would pass it) and touching the temp file (the heartbeat that keeps it from looking stale).
+ * when it would pass it) and giving the upload its heartbeat (what keeps a temp file from looking stale).
  */
 async function watchedReceive(
-  fh: FileHandle,
+  file: { written(): Promise<number>; heartbeat?: () => Promise<void> },
   data: Duplex,
   quota: Awaited<ReturnType<typeof quotaFor>>,
   baseSize: number,
-  touch: boolean,
   receive: () => Promise<number>,
 ): Promise<number> {
   const id = Symbol("upload");
   let over = false;
-  let lastTouch = Date.now();
+  let lastBeat = Date.now();
   const check = async () => {
     const now = Date.now();
-    if (touch && now - lastTouch >= HEARTBEAT_MS) {
-      lastTouch = now;
-      await fh.utimes(now / 1000, now / 1000).catch(() => {});
+    if (file.heartbeat && now - lastBeat >= HEARTBEAT_MS) {
+      lastBeat = now;
+      await file.heartbeat().catch(() => {});
     }
     if (!quota || quota.bytes === undefined) return;
-    const st = await fh.stat().catch(() => null);
-    if (!st) return;
-    quota.usage.setInFlight(id, st.size - baseSize);
+    const size = await file.written().catch(() => null);
+    if (size === null) return;
+    quota.usage.setInFlight(id, size - baseSize);
     if (quota.usage.committedPlusInFlight() > quota.bytes) {
       over = true;
       data.destroy();
@@ -249,36 +198,24 @@ export const fileCommands = {
   },
 
   async cwd(s: Session, arg: string): Promise<void> {
-    const jail = jailOf(s);
-    let dir: DirRef;
-    try {
-      const v = jail.virtual(s.cwd, arg || "/");
-      dir = await jail.openDir(v);
-      s.cwd = v;
-    } catch (err) {
-      throw fsReply(err);
-    }
-    await closeDir(dir);
+    const storage = storageOf(s);
+    const v = vpath(s, arg || "/");
+    await fs(storage.enterDir(v));
+    s.cwd = v;
     s.reply(250, "Directory successfully changed");
   },
 
   async list(s: Session, arg: string, kind: "list" | "nlst" | "mlsd"): Promise<void> {
     const target = kind === "mlsd" ? arg.trim() : listTarget(arg);
-    const loc = await locate(s, target || ".", true);
+    const storage = storageOf(s);
+    const v = vpath(s, target || ".");
+    const { self, parent, entries } = await fs(storage.describe(v));
     let text: string;
-    try {
-      const { self, parent, entries } = await describe(s, loc);
-      if (entries) {
-        text =
-          kind === "list" ? formatList(entries) : kind === "nlst" ? formatNames(entries) : formatMlsd(entries, self, parent, factContext(s, parent));
-      } else {
-        if (kind === "mlsd") throw new Reply(501, "MLSD needs a directory");
-        text = kind === "list" ? formatList([{ name: loc.name, stats: self.stats }]) : formatNames([{ name: target, stats: self.stats }]);
-      }
-    } catch (err) {
-      throw fsReply(err);
-    } finally {
-      await closeDir(loc.dir);
+    if (entries) {
+      text = kind === "list" ? formatList(entries) : kind === "nlst" ? formatNames(entries) : formatMlsd(entries, self, parent, factContext(s, parent));
+    } else {
+      if (kind === "mlsd") throw new Reply(501, "MLSD needs a directory");
+      text = kind === "list" ? formatList([self]) : formatNames([{ name: target, stats: self.stats }]);
     }
     const buf = Buffer.from(text, "utf8");
     await s.transferWith(
@@ -292,17 +229,10 @@ export const fileCommands = {
   },
 
   async mlst(s: Session, arg: string): Promise<void> {
-    const loc = await locate(s, arg.trim() || ".", true);
-    try {
-      const st = await lstat(loc.at);
-      const parent = loc.name === "." ? null : await lstat(fdPath(loc.dir)).catch(() => null);
-      const shown = jailOf(s).virtual(s.cwd, arg.trim() || ".");
-      s.reply(250, [`Listing ${shown}`, ` ${mlsxFacts({ name: shown, stats: st }, factContext(s, parent))}`, "End"].join("\n"));
-    } catch (err) {
-      throw fsReply(err);
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const storage = storageOf(s);
+    const shown = vpath(s, arg.trim() || ".");
+    const { self, parent } = await fs(storage.describe(shown, false));
+    s.reply(250, [`Listing ${shown}`, ` ${mlsxFacts({ name: shown, stats: self.stats }, factContext(s, parent))}`, "End"].join("\n"));
   },
 
   /** OPTS MLST fact;fact;... (RFC 3659 7.9): selects the facts MLST/MLSD show; unknown ones are ignored. */
@@ -320,44 +250,30 @@ export const fileCommands = {
   },
 
   async statPath(s: Session, arg: string): Promise<void> {
-    const loc = await locate(s, listTarget(arg) || ".", true);
-    try {
-      const { self, entries } = await describe(s, loc);
-      const lines = formatList(entries ?? [self])
-        .split("\r\n")
-        .filter(Boolean)
-        .map((l) => ` ${l}`);
-      s.reply(213, ["Status follows:", ...lines, "End of status"].join("\n"));
-    } catch (err) {
-      throw fsReply(err);
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const storage = storageOf(s);
+    const { self, entries } = await fs(storage.describe(vpath(s, listTarget(arg) || ".")));
+    const lines = formatList(entries ?? [self])
+      .split("\r\n")
+      .filter(Boolean)
+      .map((l) => ` ${l}`);
+    s.reply(213, ["Status follows:", ...lines, "End of status"].join("\n"));
   },
 
   async retr(s: Session, arg: string): Promise<void> {
     if (!arg) throw new Reply(501, "RETR needs a file name");
     const start = s.restOffset;
-    const loc = await locate(s, arg, true);
-    let opened: { fh: FileHandle; st: Stats };
+    const storage = storageOf(s);
+    const v = vpath(s, arg);
+    const file = await fs(storage.openRead(v));
     try {
-      const st = await lstatOrNull(loc.at);
-      if (!st) throw new Reply(550, "No such file or directory");
-      if (!st.isFile()) throw new Reply(550, st.isDirectory() ? "Is a directory" : "Not a plain file");
-      opened = await openRegular(loc.at, constants.O_RDONLY);
-    } finally {
-      await closeDir(loc.dir);
-    }
-    const { fh, st } = opened;
-    try {
-      if (start > st.size) throw new Reply(554, "Restart offset beyond end of file");
+      if (start > file.size) throw new Reply(554, "Restart offset beyond end of file");
       await s.transferWith(
         "download",
-        async (data) => sendFile(fh, start, data, st.size),
-        `Opening BINARY mode data connection for ${loc.name} (${st.size} bytes)`,
+        async (data) => sendFile(file, start, data, file.size),
+        `Opening BINARY mode data connection for ${lastName(v)} (${file.size} bytes)`,
       );
     } finally {
-      await fh.close().catch(() => {});
+      await file.close().catch(() => {});
     }
   },
 
@@ -366,143 +282,97 @@ export const fileCommands = {
     const u = require_(s);
     const offset = s.restOffset;
     if (append || offset > 0) return storInPlace(s, u, arg, append, offset);
-    const loc = await locateName(s, arg);
-    const { dir, name } = loc;
-    let fh: FileHandle | null = null;
-    let tmp = "";
-    let committed = false;
-    try {
-      const existing = await lstatOrNull(loc.at);
-      if (existing?.isDirectory()) throw new Reply(550, "Is a directory");
-      if (existing && !u.permissions.delete) throw new Reply(550, "Permission denied: this account may not overwrite");
-      const replaced = existing?.isFile() ? existing.size : 0;
-      const quota = await quotaFor(s, u);
-      if (quota) {
-        if (quota.files !== undefined && !existing?.isFile() && quota.usage.files + 1 > quota.files) throw new Reply(552, `${QUOTA_FULL}: file count`);
-        if (quota.bytes !== undefined && quota.usage.committedPlusInFlight() - replaced >= quota.bytes) {
-          throw new Reply(552, QUOTA_FULL);
-        }
+    const storage = storageOf(s);
+    const v = namePath(s, arg);
+    const name = lastName(v);
+    const existing = await fs(storage.stat(v, false));
+    if (existing?.isDirectory()) throw new Reply(550, "Is a directory");
+    if (existing && !u.permissions.delete) throw new Reply(550, "Permission denied: this account may not overwrite");
+    const replaced = existing?.isFile() ? existing.size : 0;
+    const quota = await quotaFor(s, u);
+    if (quota) {
+      if (quota.files !== undefined && !existing?.isFile() && quota.usage.files + 1 > quota.files) throw new Reply(552, `${QUOTA_FULL}: file count`);
+      if (quota.bytes !== undefined && quota.usage.committedPlusInFlight() - replaced >= quota.bytes) {
+        throw new Reply(552, QUOTA_FULL);
       }
-      tmp = fdPath(dir, tempUploadName());
-      fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644).catch((e: unknown) => {
-        throw fsReply(e);
-      });
-      const file = fh;
+    }
+    const upload = await fs(storage.createUpload(v, { overwrite: u.permissions.delete }));
+    let settled = false;
+    try {
       await s.transferWith(
         "upload",
         async (data) => {
           let n: number;
           try {
             // The replaced file's bytes count as freed.
-            n = await watchedReceive(file, data, quota, replaced, true, () => receiveFile(data, file, null));
+            n = await watchedReceive(upload, data, quota, replaced, () => receiveFile(data, upload, null));
           } catch (err) {
-            // Remove the partial temp file before the 426 goes out.
-            await file.close().catch(() => {});
-            await unlink(tmp).catch(() => {});
+            // Nothing under the final name, and the partial data gone, before the 426 goes out.
+            settled = true;
+            await upload.abort().catch(() => {});
             throw err;
           }
-          await file.close();
-          if (u.permissions.delete) {
-            await rename(tmp, loc.at);
-          } else {
-            // No overwrite, atomically: link() fails when the name appeared meanwhile.
-            await link(tmp, loc.at).catch((e: unknown) => {
-              throw fsReply(e);
-            });
-            await unlink(tmp).catch(() => {});
-          }
-          committed = true;
+          settled = true;
+          await fs(upload.commit());
           quota?.usage.add(n - replaced, existing?.isFile() ? 0 : 1);
           return n;
         },
         `Ok to send data for ${name}`,
       );
     } finally {
-      await fh?.close().catch(() => {});
-      if (!committed && tmp) await unlink(tmp).catch(() => {});
-      await closeDir(dir);
+      if (!settled) await upload.abort().catch(() => {});
     }
   },
 
   async size(s: Session, arg: string): Promise<void> {
-    const loc = await locate(s, arg, true);
-    try {
-      const st = await lstatOrNull(loc.at);
-      if (!st) throw new Reply(550, "No such file or directory");
-      if (!st.isFile()) throw new Reply(550, "Not a plain file");
-      s.reply(213, String(st.size));
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const st = await fs(storageOf(s).stat(vpath(s, arg), true));
+    if (!st) throw new Reply(550, "No such file or directory");
+    if (!st.isFile()) throw new Reply(550, "Not a plain file");
+    s.reply(213, String(st.size));
   },
 
   async mdtm(s: Session, arg: string): Promise<void> {
-    const loc = await locate(s, arg, true);
-    try {
-      const st = await lstatOrNull(loc.at);
-      if (!st) throw new Reply(550, "No such file or directory");
-      s.reply(213, ftpTime(st.mtime));
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const st = await fs(storageOf(s).stat(vpath(s, arg), true));
+    if (!st) throw new Reply(550, "No such file or directory");
+    s.reply(213, ftpTime(st.mtime));
   },
 
   async dele(s: Session, arg: string): Promise<void> {
     const u = require_(s, "delete");
-    const loc = await locateName(s, arg);
-    try {
-      const st = await lstatOrNull(loc.at);
-      if (!st) throw new Reply(550, "No such file or directory");
-      if (st.isDirectory()) throw new Reply(550, "Is a directory, use RMD");
-      await unlink(loc.at).catch((e: unknown) => {
-        throw fsReply(e);
-      });
-      if (u.quota && st.isFile()) usageOf(jailOf(s).home).add(-st.size, -1);
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const storage = storageOf(s);
+    const v = namePath(s, arg);
+    const st = await fs(storage.stat(v, false));
+    if (!st) throw new Reply(550, "No such file or directory");
+    if (st.isDirectory()) throw new Reply(550, "Is a directory, use RMD");
+    await fs(storage.remove(v));
+    if (u.quota && st.isFile()) usageOf(storage.usageKey).add(-st.size, -1);
     s.reply(250, "File deleted");
   },
 
   async mkd(s: Session, arg: string): Promise<void> {
     require_(s);
-    const loc = await locateName(s, arg);
-    try {
-      await mkdir(loc.at).catch((e: unknown) => {
-        throw fsReply(e);
-      });
-    } finally {
-      await closeDir(loc.dir);
-    }
-    s.reply(257, `${quotePath(loc.virtual)} created`);
+    const v = namePath(s, arg);
+    await fs(storageOf(s).mkdir(v));
+    s.reply(257, `${quotePath(v)} created`);
   },
 
   async rmd(s: Session, arg: string): Promise<void> {
     require_(s, "delete");
-    const loc = await locateName(s, arg);
-    try {
-      const st = await lstatOrNull(loc.at);
-      if (!st) throw new Reply(550, "No such file or directory");
-      if (!st.isDirectory()) throw new Reply(550, "Not a directory");
-      await rmdir(loc.at).catch((e: unknown) => {
-        throw fsReply(e);
-      });
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const storage = storageOf(s);
+    const v = namePath(s, arg);
+    const st = await fs(storage.stat(v, false));
+    if (!st) throw new Reply(550, "No such file or directory");
+    if (!st.isDirectory()) throw new Reply(550, "Not a directory");
+    await fs(storage.rmdir(v));
     s.reply(250, "Directory removed");
   },
 
   async rnfr(s: Session, arg: string): Promise<void> {
     require_(s, "rename");
-    const loc = await locateName(s, arg);
-    try {
-      if (!(await lstatOrNull(loc.at))) throw new Reply(550, "No such file or directory");
-    } finally {
-      await closeDir(loc.dir);
-    }
+    const v = namePath(s, arg);
+    if (!(await fs(storageOf(s).stat(v, false)))) throw new Reply(550, "No such file or directory");
     // The virtual path: RNTO resolves it again, so a swap in between is seen.
-    s.renameFrom = loc.virtual;
+    s.renameFrom = v;
     s.reply(350, "Ready for RNTO");
   },
 
@@ -510,29 +380,16 @@ export const fileCommands = {
     const u = require_(s, "rename");
     const fromVirtual = s.renameFrom;
     if (!fromVirtual) throw new Reply(503, "RNFR first");
-    const jail = jailOf(s);
-    const from = await locateName(s, fromVirtual);
-    let to: Located | null = null;
+    const storage = storageOf(s);
+    const from = namePath(s, fromVirtual);
+    const to = namePath(s, arg);
     try {
-      to = await locateName(s, arg);
-      const st = await lstatOrNull(from.at);
-      if (!st) throw new Reply(550, "No such file or directory");
-      if (st.isSymbolicLink()) {
-        // A relative link means something else in its new directory: it must still point inside.
-        try {
-          jail.linkTarget(to.dir.real, await readlink(from.at));
-        } catch (err) {
-          if (err instanceof PathError) throw new Reply(550, "Permission denied: the link would point outside the home");
-          throw err;
-        }
+      await storage.rename(from, to, { overwrite: u.permissions.delete });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST" && !u.permissions.delete) {
+        throw new Reply(550, "Permission denied: this account may not overwrite");
       }
-      if (!u.permissions.delete && (await lstatOrNull(to.at))) throw new Reply(550, "Permission denied: this account may not overwrite");
-      await rename(from.at, to.at).catch((e: unknown) => {
-        throw fsReply(e);
-      });
-    } finally {
-      await closeDir(from.dir);
-      await closeDir(to?.dir);
+      throw fsReply(err);
     }
     s.reply(250, "Rename successful");
   },
@@ -540,55 +397,42 @@ export const fileCommands = {
 
 /** APPE, and STOR after REST: these continue a partial file, so they write in place. */
 async function storInPlace(s: Session, u: User, arg: string, append: boolean, offset: number): Promise<void> {
-  const loc = await locate(s, arg, true);
-  if (loc.name === ".") {
-    await closeDir(loc.dir);
-    throw new Reply(550, "Is a directory");
-  }
-  let opened: { fh: FileHandle; st: Stats };
-  let created = false;
+  const storage = storageOf(s);
+  const v = vpath(s, arg);
+  if (v === "/") throw new Reply(550, "Is a directory");
+  const existing = await fs(storage.stat(v, true));
+  if (existing?.isDirectory()) throw new Reply(550, "Is a directory");
+  if (existing && !existing.isFile()) throw new Reply(550, "Not a plain file");
+  if (!existing && offset > 0) throw new Reply(554, "Restart offset beyond end of file");
+  const quota0 = await quotaFor(s, u);
+  if (!existing && quota0?.files !== undefined && quota0.usage.files + 1 > quota0.files) throw new Reply(552, `${QUOTA_FULL}: file count`);
+  const file = await fs(storage.openInPlace(v, { append, create: !existing }));
+  const created = !existing;
   try {
-    const existing = await lstatOrNull(loc.at);
-    if (existing?.isDirectory()) throw new Reply(550, "Is a directory");
-    if (existing && !existing.isFile()) throw new Reply(550, "Not a plain file");
-    if (!existing && offset > 0) throw new Reply(554, "Restart offset beyond end of file");
-    const quota = await quotaFor(s, u);
-    if (!existing && quota?.files !== undefined && quota.usage.files + 1 > quota.files) throw new Reply(552, `${QUOTA_FULL}: file count`);
-    const mode = constants.O_WRONLY | (append ? constants.O_APPEND : 0);
-    if (existing) opened = await openRegular(loc.at, mode);
-    else {
-      opened = await openRegular(loc.at, mode | constants.O_CREAT | constants.O_EXCL);
-      created = true;
-    }
-  } finally {
-    await closeDir(loc.dir);
-  }
-  const { fh, st } = opened;
-  try {
-    if (!append && offset > st.size) throw new Reply(554, "Restart offset beyond end of file");
-    if (!append && offset < st.size && !u.permissions.delete) throw new Reply(550, "Permission denied: this account may not overwrite");
+    if (!append && offset > file.size) throw new Reply(554, "Restart offset beyond end of file");
+    if (!append && offset < file.size && !u.permissions.delete) throw new Reply(550, "Permission denied: this account may not overwrite");
     const quota = await quotaFor(s, u);
     if (quota?.bytes !== undefined && quota.usage.committedPlusInFlight() >= quota.bytes) throw new Reply(552, QUOTA_FULL);
     if (created) quota?.usage.add(0, 1);
     await s.transferWith(
       "upload",
       async (data: Duplex) => {
-        const base = append ? st.size : offset;
+        const base = append ? file.size : offset;
         let n: number;
         try {
-          n = await watchedReceive(fh, data, quota, st.size, false, () => receiveFile(data, fh, append ? null : offset));
+          n = await watchedReceive(file, data, quota, file.size, () => receiveFile(data, file, append ? null : offset));
         } catch (err) {
           // Over quota: what this upload added is taken back, the file is as it was.
-          if (err instanceof Reply && err.code === 552) await fh.truncate(st.size).catch(() => {});
+          if (err instanceof Reply && err.code === 552) await file.truncate(file.size).catch(() => {});
           throw err;
         }
-        if (!append) await fh.truncate(offset + n);
-        quota?.usage.add(base + n - st.size, 0);
+        if (!append) await file.truncate(offset + n);
+        quota?.usage.add(base + n - file.size, 0);
         return n;
       },
-      `Ok to send data for ${loc.name}`,
+      `Ok to send data for ${lastName(v)}`,
     );
   } finally {
-    await fh.close().catch(() => {});
+    await file.close().catch(() => {});
   }
 }

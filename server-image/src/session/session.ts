@@ -15,7 +15,8 @@ import { dummyVerify, verifyPassword } from "../auth/password.ts";
 import type { User } from "../auth/users.ts";
 import { openPassiveChannel, type PassiveChannel, type RejectReason } from "../data/passive.ts";
 import { connectActive, parseEprt, parsePort, refuseTarget, type ActiveTarget } from "../data/active.ts";
-import { Jail } from "../fs/jail.ts";
+import { openUserStorage } from "../fs/open.ts";
+import type { UserStorage } from "../fs/storage.ts";
 import { startServerTls, prependBytes } from "../tls/context.ts";
 import type { ServerContext } from "./context.ts";
 import { fileCommands } from "./files.ts";
@@ -56,7 +57,7 @@ export class Session {
   socket: Socket | TLSSocket;
   secure: boolean;
   user: User | null = null;
-  jail: Jail | null = null;
+  storage: UserStorage | null = null;
   cwd = "/";
   restOffset = 0;
   renameFrom: string | null = null;
@@ -288,16 +289,16 @@ export class Session {
       else this.reply(530, "Login incorrect");
       return;
     }
-    const jail = new Jail(`${this.ctx.runtime.config.storage.root}/${u!.home}`);
+    let storage: UserStorage;
     try {
-      await jail.init();
+      storage = await openUserStorage(this.ctx.runtime.config.storage, u!.home);
     } catch (err) {
       this.ctx.log.error({ session: this.id, user: name, err: (err as Error).message }, "cannot prepare home directory");
       throw new Reply(550, "Home directory not available");
     }
     this.ctx.throttle.succeed(ip);
     this.user = u!;
-    this.jail = jail;
+    this.storage = storage;
     this.cwd = "/";
     this.ctx.metrics.logins.inc({ result: "success" });
     this.ctx.log.info({ session: this.id, client: ip, user: name, class: this.userClass() }, "login");

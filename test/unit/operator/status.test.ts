@@ -44,7 +44,7 @@ describe("conditions", () => {
     assert.equal(storageShared(eff({ replicas: 1 })).reason, "SingleReplica");
     // a problem: Warning Event on transition (mergeConditions' newProblems), but Ready is not blocked
     const fs = ftpServer({ replicas: 3 });
-    const r = computeStatus({ fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 3, readyReplicas: 3, workloadUpdated: true,
+    const r = computeStatus({ fs, eff: effective(fs.spec), childrenApplied: true, routingConsistent: true, replicas: 3, observedReplicas: 3, readyReplicas: 3, workloadUpdated: true,
       address: { address: "198.51.100.7", resolved: true, reason: "LoadBalancerIP", message: "" }, workloadReadiness: "pods" });
     assert.equal(r.conditions.find((c) => c.type === "Ready")?.status, "True");
     const merged = mergeConditions(r.conditions, undefined, 3, "2026-12-01T00:00:00Z");
