@@ -5,7 +5,7 @@
 // watchers that exist, e.g. kube-controller-manager's StatefulSet and EndpointSlice controllers).
 //
 // Same shape as one reconcile: the Service first (its answer carries the cluster IP the config
-// needs), then the EndpointSlices, ConfigMap and StatefulSet concurrently; `concurrency`
+// needs), then the EndpointSlices, ConfigMap, StatefulSet (and NetworkPolicy) concurrently; `concurrency`
 // FtpServers at a time (the bench passes the operator's --workers). Same HTTP client as the
 // operator (operator/src/runtime/client.ts), same field manager.
 import { validateSpec, type FtpServer } from "../../../operator/src/api/v1alpha1.ts";
@@ -52,6 +52,7 @@ export async function bulkApply(client: ApiClient, namespace: string, concurrenc
           ...want.endpointSlices.map((s) => apply(Resources.EndpointSlice, s)),
           apply(Resources.ConfigMap, want.configMap),
           apply(Resources.StatefulSet, want.statefulSet),
+          ...(want.networkPolicy ? [apply(Resources.NetworkPolicy, want.networkPolicy)] : []),
         ]);
       }
     }),
