@@ -68,6 +68,7 @@ export class Metrics {
       },
     });
     new Gauge({ name: "ftp_transfer_buffers", help: "1 MiB transfer buffers allocated (capped by PASV_BUFFER_POOL_MB)", registers, collect() { this.set(transferBuffers.stats().allocated); } });
+    new Gauge({ name: "ftp_transfer_buffers_in_use", help: "1 MiB transfer buffers held by transfers now", registers, collect() { this.set(transferBuffers.stats().inUse); } });
     new Gauge({ name: "ftp_transfer_buffers_waiting", help: "Transfers waiting for a transfer buffer", registers, collect() { this.set(transferBuffers.stats().waiting); } });
     new Counter({
       name: "ftp_passive_pool_exhausted_total",

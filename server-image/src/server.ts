@@ -341,7 +341,8 @@ export class FtpServer implements ServerContext {
       if (utext !== this.usersText) {
         this.usersText = utext;
         try {
-          this.users = new UserDb(parseUsers(utext, this.usersPath));
+          const parsed = parseUsers(utext, this.usersPath);
+          this.users = new UserDb(parsed);
           this.metrics.reloads.inc({ file: "users", result: "ok" });
           this.log.info({ users: this.users.size }, "users file reloaded");
         } catch (err) {

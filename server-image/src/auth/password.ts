@@ -51,6 +51,10 @@ export function parseHash(hash: string): ParsedHash | null {
 // A verified password is remembered as an HMAC under a per-process random key, so a user who logs
 // in 1,000 times does not cost 1,000 scrypt runs (each ~50 ms of CPU at the default cost). The cache
 // lives in memory only and is keyed by the stored hash, so a password change invalidates it.
+// Only a *matching* password is answered from the cache: anything else pays a full scrypt run, so a
+// wrong guess costs the same whether or not the user logged in before (no timing oracle telling
+// which users exist or are active, and guessing stays expensive). The fast path only speeds up an
+// answer the client gets anyway (230).
 const cacheKey = randomBytes(32);
 const verified = new Map<string, Buffer>();
 const MAX_CACHE = 10000;
@@ -96,7 +100,7 @@ async function checkWithKdf(password: string, hash: string, parsed: ParsedHash |
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
   const m = mac(hash, password);
   const cached = verified.get(hash);
-  if (cached) return timingSafeEqual(cached, m);
+  if (cached && timingSafeEqual(cached, m)) return true;
   const parsed = parseHash(hash) ?? (isBcryptHash(hash) ? "bcrypt" : null);
   if (!parsed) return false;
   const key = m.toString("base64");

@@ -26,6 +26,6 @@ export const TERMINATION_LOG = "/dev/termination-log";
  * The server's TLS context from PEM certificate and key. Throws (with OpenSSL's reason, e.g.
  * "key values mismatch", "no start line") on anything the server could not serve with.
  */
-export function tlsContext(cert: string | Buffer, key: string | Buffer): SecureContext {
-  return createSecureContext({ cert, key, minVersion: "TLSv1.2" });
+export function tlsContext(cert: string | Buffer, key: string | Buffer, ticketKeys?: Buffer): SecureContext {
+  return createSecureContext({ cert, key, minVersion: "TLSv1.2", ticketKeys });
 }

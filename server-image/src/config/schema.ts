@@ -143,8 +143,14 @@ export const serverConfigSchema = z.object({
       requireForLogin: z.boolean().default(false),
       /** Refuse data transfers without PROT P. */
       requireForData: z.boolean().default(false),
+      /**
+       * A PROT P data connection must resume the control connection's TLS session (vsftpd's
+       * require_ssl_reuse), so only the holder of that session can use the data port. Always on
+       * with dataConnectionCheck: relaxed; off only for clients that cannot resume (Python ftplib).
+       */
+      requireSessionReuse: z.boolean().default(true),
     })
-    .default({ mode: "none", requireForLogin: false, requireForData: false }),
+    .default({ mode: "none", requireForLogin: false, requireForData: false, requireSessionReuse: true }),
   activeMode: z
     .object({
       /** PORT/EPRT; off by default. When on, only to the control connection's peer address (no bounce). */
@@ -155,8 +161,10 @@ export const serverConfigSchema = z.object({
     .object({
       maxSessions: z.number().int().min(1).default(2000),
       maxSessionsPerIp: z.number().int().min(1).default(200),
-      /** Idle control connection (no command, no transfer in progress). */
+      /** Idle control connection (no complete command, no transfer in progress; partial lines do not count). */
       idleTimeoutSeconds: z.number().min(1).default(300),
+      /** A session not logged in this long after connecting is closed (421), however busy it is. */
+      loginTimeoutSeconds: z.number().min(1).default(60),
       /** A data connection with no bytes moving for this long is cut; a flowing transfer is never cut. */
       dataTimeoutSeconds: z.number().min(1).default(300),
       maxCommandLength: z.number().int().min(64).max(65536).default(4096),
@@ -167,6 +175,7 @@ export const serverConfigSchema = z.object({
       maxSessions: 2000,
       maxSessionsPerIp: 200,
       idleTimeoutSeconds: 300,
+      loginTimeoutSeconds: 60,
       dataTimeoutSeconds: 300,
       maxCommandLength: 4096,
       loginFailureDelayMs: 1000,

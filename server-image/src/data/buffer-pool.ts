@@ -5,6 +5,10 @@
 // buffer while waiting for another one: no deadlock, and under load transfers fall back to
 // single buffering instead of queueing.
 //
+// Uploads may not take the last RESERVE buffers (tryAcquire(reserve)): an upload whose client
+// stops sending holds its buffers until the data timeout, and without a reserve a few such uploads
+// would leave every RETR waiting. A wait for a buffer can be cancelled (ABOR, a closed socket).
+//
 // PASV_BUFFER_POOL_MB (default 64) sets the cap; transfers of at most SMALL bytes use a private
 // exact-size buffer and do not touch the pool.
 
@@ -24,8 +28,22 @@ export class BufferPool {
     this.max = Math.max(1, Math.floor(max));
   }
 
-  /** A buffer now if one is free or may be allocated, else null. */
-  tryAcquire(): Buffer | null {
+  /** Buffers that could be handed out now (free ones plus those not yet allocated). */
+  available(): number {
+    return this.free.length + this.max - this.allocated;
+  }
+
+  /** Buffers uploads must leave to others: a quarter of the pool, at least one. */
+  get reserve(): number {
+    return Math.max(1, Math.floor(this.max / 4));
+  }
+
+  /**
+   * A buffer now if one is free or may be allocated and at least `keep` would still be available
+   * afterwards (and nobody is waiting), else null.
+   */
+  tryAcquire(keep = 0): Buffer | null {
+    if (keep > 0 && (this.waiters.length > 0 || this.available() - 1 < keep)) return null;
     const b = this.free.pop();
     if (b) return b;
     if (this.allocated < this.max) {
@@ -35,14 +53,30 @@ export class BufferPool {
     return null;
   }
 
-  /** A buffer, waiting (FIFO) for one to be released when the pool is at its cap. */
-  acquire(): Promise<Buffer> {
+  /**
+   * A buffer, waiting (FIFO) for one to be released when the pool is at its cap. With `signal`,
+   * an abort leaves the queue and rejects.
+   */
+  acquire(signal?: AbortSignal): Promise<Buffer> {
+    if (signal?.aborted) return Promise.reject(new Error("aborted while waiting for a transfer buffer"));
     // Waiters first: a fresh request never overtakes a queued one.
     if (this.waiters.length === 0) {
       const b = this.tryAcquire();
       if (b) return Promise.resolve(b);
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = (b: Buffer) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(b);
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new Error("aborted while waiting for a transfer buffer"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
   }
 
   release(b: Buffer): void {
@@ -52,8 +86,8 @@ export class BufferPool {
     else this.free.push(b);
   }
 
-  stats(): { allocated: number; free: number; waiting: number; max: number } {
-    return { allocated: this.allocated, free: this.free.length, waiting: this.waiters.length, max: this.max };
+  stats(): { allocated: number; free: number; inUse: number; waiting: number; max: number } {
+    return { allocated: this.allocated, free: this.free.length, inUse: this.allocated - this.free.length, waiting: this.waiters.length, max: this.max };
   }
 }
 

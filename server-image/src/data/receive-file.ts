@@ -24,8 +24,10 @@ const MAX_OWN = 4;
  * current position, for O_APPEND). Resolves with the byte count once everything is on disk.
  */
 export function receiveFile(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool = transferBuffers): Promise<number> {
-  const a = pool.tryAcquire();
-  const b = a ? pool.tryAcquire() : null;
+  // Never the pool's last buffers (pool.reserve): an upload whose client goes quiet keeps what it
+  // holds until the data timeout, and downloads must still get one.
+  const a = pool.tryAcquire(pool.reserve);
+  const b = a ? pool.tryAcquire(pool.reserve) : null;
   if (a && b) {
     const r = receiveDirect(sock, fh, start, pool, a, b);
     if (r) return r;
@@ -71,7 +73,7 @@ function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool
   const haveSpare = (): boolean => {
     if (spare.length) return true;
     if (owned < MAX_OWN) {
-      const x = pool.tryAcquire();
+      const x = pool.tryAcquire(pool.reserve);
       if (x) {
         owned++;
         spare.push(x);
@@ -103,6 +105,11 @@ function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool
         writing = false;
         for (const q of batch) spare.push(q.buf);
         if (failed) return releaseAll();
+        // Others wait for buffers: keep one spare (needed to swap when `cur` fills), give back the rest.
+        while (spare.length > 1 && pool.stats().waiting > 0) {
+          pool.release(spare.pop()!);
+          owned--;
+        }
         if (r.bytesWritten !== n) return fail(new Error("short write"));
         total += n;
         if (paused) {
@@ -222,6 +229,13 @@ function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null): Pr
     sock.once("close", () => {
       if (!ended) fail(new Error("data connection closed before the end of the upload"));
     });
+    // The stream may have ended already (a TLS client that sends its close_notify with its
+    // Finished, e.g. lftp for an empty file): 'end' will not be emitted again.
+    if (sock.readableEnded) {
+      ended = true;
+      flush();
+      return;
+    }
     sock.resume();
   });
 }

@@ -24,9 +24,19 @@ export async function sendFile(fh: ReadTarget, start: number, sock: Duplex, size
   const pooled = left > SMALL;
   if (!pooled) bufs.push(Buffer.allocUnsafe(Math.max(left, 16 * 1024)));
   else {
-    bufs.push(await pool.acquire());
+    // Waiting for a buffer ends when the data connection closes (ABOR, client gone, timeout).
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    sock.once("close", onClose);
+    if (sock.destroyed) gone.abort();
+    try {
+      bufs.push(await pool.acquire(gone.signal));
+    } finally {
+      sock.off("close", onClose);
+    }
     if (left > CHUNK) {
-      const second = pool.tryAcquire();
+      // The second buffer only while the pool has room to spare: a stalled client holds what it has.
+      const second = pool.tryAcquire(pool.reserve);
       if (second) bufs.push(second);
     }
   }

@@ -1,6 +1,11 @@
 // Command-line framing and parsing for the control connection.
 // Lines end in CRLF (bare LF tolerated). Telnet IAC sequences (sent by some clients before
 // ABOR) are stripped. A line longer than the configured cap is discarded whole and reported.
+//
+// BSD ftp and lftp send ABOR as IAC IP, then IAC as TCP urgent data (the Synch), then DM "ABOR".
+// Without SO_OOBINLINE the kernel takes the urgent IAC out of the stream, so what arrives is
+// IAC IP DM "ABOR" (or IAC IP IAC DM "ABOR" when the urgent byte stays inline): the lone DM, and
+// any other telnet command byte left at the start of a line, is dropped too.
 
 export interface Command {
   /** Upper-cased verb, e.g. "RETR". */
@@ -53,9 +58,38 @@ export class LineSplitter {
   private pending: Buffer[] = [];
   private pendingLength = 0;
   private discarding = false;
+  /** Bytes given to feed() and not yet split (shift() splits them one line at a time). */
+  private unread: Buffer = Buffer.alloc(0);
 
   constructor(maxLength: number) {
     this.maxLength = maxLength;
+  }
+
+  /** Stores bytes to be split later, line by line, with shift(). */
+  feed(chunk: Buffer): void {
+    this.unread = this.unread.length ? Buffer.concat([this.unread, chunk]) : chunk;
+  }
+
+  /** Bytes fed and not yet split into lines. */
+  get unreadLength(): number {
+    return this.unread.length;
+  }
+
+  /**
+   * The next complete line (or too-long notice) from the fed bytes, or null when no line end is
+   * left (the partial line is kept for the next feed). Splitting on demand keeps at most what was
+   * read, not every command object a chunk holds.
+   */
+  shift(): Line | null {
+    const nl = this.unread.indexOf(0x0a);
+    if (nl < 0) {
+      if (this.unread.length) this.push(this.unread);
+      this.unread = Buffer.alloc(0);
+      return null;
+    }
+    const head = this.unread.subarray(0, nl + 1);
+    this.unread = this.unread.subarray(nl + 1);
+    return this.push(head)[0] ?? null;
   }
 
   push(chunk: Buffer): Line[] {
@@ -93,9 +127,16 @@ export class LineSplitter {
   }
 }
 
+/** Telnet command codes (SE..IAC, 0xF0-0xFF) cannot start a command verb. */
+function isTelnetCode(b: number): boolean {
+  return b >= 0xf0;
+}
+
 function decode(buf: Buffer): string {
   const clean = stripTelnet(buf);
+  let start = 0;
+  while (start < clean.length && isTelnetCode(clean[start]!)) start++;
   let end = clean.length;
-  if (end > 0 && clean[end - 1] === 0x0d) end--;
-  return clean.toString("utf8", 0, end);
+  if (end > start && clean[end - 1] === 0x0d) end--;
+  return clean.toString("utf8", start, end);
 }

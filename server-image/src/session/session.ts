@@ -1,8 +1,19 @@
 // One FTP control connection: reads command lines, runs them one at a time, and owns the
-// session's data channel. ABOR, STAT and QUIT are also honoured while a transfer runs.
+// session's data channel. ABOR, STAT, NOOP and QUIT are also honoured while a transfer runs or
+// waits for its data connection.
 //
 // States: greeting -> (AUTH TLS) -> USER/PASS -> logged in -> (PASV|EPSV|PORT|EPRT -> transfer)*
-// -> QUIT | idle timeout | drain. Every failure of client input ends in a reply, never a throw.
+// -> QUIT | idle timeout | login timeout | drain. Every failure of client input ends in a reply,
+// never a throw.
+//
+// Input is read only while there is room (updateFlow): every byte read has been split into
+// commands, fewer than MAX_QUEUE commands wait, no reply backlog (socket.write() has not returned
+// false, i.e. less than the socket's writableHighWaterMark, 64 KiB, waits to go out; 'drain' ends a
+// backlog), and no AUTH TLS pending. Lines are split from the read bytes only as the queue has room
+// (LineSplitter.feed/shift). So a client that pipelines commands and never reads its replies costs
+// a bounded amount of memory: the server stops reading it. Nothing after a plaintext `AUTH` line
+// is split until AUTH is answered; when TLS starts, all of it (and a partial line) is dropped (no
+// STARTTLS command injection); a refused AUTH lets it run as usual.
 
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
@@ -17,7 +28,7 @@ import { openPassiveChannel, type PassiveChannel, type RejectReason } from "../d
 import { connectActive, parseEprt, parsePort, refuseTarget, type ActiveTarget } from "../data/active.ts";
 import { openUserStorage } from "../fs/open.ts";
 import type { UserStorage } from "../fs/storage.ts";
-import { startServerTls, prependBytes } from "../tls/context.ts";
+import { startServerTls, prependBytes, requireCloseNotify } from "../tls/context.ts";
 import type { ServerContext } from "./context.ts";
 import { fileCommands } from "./files.ts";
 import { Reply } from "./reply-error.ts";
@@ -32,11 +43,15 @@ export interface ConnectionInfo {
   secure: boolean;
 }
 
+/** A transfer command from its start: waiting for the data connection, its TLS handshake, then moving bytes. */
 interface Transfer {
-  socket: Duplex;
+  /** True once bytes may move (after the 150 and any TLS handshake). */
+  started: boolean;
   aborted: boolean;
   done: Promise<void>;
   bytes: () => number;
+  /** Stops the wait or the transfer: closes the passive listener and the data connection. */
+  cancel: () => void;
 }
 
 type Handler = (s: Session, arg: string) => Promise<void> | void;
@@ -46,6 +61,7 @@ interface CommandSpec {
   run: Handler;
 }
 
+/** Commands read ahead of the one running; reading stops beyond this. */
 const MAX_QUEUE = 32;
 const TLS_HANDSHAKE_MS = 10_000;
 const DATA_HIGH_WATER = 1024 * 1024;
@@ -64,7 +80,6 @@ export class Session {
   protP = false;
   pbszDone = false;
   epsvAll = false;
-  utf8 = true;
   private pendingUser: string | null = null;
   private failedLogins = 0;
   private passive: PassiveChannel | null = null;
@@ -72,13 +87,19 @@ export class Session {
   transfer: Transfer | null = null;
   private splitter: LineSplitter;
   private readonly queue: Array<Command | "too-long"> = [];
+  /** A plaintext AUTH is queued: nothing after it is split into commands until it is answered. */
+  private authPending = false;
   private busy = false;
+  private executing = false;
   private closed = false;
   private draining = false;
   private idleTimer: NodeJS.Timeout | null = null;
+  private loginTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
+  private roomWaiters: Array<() => void> = [];
   private readonly onCloseCb: (s: Session) => void;
   private readonly dataHandler = (chunk: Buffer) => this.onData(chunk);
+  private readonly drainHandler = () => this.onDrain();
 
   constructor(ctx: ServerContext, socket: Socket | TLSSocket, info: ConnectionInfo, id: string, onClose: (s: Session) => void) {
     this.ctx = ctx;
@@ -94,6 +115,7 @@ export class Session {
   start(): void {
     this.reply(220, this.ctx.runtime.config.greeting);
     this.armIdle();
+    this.armLoginTimer();
   }
 
   get loggedIn(): boolean {
@@ -106,7 +128,12 @@ export class Session {
 
   reply(code: number, text: string): void {
     if (this.closed || this.socket.destroyed) return;
-    this.socket.write(formatReply(code, text));
+    if (!this.socket.write(formatReply(code, text))) this.updateFlow();
+  }
+
+  /** Replies wait to go out beyond the socket's high-water mark: write() said so, 'drain' will follow. */
+  private get backlogged(): boolean {
+    return this.socket.writableNeedDrain;
   }
 
   /**
@@ -122,7 +149,7 @@ export class Session {
     if (!this.draining || this.closed) return;
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = setTimeout(() => {
-      if (this.busy || this.transfer) return this.armDrain();
+      if (this.executing || this.transfer) return this.armDrain();
       this.closeWith(421, "Server shutting down, please reconnect");
     }, this.ctx.runtime.config.drainQuietSeconds * 1000);
     this.drainTimer.unref();
@@ -139,9 +166,14 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.loginTimer) clearTimeout(this.loginTimer);
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.closeData();
-    if (this.transfer) this.transfer.socket.destroy();
+    // Also a transfer still waiting for its data connection: a late connection gets nothing.
+    if (this.transfer) this.transfer.cancel();
+    this.queue.length = 0;
+    this.authPending = false;
+    for (const w of this.roomWaiters.splice(0)) w();
     const s = this.socket;
     s.end();
     setTimeout(() => s.destroy(), 2000).unref();
@@ -152,6 +184,7 @@ export class Session {
 
   private attach(socket: Socket | TLSSocket): void {
     socket.on("data", this.dataHandler);
+    socket.on("drain", this.drainHandler);
     socket.on("error", (err: Error) => {
       this.ctx.log.debug({ session: this.id, err: err.message }, "control connection error");
     });
@@ -160,33 +193,82 @@ export class Session {
     socket.resume();
   }
 
+  /** Reads input only while there is room for it (see the file comment). */
+  private updateFlow(): void {
+    if (this.closed) return;
+    const s = this.socket;
+    const stop = this.authPending || this.backlogged || this.splitter.unreadLength > 0 || this.queue.length >= MAX_QUEUE;
+    if (stop && !s.isPaused()) s.pause();
+    else if (!stop && s.isPaused()) s.resume();
+  }
+
+  private onDrain(): void {
+    for (const w of this.roomWaiters.splice(0)) w();
+    this.updateFlow();
+  }
+
+  /** Resolves once the reply backlog has gone out (or the session closed). */
+  private replyRoom(): Promise<void> {
+    if (this.closed || !this.backlogged) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
   private onData(chunk: Buffer): void {
-    for (const line of this.splitter.push(chunk)) {
+    this.splitter.feed(chunk);
+    this.fill();
+    this.updateFlow();
+    if (this.queue.length > 0) void this.pump();
+  }
+
+  /**
+   * Splits read bytes into commands while the queue has room, answering out-of-band commands of a
+   * running transfer at once; stops after a plaintext `AUTH` until it is answered.
+   */
+  private fill(): void {
+    while (!this.authPending && !this.closed && this.queue.length < MAX_QUEUE) {
+      const line = this.splitter.shift();
+      if (!line) return;
       if (line.kind === "too-long") {
         this.queue.push("too-long");
         continue;
       }
       const cmd = parseCommand(line.text);
       if (!cmd) continue;
-      if (this.transfer && (cmd.verb === "ABOR" || cmd.verb === "QUIT" || (cmd.verb === "STAT" && !cmd.arg))) {
+      if (this.transfer && OUT_OF_BAND.has(cmd.verb) && (cmd.verb !== "STAT" || !cmd.arg)) {
         this.outOfBand(cmd);
         continue;
       }
       this.queue.push(cmd);
+      if (cmd.verb === "AUTH" && !this.secure) this.authPending = true;
     }
-    if (this.queue.length > MAX_QUEUE) this.socket.pause();
-    void this.pump();
+  }
+
+  /** AUTH was refused: what arrived after it runs as usual. */
+  private releaseAuthHold(): void {
+    if (!this.authPending) return;
+    this.authPending = false;
+    this.fill();
+    this.updateFlow();
   }
 
   private outOfBand(cmd: Command): void {
     const t = this.transfer;
     if (!t) return;
-    if (cmd.verb === "STAT") {
-      this.reply(213, `Status: transfer in progress, ${t.bytes()} bytes moved`);
+    if (cmd.verb === "STAT" || cmd.verb === "NOOP") {
+      // A client that does not read these answers gets no more of them (bounded reply backlog).
+      if (this.backlogged) return;
+      if (cmd.verb === "NOOP") this.reply(200, "NOOP ok");
+      else this.reply(213, `Status: ${t.started ? "transfer in progress" : "waiting for the data connection"}, ${t.bytes()} bytes moved`);
     } else if (cmd.verb === "ABOR") {
+      if (t.aborted) return;
       t.aborted = true;
-      t.socket.destroy();
+      t.cancel();
       void t.done.then(() => this.reply(226, "Abort successful"));
+    } else if (!t.started) {
+      // QUIT while waiting for the data connection or its TLS handshake: no transfer to finish.
+      t.aborted = true;
+      t.cancel();
+      this.closeWith(221, this.ctx.runtime.config.messages.goodbye ?? "Goodbye");
     } else {
       void t.done.then(() => this.closeWith(221, this.ctx.runtime.config.messages.goodbye ?? "Goodbye"));
     }
@@ -195,21 +277,36 @@ export class Session {
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    let ran = false;
     try {
       while (this.queue.length > 0 && !this.closed) {
+        if (this.backlogged) {
+          // The client is not reading its replies: run nothing more until they have gone out.
+          await this.replyRoom();
+          continue;
+        }
         const item = this.queue.shift()!;
-        if (this.queue.length <= MAX_QUEUE / 2 && this.socket.isPaused()) this.socket.resume();
+        this.fill();
+        this.updateFlow();
         this.armIdle();
+        ran = true;
         if (item === "too-long") {
           this.reply(500, "Command line too long");
           continue;
         }
-        await this.execute(item);
+        this.executing = true;
+        try {
+          await this.execute(item);
+        } finally {
+          this.executing = false;
+        }
         this.armDrain();
       }
     } finally {
       this.busy = false;
-      this.armIdle();
+      // Only a complete command restarts the idle wait: bytes of a partial line do not (slowloris).
+      if (ran) this.armIdle();
+      this.updateFlow();
     }
   }
 
@@ -218,11 +315,25 @@ export class Session {
     if (this.closed) return;
     const ms = this.ctx.runtime.config.limits.idleTimeoutSeconds * 1000;
     this.idleTimer = setTimeout(() => {
-      if (this.transfer || this.busy) return this.armIdle(); // never while a transfer runs
+      // Never while a command or a transfer runs; a client that only stopped reading is idle.
+      if (this.transfer || this.executing) return this.armIdle();
       this.ctx.log.info({ session: this.id, client: this.info.clientIp }, "idle timeout");
       this.closeWith(421, "Idle timeout, closing control connection");
     }, ms);
     this.idleTimer.unref();
+  }
+
+  /** A session must log in within limits.loginTimeoutSeconds of connecting, whatever it sends. */
+  private armLoginTimer(): void {
+    if (this.loginTimer || this.closed) return;
+    const ms = this.ctx.runtime.config.limits.loginTimeoutSeconds * 1000;
+    this.loginTimer = setTimeout(() => {
+      this.loginTimer = null;
+      if (this.loggedIn) return;
+      this.ctx.log.info({ session: this.id, client: this.info.clientIp }, "login timeout");
+      this.closeWith(421, "Login timeout, closing control connection");
+    }, ms);
+    this.loginTimer.unref();
   }
 
   private async execute(cmd: Command): Promise<void> {
@@ -297,6 +408,8 @@ export class Session {
       throw new Reply(550, "Home directory not available");
     }
     this.ctx.throttle.succeed(ip);
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = null;
     this.user = u!;
     this.storage = storage;
     this.cwd = "/";
@@ -321,15 +434,29 @@ export class Session {
   async authTls(arg: string): Promise<void> {
     const mech = arg.trim().toUpperCase();
     const rt = this.ctx.runtime;
-    if (mech !== "TLS" && mech !== "SSL" && mech !== "TLS-C") throw new Reply(504, "AUTH TLS only");
-    if (!rt.tls || (rt.config.tls.mode !== "explicit" && rt.config.tls.mode !== "both")) throw new Reply(502, "TLS not available");
-    if (this.secure) throw new Reply(503, "Already using TLS");
+    try {
+      if (mech !== "TLS" && mech !== "SSL" && mech !== "TLS-C") throw new Reply(504, "AUTH TLS only");
+      if (!rt.tls || (rt.config.tls.mode !== "explicit" && rt.config.tls.mode !== "both")) throw new Reply(502, "TLS not available");
+      if (this.secure) throw new Reply(503, "Already using TLS");
+    } catch (err) {
+      // Refused: the commands pipelined after AUTH run as plaintext commands, as sent.
+      this.releaseAuthHold();
+      throw err;
+    }
     this.reply(234, "Proceed with TLS negotiation");
     const raw = this.socket;
     raw.off("data", this.dataHandler);
+    raw.off("drain", this.drainHandler);
     raw.removeAllListeners("close");
     raw.removeAllListeners("end");
     raw.on("error", () => {});
+    // Nothing sent in plaintext after AUTH is ever executed: the held lines, a partial line in the
+    // splitter and bytes still buffered in the socket are dropped (the TLS layer would otherwise be
+    // fed the buffered bytes as handshake data).
+    this.authPending = false;
+    this.queue.length = 0;
+    this.splitter = new LineSplitter(rt.config.limits.maxCommandLength);
+    while (raw.read() !== null);
     try {
       const tlsSocket = await startServerTls(raw, rt.tls, TLS_HANDSHAKE_MS);
       this.socket = tlsSocket;
@@ -338,6 +465,7 @@ export class Session {
       // RFC 4217: a fresh login is needed after AUTH.
       this.user = null;
       this.pendingUser = null;
+      this.armLoginTimer();
     } catch (err) {
       this.ctx.log.info({ session: this.id, client: this.info.clientIp, err: (err as Error).message }, "TLS handshake failed");
       this.close();
@@ -458,75 +586,117 @@ export class Session {
     const rt = this.ctx.runtime;
     if (rt.config.tls.requireForData && !this.protP) throw new Reply(521, "Data connections must be protected (PROT P)");
     if (!this.passive && !this.active) throw new Reply(425, "Use PASV or EPSV first");
-    let socket: Duplex;
     const passive = this.passive;
     const active = this.active;
     this.passive = null;
     this.active = null;
-    try {
-      if (passive) {
-        const got = await passive.take();
-        if (this.protP) {
-          socket = got.rest.length ? prependBytes(got.socket, got.rest) : got.socket;
-        } else {
-          if (got.rest.length) got.socket.unshift(got.rest);
-          socket = got.socket;
-        }
-      } else {
-        socket = await connectActive(active!, this.info.localIp, rt.config.passive.acceptTimeoutSeconds * 1000);
-      }
-    } catch {
-      passive?.close();
-      throw new Reply(425, "Can't open data connection");
-    }
-    socket.on("error", () => {});
-    this.reply(150, opening);
-    let stream: Duplex = socket;
-    if (this.protP) {
-      if (!rt.tls) {
-        socket.destroy();
-        throw new Reply(425, "TLS not available");
-      }
-      try {
-        const t = await startServerTls(socket, rt.tls, TLS_HANDSHAKE_MS);
-        if (rt.config.dataConnectionCheck === "relaxed" && !t.isSessionReused()) {
-          t.destroy();
-          this.ctx.metrics.dataRejected.inc({ reason: "tls_not_resumed" });
-          throw new Reply(425, "Data connection must resume the control connection's TLS session");
-        }
-        t.on("error", () => {});
-        stream = t;
-      } catch (err) {
-        socket.destroy();
-        if (err instanceof Reply) throw err;
-        throw new Reply(425, "TLS negotiation on the data connection failed");
-      }
-    }
-    const dataTimeoutMs = rt.config.limits.dataTimeoutSeconds * 1000;
-    const raw = socket as Socket;
-    if (typeof raw.setTimeout === "function") {
-      // Fires only when no byte moved for that long: a flowing transfer is never cut.
-      raw.setTimeout(dataTimeoutMs, () => raw.destroy(new Error("data timeout")));
-    }
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
-    let moved = 0;
-    const transfer: Transfer = { socket: stream, aborted: false, done, bytes: () => moved };
+    let raw: Socket | null = null; // the TCP data connection
+    let stream: Duplex | null = null; // what the body reads/writes (TLS over raw under PROT P)
+    const transfer: Transfer = {
+      started: false,
+      aborted: false,
+      done,
+      bytes: () => (raw ? raw.bytesRead + raw.bytesWritten : 0),
+      cancel: () => {
+        passive?.close();
+        stream?.destroy();
+        raw?.destroy();
+      },
+    };
+    // Set before waiting for the connection, so ABOR/QUIT/STAT/NOOP are answered during the wait.
     this.transfer = transfer;
+    const gone = () => transfer.aborted || this.closed;
     try {
-      moved = await body(stream);
-      this.ctx.metrics.transfers.inc({ direction, result: "ok" });
-      if (direction !== "list") this.ctx.metrics.bytes.inc({ direction }, moved);
-      this.reply(226, "Transfer complete");
-    } catch (err) {
-      this.ctx.metrics.transfers.inc({ direction, result: transfer.aborted ? "aborted" : "failed" });
-      stream.destroy();
-      if (err instanceof Reply) this.reply(err.code, err.message);
-      else if (transfer.aborted) this.reply(426, "Transfer aborted");
-      else {
-        this.ctx.log.info({ session: this.id, direction, err: (err as Error).message }, "transfer failed");
-        this.reply(426, "Connection closed; transfer aborted");
+      let rest: Buffer = Buffer.alloc(0);
+      try {
+        if (passive) {
+          const got = await passive.take();
+          raw = got.socket;
+          rest = got.rest;
+        } else {
+          raw = await connectActive(active!, this.info.localIp, rt.config.passive.acceptTimeoutSeconds * 1000);
+        }
+      } catch {
+        passive?.close();
+        if (gone()) throw new Reply(426, "Transfer aborted");
+        throw new Reply(425, "Can't open data connection");
       }
+      if (gone()) {
+        raw.destroy();
+        throw new Reply(426, "Transfer aborted");
+      }
+      raw.on("error", () => {});
+      let socket: Duplex;
+      let closeNotify: ReturnType<typeof requireCloseNotify> | null = null;
+      if (this.protP && direction === "upload") {
+        // A PROT P upload is complete only with the client's close_notify, not a bare FIN.
+        closeNotify = requireCloseNotify(raw, rest);
+        socket = closeNotify.stream;
+      } else if (this.protP) {
+        socket = rest.length ? prependBytes(raw, rest) : raw;
+      } else {
+        if (rest.length) raw.unshift(rest);
+        socket = raw;
+      }
+      socket.on("error", () => {});
+      stream = socket;
+      this.reply(150, opening);
+      if (this.protP) {
+        if (!rt.tls) {
+          socket.destroy();
+          throw new Reply(425, "TLS not available");
+        }
+        // Resumption proves the data connection comes from the holder of the control session
+        // (vsftpd's require_ssl_reuse); relaxed mode depends on it, strict mode by default too.
+        const mustResume = rt.config.dataConnectionCheck === "relaxed" || rt.config.tls.requireSessionReuse;
+        try {
+          const t = await startServerTls(socket, rt.tls, TLS_HANDSHAKE_MS, closeNotify ? (x) => closeNotify.watch(x) : undefined);
+          if (mustResume && !t.isSessionReused()) {
+            t.destroy();
+            this.ctx.metrics.dataRejected.inc({ reason: "tls_not_resumed" });
+            throw new Reply(425, "Data connection must resume the control connection's TLS session");
+          }
+          t.on("error", () => {});
+          stream = t;
+        } catch (err) {
+          socket.destroy();
+          if (err instanceof Reply) throw err;
+          if (gone()) throw new Reply(426, "Transfer aborted");
+          throw new Reply(425, "TLS negotiation on the data connection failed");
+        }
+      }
+      if (gone()) {
+        stream.destroy();
+        throw new Reply(426, "Transfer aborted");
+      }
+      const dataTimeoutMs = rt.config.limits.dataTimeoutSeconds * 1000;
+      const tcp = raw;
+      // Fires only when no byte moved for that long: a flowing transfer is never cut.
+      tcp.setTimeout(dataTimeoutMs, () => tcp.destroy(new Error("data timeout")));
+      transfer.started = true;
+      const data = stream;
+      try {
+        const moved = await body(data);
+        this.ctx.metrics.transfers.inc({ direction, result: "ok" });
+        if (direction !== "list") this.ctx.metrics.bytes.inc({ direction }, moved);
+        this.reply(226, "Transfer complete");
+      } catch (err) {
+        this.ctx.metrics.transfers.inc({ direction, result: transfer.aborted ? "aborted" : "failed" });
+        data.destroy();
+        if (err instanceof Reply) this.reply(err.code, err.message);
+        else if (transfer.aborted) this.reply(426, "Transfer aborted");
+        else {
+          this.ctx.log.info({ session: this.id, direction, err: (err as Error).message }, "transfer failed");
+          this.reply(426, "Connection closed; transfer aborted");
+        }
+      }
+    } catch (err) {
+      // A refusal before any byte moved (425, 426 after ABOR, ...): answered here, before `done`
+      // resolves, so that it precedes ABOR's 226.
+      if (err instanceof Reply) this.reply(err.code, err.message);
+      else throw err;
     } finally {
       this.transfer = null;
       resolveDone();
@@ -541,19 +711,21 @@ function simple(code: number, text: string): CommandSpec {
   return { auth: false, run: (s) => s.reply(code, text) };
 }
 
-const FEATURES = [
-  "AUTH TLS",
-  "PBSZ",
-  "PROT",
-  "EPSV",
-  "EPRT",
-  "MDTM",
-  "SIZE",
-  "REST STREAM",
-  "MLST type*;size*;modify*;perm*;",
-  "UTF8",
-  "TVFS",
-];
+/** FEAT lists only what this server, as configured now, does. */
+function features(s: Session): string[] {
+  const rt = s.ctx.runtime;
+  const mode = rt.config.tls.mode;
+  const f: string[] = [];
+  if (rt.tls && (mode === "explicit" || mode === "both")) f.push("AUTH TLS");
+  if (rt.tls && mode !== "none") f.push("PBSZ", "PROT");
+  f.push("EPSV");
+  if (rt.config.activeMode.enabled) f.push("EPRT");
+  f.push("MDTM", "SIZE", "REST STREAM", "MLST type*;size*;modify*;perm*;", "UTF8", "TVFS");
+  return f;
+}
+
+/** Answered at once while a transfer runs or waits for its data connection (STAT only without argument). */
+const OUT_OF_BAND = new Set(["ABOR", "QUIT", "STAT", "NOOP"]);
 
 const COMMANDS: Record<string, CommandSpec> = {
   USER: { auth: false, run: (s, a) => s.user_(a) },
@@ -566,7 +738,7 @@ const COMMANDS: Record<string, CommandSpec> = {
   SYST: simple(215, "UNIX Type: L8"),
   ALLO: simple(202, "ALLO not needed"),
   ACCT: simple(202, "ACCT not needed"),
-  FEAT: { auth: false, run: (s) => s.reply(211, ["Features:", ...FEATURES.map((f) => ` ${f}`), "End"].join("\n")) },
+  FEAT: { auth: false, run: (s) => s.reply(211, ["Features:", ...features(s).map((f) => ` ${f}`), "End"].join("\n")) },
   HELP: {
     auth: false,
     run: (s) => s.reply(214, ["The following commands are recognized:", ` ${Object.keys(COMMANDS).sort().join(" ")}`, "Help OK"].join("\n")),
@@ -576,8 +748,10 @@ const COMMANDS: Record<string, CommandSpec> = {
     run: (s, a) => {
       const [opt, val] = a.trim().split(/\s+/, 2).map((x) => x.toUpperCase());
       if (opt === "UTF8" || opt === "UTF-8") {
-        s.utf8 = val !== "OFF";
-        s.reply(200, `UTF8 ${s.utf8 ? "on" : "off"}`);
+        // Names are always UTF-8 (RFC 2640); there is no other encoding to switch to.
+        if (val === undefined || val === "ON") s.reply(200, "Always in UTF8 mode");
+        else if (val === "OFF") s.reply(504, "UTF8 cannot be turned off: names are always UTF-8");
+        else s.reply(501, "OPTS UTF8 takes ON or OFF");
       } else if (opt === "MLST") fileCommands.optsMlst(s, a.trim().slice(4));
       else s.reply(501, "Option not understood");
     },
