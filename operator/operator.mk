@@ -12,7 +12,7 @@ manifests-check: deps ## fail when crds/ differs from the zod schema
 # CI: `make test` also proves the CRD is generated from the schema.
 test: manifests-check
 
-bench-operator: deps ## operator benchmark: 100 and 1,000 FtpServers on the local control plane
+bench-operator: deps ## operator benchmark: 1000x100, 100x1000 ports and the maximum (BENCH_OPERATOR_ARGS="--sizes ...")
 	test/cluster/build.sh control-plane >/dev/null
 	$(NODE) --expose-gc test/bench/operator/bench.ts $(BENCH_OPERATOR_ARGS)
 

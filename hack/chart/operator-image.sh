@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the operator image offline as pasv.local/pasv-operator:dev (or $OPERATOR_IMAGE):
 # dockerd and pasv.local/node:24 from test/images (Debian packages + the pinned Node binary), and
-# a staged build context (operator sources, the server's config schema, package*.json and the
-# packages the operator imports, pruned from the checkout's node_modules), so neither the build nor the image needs a
-# registry or network. Production builds use operator/Dockerfile's public default base instead.
+# a staged build context (the operator compiled to JavaScript by hack/operator-js.sh in prebuilt/dist,
+# package*.json and the packages the operator imports, pruned from the checkout's node_modules, in
+# prebuilt/node_modules), so neither the build nor the image needs a registry or network. Production builds use operator/Dockerfile's public default base instead.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -20,11 +20,16 @@ node_bin=$("$root/hack/node.sh")
 ctx=$PASV_CACHE/image-context/pasv-operator
 rm -rf "$ctx"
 mkdir -p "$ctx/operator" "$ctx/server-image/src" "$ctx/prebuilt"
-cp -p "$root/package.json" "$root/package-lock.json" "$root/operator/Dockerfile" "$ctx/"
+cp -p "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/operator/Dockerfile" "$ctx/"
+cp -p "$root/operator/tsconfig.build.json" "$ctx/operator/"
+mkdir -p "$ctx/hack" && cp -p "$root/hack/operator-js.sh" "$ctx/hack/"
+# The Dockerfile's COPY lines need the sources; the image takes prebuilt/dist.
 cp -rp "$root/operator/src" "$ctx/operator/src"
 cp -rp "$root/server-image/src/config" "$ctx/server-image/src/config"
 find "$ctx/operator/src" "$ctx/server-image/src" -name '*.test.ts' -delete
-deps=$("$node_bin/node" "$root/test/images/prod-deps.ts" "$ctx/prebuilt/node_modules" operator/src server-image/src/config)
+"$root/hack/operator-js.sh" "$ctx/prebuilt/dist"
+# Packages the compiled operator imports (import type is gone from the emitted code).
+deps=$("$node_bin/node" "$root/test/images/prod-deps.ts" "$ctx/prebuilt/node_modules" "$ctx/prebuilt/dist")
 log "production packages the operator imports (with their closure): ${deps:-none}"
 
 build_image "$image" "$base" "$ctx" pasv-operator/operator

@@ -2,7 +2,8 @@
 // closure, resolved like Node does through package-lock.json) from the checkout's node_modules
 // into OUT, so each image gets a pruned node_modules without network access. Used for the FTP
 // server image and the operator image.
-//   node test/images/prod-deps.ts OUT_NODE_MODULES SRC_DIR...   (SRC_DIR relative to the repo root)
+//   node test/images/prod-deps.ts OUT_NODE_MODULES SRC_DIR...   (SRC_DIR relative to the repo root, or absolute;
+//   its .ts sources or .js emitted code, e.g. the compiled operator of hack/operator-js.sh)
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, posix, resolve } from "node:path";
@@ -28,7 +29,7 @@ function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) return tsFiles(p);
-    return p.endsWith(".ts") && !p.endsWith(".test.ts") ? [p] : [];
+    return (p.endsWith(".ts") || p.endsWith(".js")) && !p.endsWith(".test.ts") ? [p] : [];
   });
 }
 
@@ -38,7 +39,7 @@ function importedPackages(): Set<string> {
   const names = new Set<string>();
   // `#name` imports are package.json "imports" (our own files, e.g. #server-config), not packages.
   const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./#][^"']*)["']/gm;
-  for (const file of srcDirs.flatMap((d) => tsFiles(join(root, d)))) {
+  for (const file of srcDirs.flatMap((d) => tsFiles(resolve(root, d)))) {
     for (const m of readFileSync(file, "utf8").matchAll(re)) {
       const spec = m[1] ?? "";
       if (spec.startsWith("node:") || builtins.has(spec)) continue;

@@ -114,6 +114,8 @@ function jsonEqual(a: unknown, b: unknown): boolean {
 
 type Trie = { [k: string]: Trie };
 
+const isPrimitive = (v: unknown): boolean => v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean";
+
 function mergeTries(a: Trie, b: Trie): Trie {
   const out: Trie = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = out[k] ? mergeTries(out[k], v) : v;
@@ -134,20 +136,48 @@ export function pruneToFields(value: unknown, fields: Trie): unknown {
     return out;
   }
   if (Array.isArray(value)) {
-    const items = keys.map((k) => ({ k, child: fields[k]!, parsed: k.startsWith("k:") || k.startsWith("v:") ? (JSON.parse(k.slice(2)) as unknown) : undefined }));
+    const items = keys.map((k, order) => ({ k, order, child: fields[k]!, parsed: k.startsWith("k:") || k.startsWith("v:") ? (JSON.parse(k.slice(2)) as unknown) : undefined }));
+    // "k:" items with primitive key values are looked up by key (O(1) per element; a 10,000-port
+    // Service took ~4 s per cache update with a scan per element); the rest are scanned. The
+    // first item in trie order that matches wins, as in a plain scan.
+    const byKey = new Map<string, { names: string[]; items: Map<string, (typeof items)[number]> }>();
+    const scanned: typeof items = [];
+    for (const it of items) {
+      const names = isObj(it.parsed) ? Object.keys(it.parsed) : [];
+      if (!it.k.startsWith("k:") || names.length === 0 || !names.every((n) => isPrimitive((it.parsed as Record<string, unknown>)[n]))) {
+        scanned.push(it);
+        continue;
+      }
+      const signature = JSON.stringify(names);
+      let group = byKey.get(signature);
+      if (!group) byKey.set(signature, (group = { names, items: new Map() }));
+      const key = JSON.stringify(names.map((n) => (it.parsed as Record<string, unknown>)[n]));
+      if (!group.items.has(key)) group.items.set(key, it);
+    }
     const out: unknown[] = [];
     value.forEach((e, i) => {
-      for (const it of items) {
+      let found: (typeof items)[number] | undefined;
+      if (isObj(e)) {
+        for (const { names, items: index } of byKey.values()) {
+          if (!names.every((n) => isPrimitive(e[n]))) continue;
+          const it = index.get(JSON.stringify(names.map((n) => e[n])));
+          if (it && (!found || it.order < found.order)) found = it;
+        }
+      }
+      for (const it of scanned) {
+        if (found && it.order > found.order) break;
         const hit = it.k.startsWith("k:")
           ? isObj(e) && isObj(it.parsed) && Object.entries(it.parsed).every(([kk, kv]) => jsonEqual(e[kk], kv))
           : it.k.startsWith("v:") ? jsonEqual(e, it.parsed) : it.k === `i:${i}`;
         if (hit) {
-          if (it.k.startsWith("v:")) out.push(e);
-          else if (it.k.startsWith("k:")) out.push({ ...(it.parsed as Record<string, unknown>), ...(pruneToFields(e, it.child) as Record<string, unknown>) });
-          else out.push(pruneToFields(e, it.child));
-          return;
+          found = it;
+          break;
         }
       }
+      if (!found) return;
+      if (found.k.startsWith("v:")) out.push(e);
+      else if (found.k.startsWith("k:")) out.push({ ...(found.parsed as Record<string, unknown>), ...(pruneToFields(e, found.child) as Record<string, unknown>) });
+      else out.push(pruneToFields(e, found.child));
     });
     return out;
   }

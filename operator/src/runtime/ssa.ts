@@ -48,6 +48,41 @@ function deepEqual(a: Json, b: Json): boolean {
 }
 
 /**
+ * List items by their key fields (the "k:" entries of a managedFields trie), built once per list
+ * and key-field set, so checking a list of n keyed items costs O(n), not O(n²): a Service with
+ * 10,000 ports took 46 s per check with a linear search per key. `null` when some item lacks a
+ * key field, has a non-primitive one, or a key repeats: then the linear search (where a missing
+ * field matches anything, and the first match wins) decides. Otherwise the two agree: with every
+ * key field present and primitive, deepEqual is ===, and at most one item matches.
+ */
+const isPrimitive = (v: Json): boolean => v === null || ["string", "number", "boolean"].includes(typeof v);
+const keyIndexes = new WeakMap<Json[], Map<string, Map<string, Json> | null>>();
+
+function keyIndex(list: Json[], names: string[]): Map<string, Json> | null {
+  const signature = JSON.stringify(names);
+  let byNames = keyIndexes.get(list);
+  if (byNames === undefined) keyIndexes.set(list, (byNames = new Map<string, Map<string, Json> | null>()));
+  let index = byNames.get(signature);
+  if (index === undefined) {
+    index = new Map<string, Json>();
+    for (const e of list) {
+      if (!isObj(e) || names.some((n) => !isPrimitive(e[n]))) {
+        index = null;
+        break;
+      }
+      const k = JSON.stringify(names.map((n) => e[n]));
+      if (index.has(k)) {
+        index = null;
+        break;
+      }
+      index.set(k, e);
+    }
+    byNames.set(signature, index);
+  }
+  return index;
+}
+
+/**
  * Whether every field in a managedFields trie (fieldsV1) is set in `value`.
  * Keys: "f:<name>" map field, "k:<json>" list item by key fields (missing key fields in the desired
  * item match anything: the server may default them, e.g. protocol), "v:<json>" set item, "i:<n>"
@@ -63,7 +98,9 @@ export function fieldsCovered(fields: FieldsV1, value: Json): boolean {
     } else if (k.startsWith("k:")) {
       if (!Array.isArray(value)) return false;
       const key = JSON.parse(k.slice(2)) as Record<string, Json>;
-      next = value.find((e) => isObj(e) && Object.entries(key).every(([kk, kv]) => e[kk] === undefined || deepEqual(e[kk], kv)));
+      const names = Object.keys(key);
+      const index = names.length > 0 && names.every((n) => isPrimitive(key[n])) ? keyIndex(value, names) : null;
+      next = index ? index.get(JSON.stringify(names.map((n) => key[n]))) : value.find((e) => isObj(e) && Object.entries(key).every(([kk, kv]) => e[kk] === undefined || deepEqual(e[kk], kv)));
     } else if (k.startsWith("v:")) {
       if (!Array.isArray(value)) return false;
       const item = JSON.parse(k.slice(2)) as Json;

@@ -1,8 +1,13 @@
-// make bench-operator: N FtpServers (default 100 and 1,000) on the local control plane
-// (etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, no kubelet).
+// make bench-operator: N FtpServers × P passive ports × R replicas on the local control plane
+// (etcd + kube-apiserver + kube-controller-manager + kube-scheduler on 127.0.0.1, no kubelet).
+// Sizes (--sizes, comma-separated): `N` (ports --ports, replicas --replicas), `NxP`, `NxPxR`, or
+// `max` (one FtpServer at the schema's maximum port count). Default: 1000x100,100x1000,max
+// (3 replicas). The operator runs as compiled JavaScript (hack/operator-js.sh), as the image ships
+// it; --source ts runs the TypeScript sources instead.
 //
-// Per size, in a fresh namespace:
-//   1. create N FtpServers (the operator is not running yet);
+// Per size, in fresh namespaces:
+//   1. create N FtpServers (the operator is not running yet), and the same N in a second namespace
+//      that no operator watches (for step 5);
 //   2. start the operator as a child process (cold start) and time until every FtpServer is Ready
 //      with observedGeneration = generation (counted by a watch in this process — the moment the
 //      last one turns Ready — and confirmed by a LIST at the end);
@@ -10,23 +15,28 @@
 //      sampled from /proc every 250 ms and at the end), CPU seconds of the operator and of
 //      kube-apiserver/etcd during the cold start (/proc/<pid>/stat);
 //   4. restart the operator (cold caches, full resync of converged objects) and count its writes:
-//      the no-op resync must write nothing.
-//
-// Results: out/bench/operator-results.json (memory in bytes; the table says MB = 10^6 bytes);
-// BENCH_DOCS=1 also records it in docs/benchmarks/results/ and regenerates docs/benchmarks.md.
+//      the no-op resync must write nothing;
+//   5. the yardstick: bulk server-side apply of exactly the child objects the operator's pure
+//      builders produce for the second namespace's FtpServers (bulk-apply.ts), same cluster, same
+//      run; its wall time, writes and API-server CPU. ratio = operator time to all Ready / bulk time.
+// Results: a table on stdout and JSON in out/bench/operator-results.json (--results FILE to change).
+// Memory in bytes in the file (the table says MB = 10^6 bytes). BENCH_DOCS=1 is not supported for
+// scale runs yet (hack/bench-docs.ts renders only the N-only shape): commit the file under
+// docs/benchmarks/results/scale/.
 //
 // "Ready" here = the operator's --workload-readiness=applied: every child (Service, EndpointSlices,
 // ConfigMap, StatefulSet) applied for the current generation, the Service's ports and the slot
 // EndpointSlices consistent with the passive range, the external address resolved (ClusterIP
 // Services: the cluster IP). Pod readiness is not part of it: no kubelet runs pods here.
 //
-// usage: node test/bench/operator/bench.ts [--sizes 100,1000] [--replicas 2] [--ports 10] [--workers 16]
+// usage: node test/bench/operator/bench.ts [--sizes 1000x100,100x1000,max] [--replicas 3] [--ports 10] [--workers 16]
+//          [--source js|ts] [--no-bulk] [--timeout-seconds 300] [--settle-seconds 300] [--results FILE]
 //          [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]   (node flags for the operator process, after
 //          the ones of operator/Dockerfile's ENTRYPOINT, which the bench always uses)
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -34,18 +44,25 @@ import type { KubeObject } from "../../../operator/src/runtime/types.ts";
 import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
 import { cacheReport } from "./cache-size.ts";
+import { bulkApply } from "./bulk-apply.ts";
+import { MAX_PASSIVE_PORTS } from "../../../operator/src/api/v1alpha1.ts";
+import { Resources } from "../../../operator/src/runtime/types.ts";
 import { eventually, within } from "../../support/eventually.ts";
-import { renderOperatorResults, type OperatorResults, type OperatorRow } from "./results.ts";
-import { recordResult } from "../../../hack/bench-docs.ts";
 import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
   options: {
-    sizes: { type: "string", default: "100,1000" },
-    replicas: { type: "string", default: "2" },
+    sizes: { type: "string", default: "1000x100,100x1000,max" },
+    replicas: { type: "string", default: "3" },
     ports: { type: "string", default: "10" },
     workers: { type: "string", default: "16" },
     "timeout-seconds": { type: "string", default: "300" },
+    /** bound on waiting for the trailing Pod events after all Ready */
+    "settle-seconds": { type: "string", default: "300" },
+    /** js: compiled (hack/operator-js.sh), as in the image; ts: the sources, type-stripped */
+    source: { type: "string", default: "js" },
+    "no-bulk": { type: "boolean", default: false },
+    results: { type: "string", default: "" },
     "node-args": { type: "string", default: "" },
     /** write a heap snapshot of the cold-start operator (after it settled) into this directory */
     "heap-snapshot-dir": { type: "string", default: "" },
@@ -53,10 +70,39 @@ const { values } = parseArgs({
     "cache-report": { type: "boolean", default: false },
   },
 });
-const sizes = values.sizes.split(",").map(Number);
-const replicas = Number(values.replicas);
-const ports = Number(values.ports);
-const MAIN = fileURLToPath(new URL("../../../operator/src/main.ts", import.meta.url));
+interface Size {
+  label: string;
+  n: number;
+  ports: number;
+  replicas: number;
+}
+/** `N`, `NxP`, `NxPxR` or `max` (1 × MAX_PASSIVE_PORTS) */
+function parseSize(text: string): Size {
+  const spec = text === "max" ? `1x${MAX_PASSIVE_PORTS}` : text;
+  const [n, p, r, extra] = spec.split("x").map(Number);
+  const size = { label: text, n: n!, ports: p ?? Number(values.ports), replicas: r ?? Number(values.replicas) };
+  if (extra !== undefined || ![size.n, size.ports, size.replicas].every((v) => Number.isInteger(v) && v > 0) || size.ports > MAX_PASSIVE_PORTS) {
+    console.error(`--sizes: ${text}: want N, NxPORTS, NxPORTSxREPLICAS (PORTS <= ${MAX_PASSIVE_PORTS}) or max`);
+    process.exit(2);
+  }
+  return size;
+}
+const sizes = values.sizes.split(",").map(parseSize);
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const OUT = join(ROOT, "out/bench");
+const resultsFile = values.results || join(OUT, "operator-results.json");
+let MAIN: string;
+if (values.source === "ts") MAIN = join(ROOT, "operator/src/main.ts");
+else if (values.source === "js") {
+  // Inside the checkout, so the emitted ESM finds package.json ("type": "module") and node_modules.
+  const dir = join(OUT, "operator-js");
+  execFileSync(join(ROOT, "hack/operator-js.sh"), [dir], { stdio: "inherit" });
+  MAIN = join(dir, "operator/src/main.js");
+} else {
+  console.error("--source: js or ts");
+  process.exit(2);
+}
+console.log(JSON.stringify({ operatorMain: MAIN }));
 
 /** The node flags the operator image runs with (its ENTRYPOINT), so the bench measures the same process. */
 function imageNodeFlags(): string[] {
@@ -152,46 +198,43 @@ function waitMetrics(port: number) {
   return eventually(`operator /metrics on 127.0.0.1:${port}`, () => metrics(port), 60_000, 100);
 }
 
-/** Polls /metrics until `done` says so, within the bench's --timeout-seconds. */
-async function metricsUntil(port: number, what: string, done: (m: Awaited<ReturnType<typeof metrics>>, prev: Awaited<ReturnType<typeof metrics>> | null) => boolean, everyMs: number) {
-  let prev: Awaited<ReturnType<typeof metrics>> | null = null;
-  return eventually(what, async () => {
-    const m = await metrics(port);
-    const ok = done(m, prev);
-    prev = m;
-    return ok ? m : null;
-  }, Number(values["timeout-seconds"]) * 1000, everyMs);
-}
-
-const results: OperatorRow[] = [];
-const loadNow = (): string => loadavg().map((x) => x.toFixed(2)).join(" ");
-const loadBefore = loadNow();
+const results: Record<string, unknown>[] = [];
 try {
   await installCrd(client);
-  for (const n of sizes) {
-    const ns = `bench-${n}`;
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "users");
-    // 1. create N FtpServers, 32 requests in flight
+  for (const size of sizes) {
+    const { n, ports, replicas } = size;
+    const tag = size.label;
+    const ns = `bench-${tag}`;
+    const bulkNs = `bulk-${tag}`;
+    const loadBefore = loadavg().map((l) => +l.toFixed(2));
+    // 1. create N FtpServers, 32 requests in flight (and the same N for the bulk apply)
+    const createAll = async (namespace: string) => {
+      await ensureNamespace(client, namespace);
+      await ensureUsersSecrets(client, namespace, "users");
+      let next = 0;
+      // ClusterIP Services: ranges of different FtpServers may overlap; keep each below 65535.
+      const slots = Math.max(1, Math.floor(50000 / ports));
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (next < n) {
+            const i = next++;
+            await client.create(
+              FtpServers,
+              ftpServerObject(`ftp-${i}`, namespace, {
+                replicas,
+                passive: { basePort: 10000 + (i % slots) * ports, numberOfPorts: ports, expectedConcurrentConnections: Math.max(1, Math.floor(ports / 5)) },
+                users: { secretName: "users" },
+                service: { type: "ClusterIP" },
+              }),
+            );
+          }
+        }),
+      );
+    };
     const tc = Date.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < n) {
-          const i = next++;
-          await client.create(
-            FtpServers,
-            ftpServerObject(`ftp-${i}`, ns, {
-              replicas,
-              passive: { basePort: 30000 + (i % 3000) * ports, numberOfPorts: ports, expectedConcurrentConnections: Math.max(1, Math.floor(ports / 5)) },
-              users: { secretName: "users" },
-              service: { type: "ClusterIP" },
-            }),
-          );
-        }
-      }),
-    );
+    await createAll(ns);
     const createMs = Date.now() - tc;
+    if (!values["no-bulk"]) await createAll(bulkNs);
 
     const isReady = (f: KubeObject) =>
       condition(f, "Ready")?.status === "True" && (f.status as { observedGeneration?: number } | undefined)?.observedGeneration === f.metadata?.generation;
@@ -226,7 +269,7 @@ try {
 
     // 2. cold start
     const t0 = Date.now();
-    const op = startOperator(ns, `${n}-cold`);
+    const op = startOperator(ns, `${tag}-cold`);
     let peakRss = 0;
     const deadline = t0 + Number(values["timeout-seconds"]) * 1000;
     while (readySet.size < n && Date.now() < deadline && op.proc.exitCode === null) {
@@ -239,9 +282,17 @@ try {
     await watcher.stop();
     const ready = await readyCount();
     // let the trailing events settle, then read the counters
-    await waitMetrics(op.port);
-    const m = await metricsUntil(op.port, "the cold-start operator settles (reconcile count steady for 1 s, queue empty)",
-      (cur, prev) => prev !== null && cur.reconciles === prev.reconciles && cur.depth === 0, 1000);
+    let m = await waitMetrics(op.port);
+    const settleDeadline = Date.now() + Number(values["settle-seconds"]) * 1000;
+    for (let last = -1; (m.reconciles !== last || m.depth > 0) && Date.now() < settleDeadline; ) {
+      last = m.reconciles;
+      peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
+      await sleep(1000);
+      m = await waitMetrics(op.port);
+    }
+    const settled = Date.now() < settleDeadline;
+    const pods = (await client.list<KubeObject>(Resources.Pod, { namespace: ns, limit: 1 }).catch(() => undefined)) as { metadata?: { remainingItemCount?: number }; items: unknown[] } | undefined;
+    const podCount = pods ? pods.items.length + (pods.metadata?.remainingItemCount ?? 0) : -1;
     peakRss = Math.max(peakRss, vm(op.proc.pid!, "VmHWM"));
     const rssAfter = vm(op.proc.pid!, "VmRSS");
     if (values["heap-snapshot-dir"]) {
@@ -259,16 +310,42 @@ try {
 
     // 4. no-op resync: a fresh operator over converged objects
     const t1 = Date.now();
-    const op2 = startOperator(ns, `${n}-resync`);
-    await waitMetrics(op2.port);
-    let m2 = await metricsUntil(op2.port, `the resync operator reconciles all ${n} FtpServers`, (cur) => cur.reconciles >= n && cur.depth === 0, 200);
+    const op2 = startOperator(ns, `${tag}-resync`);
+    let m2 = await waitMetrics(op2.port);
+    const resyncDeadline = Date.now() + Number(values["timeout-seconds"]) * 1000;
+    while ((m2.reconciles < n || m2.depth > 0) && Date.now() < resyncDeadline) {
+      await sleep(200);
+      m2 = await waitMetrics(op2.port);
+    }
     const resyncMs = Date.now() - t1;
     await sleep(1000);
     m2 = await waitMetrics(op2.port);
     const rss2 = vm(op2.proc.pid!, "VmHWM");
     await stopOperator(op2.proc);
 
-    const r: OperatorRow = {
+    // 5. the yardstick: bulk SSA of the same child objects, no operator
+    let bulk: Record<string, number> | undefined;
+    if (!values["no-bulk"]) {
+      const cpu0 = apiPids.map(cpuSeconds);
+      const b = await bulkApply(client, bulkNs, Number(values.workers));
+      const cpu = apiPids.map((p, i) => cpuSeconds(p) - cpu0[i]!);
+      bulk = {
+        seconds: +b.seconds.toFixed(2),
+        writes: b.objects,
+        bodyMB: +(b.bytes / 1e6).toFixed(1),
+        apiserverCpuSeconds: +cpu[0]!.toFixed(1),
+        etcdCpuSeconds: +cpu[1]!.toFixed(1),
+      };
+    }
+    // the largest child: the Service, as stored (JSON as served, managedFields included)
+    const svc = await client.get<KubeObject>(Resources.Service, "ftp-0", ns).catch(() => undefined);
+    const serviceJsonBytes = svc ? JSON.stringify(svc).length : 0;
+
+    const r = {
+      size: tag,
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: loadavg().map((l) => +l.toFixed(2)),
+      operatorSource: values.source,
       ftpServers: n,
       replicas,
       passivePorts: ports,
@@ -287,6 +364,12 @@ try {
       noopResyncSeconds: resyncMs / 1000,
       noopResyncWrites: sum(m2.writes, ["leases"]),
       noopResyncPeakRssBytes: rss2,
+      settledWithinBound: settled,
+      pods: podCount,
+      serviceJsonBytes,
+      bulkApply: bulk,
+      ratioToBulkApply: bulk ? +(readyMs / 1000 / bulk.seconds!).toFixed(2) : undefined,
+      apiserverCpuRatioToBulkApply: bulk && bulk.apiserverCpuSeconds! > 0 ? +(apiCpu[0]! / bulk.apiserverCpuSeconds!).toFixed(2) : undefined,
     };
     results.push(r);
     console.log(JSON.stringify(r));
@@ -296,16 +379,23 @@ try {
   await cluster.stop();
 }
 
-const out: OperatorResults = {
+// Memory in bytes (tables: MB = 10^6 bytes); load averages per size in each row.
+const run = {
   bench: "operator",
   date: new Date().toISOString(),
-  machine: { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memBytes: totalmem(), kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(), node: process.version, loadBefore, loadAfter: loadNow() },
-  config: { sizes, replicas, ports, workers: Number(values.workers), operatorNodeFlags: NODE_FLAGS },
+  machine: { cpu: `${cpus().length} × ${cpus()[0]?.model ?? "?"}`, memBytes: totalmem(), kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(), node: process.version, kubernetes: cluster.state?.version ?? "" },
+  config: { sizes: sizes.map((s) => s.label), workers: Number(values.workers), operatorSource: values.source, operatorNodeFlags: NODE_FLAGS },
   rows: results,
 };
-const outDir = fileURLToPath(new URL("../../../out/bench/", import.meta.url));
-mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, "operator-results.json"), JSON.stringify(out, null, 2) + "\n");
-console.log("\n" + renderOperatorResults(out));
-// BENCH_DOCS=1: the raw file goes to docs/benchmarks/results/ and docs/benchmarks.md is regenerated from it.
-if (process.env.BENCH_DOCS === "1") console.log(`recorded ${recordResult("operator", out)}; docs/benchmarks.md regenerated`);
+mkdirSync(dirname(resultsFile), { recursive: true });
+writeFileSync(resultsFile, JSON.stringify(run, null, 2) + "\n");
+console.log(`\nresults: ${resultsFile}`);
+if (process.env.BENCH_DOCS === "1") {
+  console.log("BENCH_DOCS=1: hack/bench-docs.ts does not render scale runs yet; copy the results file to docs/benchmarks/results/scale/ and update docs/benchmarks.md by hand");
+}
+console.log("\n| size (N×ports×replicas) | cold start → all Ready | bulk apply | ratio | API writes / FtpServer (bulk) | peak RSS, MB (10⁶ B) | no-op resync writes | CPU s to Ready: operator / apiserver / etcd (bulk: apiserver) | load avg |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+for (const r of results as Record<string, number & Record<string, number>>[]) {
+  const b = r.bulkApply as Record<string, number> | undefined;
+  console.log(`| ${r.ftpServers}×${r.passivePorts}×${r.replicas} | ${r.coldStartToAllReadySeconds} s${r.allReady ? "" : ` (only ${r.ready} Ready)`} | ${b ? `${b.seconds} s` : "-"} | ${r.ratioToBulkApply ?? "-"} | ${r.apiWritesPerFtpServer}${b ? ` (${(b.writes! / r.ftpServers!).toFixed(2)})` : ""} | ${(r.peakRssBytes! / 1e6).toFixed(1)} | ${r.noopResyncWrites} | ${r.operatorCpuSecondsToReady} / ${r.apiserverCpuSecondsToReady} / ${r.etcdCpuSecondsToReady}${b ? ` (${b.apiserverCpuSeconds})` : ""} | ${(r.loadAverageBefore as unknown as number[])[0]} |`);
+}
