@@ -71,7 +71,7 @@ export function passiveRangeSized(e: Effective): Cond {
       type: "PassiveRangeSized",
       status: "False",
       reason: "RangeTooSmall",
-      message: `${n} passive ports for ${exp} expected concurrent connections: a range equal to or smaller than the connection count fails, because closed ports stay in TIME_WAIT; use at least ${5 * exp} (5x)`,
+      message: `${n} passive ports for ${exp} expected concurrent connections: with every port of a pod's slice holding a transfer, the next PASV gets 425 (each concurrent transfer needs its own port; closed ones are reused at once); use at least ${5 * exp} (5x)`,
     };
   }
   if (n < 5 * exp) {
@@ -79,7 +79,7 @@ export function passiveRangeSized(e: Effective): Cond {
       type: "PassiveRangeSized",
       status: "False",
       reason: "BelowRecommendedSize",
-      message: `${n} passive ports for ${exp} expected concurrent connections is below the recommended 5x (${5 * exp}): ports in TIME_WAIT and a nearly-full range slow allocation down`,
+      message: `${n} passive ports for ${exp} expected concurrent connections is below the recommended 5x (${5 * exp}): bursts above the expected concurrency, and uneven spread across pods, leave a pod's slice full (425)`,
     };
   }
   return { type: "PassiveRangeSized", status: "True", reason: "Sized", message: `${n} passive ports >= 5 x ${exp} expected concurrent connections` };
