@@ -9,7 +9,7 @@ import { mkdir, writeFile, readFile, readdir, stat, utimes, open } from "node:fs
 import { connect, type Socket } from "node:net";
 import { hostname } from "node:os";
 import path from "node:path";
-import { RawFtp, startServer, parseEpsv, readData, requireTool, type RunningServer } from "./helpers.ts";
+import { RawFtp, epsvUpload, startServer, parseEpsv, readData, requireTool, type RunningServer } from "./helpers.ts";
 
 const servers: RunningServer[] = [];
 after(async () => {
@@ -23,19 +23,7 @@ async function session(srv: RunningServer): Promise<RawFtp> {
   return c;
 }
 
-async function upload(c: RawFtp, line: string, body: Buffer): Promise<{ code: number; text: string }> {
-  const port = parseEpsv((await c.cmd("EPSV")).text);
-  const sock = connect({ port, host: "127.0.0.1" });
-  sock.on("error", () => {});
-  await new Promise((r) => sock.once("connect", r));
-  const first = await c.cmd(line);
-  if (first.code !== 150) {
-    sock.destroy();
-    return first;
-  }
-  sock.end(body);
-  return c.read(15_000);
-}
+const upload = epsvUpload;
 
 async function download(c: RawFtp, line: string, timeoutMs = 5000): Promise<{ code: number; text: string; data: Buffer }> {
   const port = parseEpsv((await c.cmd("EPSV")).text);

@@ -365,3 +365,18 @@ export function metricValue(text: string, name: string): number {
   const m = re.exec(text);
   return m ? Number(m[1]) : NaN;
 }
+
+/** STOR/APPE-like `line` over EPSV: connects first, sends `body` on 150; returns the final reply (or the refusal). */
+export async function epsvUpload(c: RawFtp, line: string, body: Buffer): Promise<{ code: number; text: string }> {
+  const port = parseEpsv((await c.cmd("EPSV")).text);
+  const sock = connect({ port, host: "127.0.0.1" });
+  sock.on("error", () => {});
+  await new Promise((r) => sock.once("connect", r));
+  const first = await c.cmd(line);
+  if (first.code !== 150) {
+    sock.destroy();
+    return first;
+  }
+  sock.end(body);
+  return c.read(15_000);
+}

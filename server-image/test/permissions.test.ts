@@ -7,9 +7,8 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { mkdir, writeFile, readFile, readdir } from "node:fs/promises";
-import { connect } from "node:net";
 import path from "node:path";
-import { RawFtp, startServer, parseEpsv, readData, requireTool, type RunningServer } from "./helpers.ts";
+import { RawFtp, epsvUpload, startServer, parseEpsv, readData, requireTool, type RunningServer } from "./helpers.ts";
 import { hashPassword } from "../src/auth/password.ts";
 
 const run = promisify(execFile);
@@ -42,19 +41,7 @@ async function login(srv: RunningServer, name: string): Promise<RawFtp> {
   return c;
 }
 
-async function upload(c: RawFtp, line: string, body: Buffer): Promise<{ code: number; text: string }> {
-  const port = parseEpsv((await c.cmd("EPSV")).text);
-  const sock = connect({ port, host: "127.0.0.1" });
-  sock.on("error", () => {});
-  await new Promise((r) => sock.once("connect", r));
-  const first = await c.cmd(line);
-  if (first.code !== 150) {
-    sock.destroy();
-    return first;
-  }
-  sock.end(body);
-  return c.read(15_000);
-}
+const upload = epsvUpload;
 
 async function download(c: RawFtp, line: string): Promise<{ code: number; data: Buffer }> {
   const port = parseEpsv((await c.cmd("EPSV")).text);

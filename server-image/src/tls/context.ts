@@ -78,6 +78,11 @@ export function startServerTls(socket: Socket | Duplex, context: SecureContext, 
  * from which a PROXY header (plus possibly the start of the ClientHello) has been read already.
  */
 export function prependBytes(socket: Socket, head: Buffer): Duplex {
+  return socketDuplex(socket, head);
+}
+
+/** A duplex over `socket` yielding `head` first; `before` sees it before any byte is pushed. */
+function socketDuplex(socket: Socket, head: Buffer, before?: (d: Duplex) => void): Duplex {
   const d = new Duplex({
     read() {
       socket.resume();
@@ -94,7 +99,8 @@ export function prependBytes(socket: Socket, head: Buffer): Duplex {
       cb(err);
     },
   });
-  d.push(head);
+  before?.(d);
+  if (head.length) d.push(head);
   socket.on("data", (c: Buffer) => {
     if (!d.push(c)) socket.pause();
   });
@@ -115,30 +121,8 @@ export function prependBytes(socket: Socket, head: Buffer): Duplex {
  */
 export function requireCloseNotify(socket: Socket, head: Buffer): { stream: Duplex; watch: (tls: TLSSocket) => void } {
   let tcpEnded = false;
-  const d = new Duplex({
-    read() {
-      socket.resume();
-    },
-    write(chunk: Buffer, _enc, cb) {
-      socket.write(chunk, cb);
-    },
-    final(cb) {
-      socket.end();
-      cb();
-    },
-    destroy(err, cb) {
-      socket.destroy();
-      cb(err);
-    },
-  });
   // Registered before the TLS socket exists, so it runs before the TLS layer hears of the end.
-  d.once("end", () => (tcpEnded = true));
-  if (head.length) d.push(head);
-  socket.on("data", (c: Buffer) => {
-    if (!d.push(c)) socket.pause();
-  });
-  socket.on("end", () => d.push(null));
-  socket.on("error", (e) => d.destroy(e));
+  const d = socketDuplex(socket, head, (d) => d.once("end", () => (tcpEnded = true)));
   return {
     stream: d,
     watch(tls) {
