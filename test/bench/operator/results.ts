@@ -57,3 +57,61 @@ export function renderOperatorResults(r: OperatorResults): string {
   lines.push(`- Operator RSS < 200 MB: ${r.rows.map((x) => `${int(x.ftpServers)}: cold start ${mb(x.peakRssBytes)} (${met(x.peakRssBytes < 200e6)}), no-op resync ${mb(x.noopResyncPeakRssBytes)} (${met(x.noopResyncPeakRssBytes < 200e6)})`).join("; ")}.`);
   return lines.join("\n") + "\n";
 }
+
+/** A row of a scale run (`--sizes NxP[xR]`, `max`): the operator beside the bulk apply of the same children. */
+export interface ScaleRow {
+  size: string;
+  ftpServers: number;
+  passivePorts: number;
+  replicas: number;
+  coldStartToAllReadySeconds: number;
+  operatorCpuSecondsToReady: number;
+  apiserverCpuSecondsToReady: number;
+  apiWritesPerFtpServer: number;
+  ratioToBulkApply: number;
+  apiserverCpuRatioToBulkApply: number;
+  bulkApply: { seconds: number; writes: number; apiserverCpuSeconds: number };
+  noopResyncWrites: number;
+  noopResyncSeconds: number;
+  loadAverageBefore: number[];
+  /** bytes; files written before the unit change carry MB (10^6) in the *MBdecimal fields instead */
+  peakRssBytes?: number;
+  noopResyncPeakRssBytes?: number;
+  peakRssMBdecimal?: number;
+  noopResyncPeakRssMBdecimal?: number;
+}
+
+export interface ScaleResults {
+  date: string;
+  rows?: ScaleRow[];
+  /** the name of `rows` in files written before the result-shape change */
+  results?: ScaleRow[];
+}
+
+/** What a file's name says about the code it measured (`-before-ssa-fix`, `-ssa-fix`, `-profile`). */
+export function scaleCodeLabel(file: string): string {
+  if (file.includes("-before-ssa-fix")) return "before";
+  if (file.includes("-ssa-fix")) return "ssa fix";
+  if (file.includes("-profile")) return "both fixes, `--cache-report`, heap snapshot";
+  return "both fixes";
+}
+
+export function renderScaleResults(files: { file: string; data: ScaleResults }[]): string {
+  const order = (x: ScaleRow): number => (x.size === "max" ? 2 : x.ftpServers >= 1000 ? 0 : 1);
+  const rows = files
+    .flatMap(({ file, data }) => (data.rows ?? data.results ?? []).map((x) => ({ x, file, date: data.date })))
+    .sort((a, b) => order(a.x) - order(b.x) || b.date.localeCompare(a.date));
+  const rss = (bytes: number | undefined, mbDecimal: number | undefined): string => (bytes !== undefined ? mb(bytes) : `${Math.round(mbDecimal ?? 0)} MB`);
+  const lines = [
+    "| size (N × ports × replicas) | code | cold start → all Ready | bulk apply | **ratio** | API-server CPU s (bulk) | writes / FtpServer (bulk) | operator CPU s | peak RSS | no-op resync: writes, time, RSS | load avg 1 min | file |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+  ];
+  for (const { x, file } of rows) {
+    const name = file.split("/").at(-1) ?? file;
+    lines.push(`| ${int(x.ftpServers)} × ${int(x.passivePorts)} × ${x.replicas} | ${scaleCodeLabel(file)} | ${x.coldStartToAllReadySeconds.toFixed(1)} s | ` +
+      `${x.bulkApply.seconds.toFixed(1)} s | **${x.ratioToBulkApply.toFixed(2)}** | ${x.apiserverCpuSecondsToReady.toFixed(1)} (${x.bulkApply.apiserverCpuSeconds.toFixed(1)}): ${x.apiserverCpuRatioToBulkApply.toFixed(2)}× | ` +
+      `${x.apiWritesPerFtpServer.toFixed(2)} (${(x.bulkApply.writes / x.ftpServers).toFixed(0)}) | ${x.operatorCpuSecondsToReady.toFixed(1)} | ${rss(x.peakRssBytes, x.peakRssMBdecimal)} | ` +
+      `${x.noopResyncWrites}, ${x.noopResyncSeconds.toFixed(1)} s, ${rss(x.noopResyncPeakRssBytes, x.noopResyncPeakRssMBdecimal)} | ${x.loadAverageBefore[0] ?? "?"} | ${name} |`);
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,7 +1,7 @@
 // hack/bench-docs.ts: the benchmark page's tables come from result files, in MB (10^6 bytes).
 // The files here are synthetic, written to a temp dir: they test the rendering, not the machine.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -64,6 +64,29 @@ test("no file: the block says so and how to make one; a page without the markers
     const page = "x\n<!-- bench-operator:results:begin -->\nold\n<!-- bench-operator:results:end -->\n";
     assert.match(render(page, { "bench-operator:results": "new\n" }), /begin -->\nnew\n<!-- bench-operator/);
     assert.throws(() => render("no markers", { "bench-operator:results": "x" }), /has no <!-- bench-operator:results:begin -->/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("scale runs: every file in scale/ is a row, bytes or (older files) decimal MB, the code named by the file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bench-docs-"));
+  try {
+    mkdirSync(join(dir, "scale"));
+    const row = {
+      size: "1000x100", ftpServers: 1000, passivePorts: 100, replicas: 3, coldStartToAllReadySeconds: 98.36, operatorCpuSecondsToReady: 12.9,
+      apiserverCpuSecondsToReady: 56.8, apiWritesPerFtpServer: 8, ratioToBulkApply: 2.64, apiserverCpuRatioToBulkApply: 1.37,
+      bulkApply: { seconds: 37.28, writes: 7000, apiserverCpuSeconds: 41.4 }, noopResyncWrites: 0, noopResyncSeconds: 2.97, loadAverageBefore: [7.74, 1, 1],
+    };
+    writeFileSync(join(dir, "scale", "operator-1000x100-x.json"), JSON.stringify({ date: "2026-02-01T00:00:00Z", rows: [{ ...row, peakRssBytes: 396e6, noopResyncPeakRssBytes: 368e6 }] }));
+    writeFileSync(join(dir, "scale", "operator-max-x-before-ssa-fix.json"), JSON.stringify({
+      date: "2026-01-01T00:00:00Z",
+      results: [{ ...row, size: "max", ftpServers: 1, passivePorts: 10000, ratioToBulkApply: 52.44, peakRssMBdecimal: 210.2, noopResyncPeakRssMBdecimal: 155 }],
+    }));
+    const scale = blocks(dir)["bench-operator:scale"]!;
+    assert.match(scale, /\| 1,000 × 100 × 3 \| both fixes \| 98\.4 s \| 37\.3 s \| \*\*2\.64\*\* \|.*\| 396 MB \| 0, 3\.0 s, 368 MB \| 7\.74 \| operator-1000x100-x\.json \|/);
+    assert.match(scale, /\| 1 × 10,000 × 3 \| before \|.*\*\*52\.44\*\*.*\| 210 MB \|/);
+    assert.ok(scale.indexOf("1,000 × 100") < scale.indexOf("1 × 10,000"), "the largest fleet first, the maximum last");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
