@@ -13,7 +13,7 @@ import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import { CHART, must, parseDocs, tools } from "./chart-lib.ts";
-import { FtpServers, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
 
 const ns = "ftp-np";
 let cluster: TestCluster;
@@ -25,6 +25,8 @@ before(async () => {
   client = newClient(cluster.kubeConfig);
   await installCrd(client);
   await ensureNamespace(client, ns);
+  // The operator reads the users Secret before it applies anything (a missing one blocks the reconcile).
+  await ensureUsersSecrets(client, ns, "u");
   op = createOperator({
     kubeConfig: cluster.kubeConfig, logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
     http: { host: "127.0.0.1", port: 0 }, leaderElection: false, workloadReadiness: "applied", workers: 2,
@@ -91,8 +93,18 @@ test("switched off → deleted; on again → re-created; deleted behind our back
 
 test("a no-op reconcile writes no NetworkPolicy", async () => {
   const reconciles = async () => (await op.manager.metrics.reconcileTotal.get()).values.reduce((n, v) => n + v.value, 0);
-  await eventually("settled", async () => op.controller.queue.length === 0);
-  const writes = op.manager.client.writes.count({ resource: "networkpolicies" });
+  // Settled: nothing queued and no NetworkPolicy write for a second (a reconcile of the previous
+  // test may still be in flight after the queue is empty).
+  const npWrites = () => op.manager.client.writes.count({ resource: "networkpolicies" });
+  let seen = -1;
+  await eventually("settled", async () => {
+    const now = npWrites();
+    const still = now === seen && op.controller.queue.length === 0;
+    seen = now;
+    if (!still) await new Promise((r) => setTimeout(r, 1000));
+    return still;
+  }, 30_000);
+  const writes = npWrites();
   const r0 = await reconciles();
   op.controller.enqueue(`${ns}/files`);
   await eventually("reconciled again", async () => (await reconciles()) > r0 && op.controller.queue.length === 0);
