@@ -17,7 +17,7 @@ export class Metrics {
   readonly reloads: Counter<"file" | "result">;
   readonly dataRejected: Counter<"reason">;
 
-  constructor(poolStats: () => PoolStats) {
+  constructor(poolStats: () => PoolStats, openListeners: () => number = () => 0) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.sessions = new Gauge({ name: "ftp_sessions", help: "Open control connections", registers });
@@ -46,6 +46,7 @@ export class Metrics {
     new Gauge({ name: "ftp_passive_ports_in_use", help: "Passive ports with a live listener or data connection", registers, collect() { this.set(poolStats().inUse); } });
     new Gauge({ name: "ftp_passive_port_leases", help: "Sessions holding a passive port (above ftp_passive_ports_in_use only with sharePorts)", registers, collect() { this.set(poolStats().leases); } });
     new Gauge({ name: "ftp_passive_ports_quarantined", help: "Passive ports released within quarantineSeconds after a data connection (handed out only when no free port is left)", registers, collect() { this.set(poolStats().quarantined); } });
+    new Gauge({ name: "ftp_passive_listeners", help: "Passive listening sockets open (waiting for a data connection, or pre-opened and idle)", registers, collect() { this.set(openListeners()); } });
     new Gauge({ name: "ftp_passive_ports_free", help: "Passive ports handed out first (never used, released unused, or past their quarantine)", registers, collect() { this.set(poolStats().free); } });
     new Counter({
       name: "ftp_password_hash_runs_total",

@@ -21,6 +21,14 @@
 //
 // Listeners are opened with pauseOnConnect so no byte is read before the session decides between
 // plain and TLS.
+//
+// Pre-opened listeners (strict check only, see server.ts): a PASV's listen() and the close after
+// its connection are most of the event loop's own work per PASV (a burst of 1,000 PASVs at once),
+// so the server may open the pool's ports once (preopenListeners) and keep them open while no
+// channel waits (ListenerPolicy.keepIdle). An idle listener is not a way in: a connection nobody
+// waits for is destroyed unread (counted as extra_connection, never logged per connection), and a
+// channel only gets connections accepted while it waits that pass its check. Relaxed mode never
+// keeps listeners: there the first connection wins, so none may be in the backlog before the PASV.
 
 import { createServer, type Server, type Socket } from "node:net";
 import { normalizeIp, type AddressMatcher } from "../classes/match.ts";
@@ -45,6 +53,13 @@ export interface AcceptedData {
 export type RejectReason = "peer_mismatch" | "proxy_untrusted" | "proxy_error" | "extra_connection";
 type OnReject = (reason: RejectReason, peer: string) => void;
 
+/** Which listeners stay open without a waiting channel, and who hears of connections to them. */
+export interface ListenerPolicy {
+  keepIdle(host: string, port: number): boolean;
+  /** A connection to a kept listener that no channel waits for (destroyed unread). */
+  onIdleConnection(peer: string): void;
+}
+
 /** Waiting key of a channel on its listener: the client IP (strict), or any peer (relaxed). */
 const ANY = "*";
 
@@ -56,11 +71,19 @@ class PortListener {
   readonly ready: Promise<void>;
   /** Set once the last channel stopped waiting: resolves when the socket is closed. */
   closing: Promise<void> | null = null;
+  readonly host: string;
+  readonly port: number;
+  /** Set by preopenListeners or a channel: whether this listener outlives its last channel. */
+  policy: ListenerPolicy | null = null;
   /** Rejects of the most recent channel: connections nobody waits for are counted through it. */
   private onReject: OnReject = () => {};
+  /** No channel waited since the last one left (or ever): connections go to policy.onIdleConnection. */
+  private idle = true;
 
   constructor(key: string, host: string, port: number) {
     this.key = key;
+    this.host = host;
+    this.port = port;
     this.server = createServer({ pauseOnConnect: true, noDelay: true });
     this.ready = new Promise((resolve, reject) => {
       const onErr = (e: Error) => {
@@ -82,6 +105,9 @@ class PortListener {
   add(waitKey: string, ch: PassiveChannel, onReject: OnReject): void {
     this.waiting.set(waitKey, ch);
     this.onReject = onReject;
+    // A listener with a waiting channel keeps the process alive, as before pre-opening.
+    if (this.idle) this.server.ref();
+    this.idle = false;
   }
 
   remove(waitKey: string, ch: PassiveChannel): void {
@@ -92,6 +118,11 @@ class PortListener {
 
   closeIfIdle(): void {
     if (this.waiting.size === 0 && !this.closing) {
+      if (this.policy?.keepIdle(this.host, this.port)) {
+        this.idle = true;
+        this.server.unref();
+        return;
+      }
       this.closing = new Promise((resolve) => {
         this.server.close(() => {
           if (listeners.get(this.key) === this) listeners.delete(this.key);
@@ -108,7 +139,8 @@ class PortListener {
     if (relaxed) return relaxed.onRelaxedConnection(sock, peer);
     const first = this.waiting.values().next().value;
     if (!first) {
-      this.onReject("extra_connection", peer);
+      if (this.idle && this.policy) this.policy.onIdleConnection(peer);
+      else this.onReject("extra_connection", peer);
       sock.destroy();
       return;
     }
@@ -142,6 +174,65 @@ class PortListener {
 }
 
 const listeners = new Map<string, PortListener>();
+
+/** Lets the event loop take other work between batches of pre-opened listens. */
+const PREOPEN_BATCH = 64;
+
+/**
+ * Opens a kept listener on host:port for each of `ports` that has none yet (in batches, yielding
+ * to the event loop between them). A port that cannot be listened on (EADDRINUSE: another process
+ * holds it) is skipped; a PASV on it later fails as before and the pool moves on. Resolves with the
+ * number of listeners opened.
+ */
+export async function preopenListeners(host: string, ports: Iterable<number>, policy: ListenerPolicy): Promise<number> {
+  let opened = 0;
+  let batch: Promise<void>[] = [];
+  const flush = async (): Promise<void> => {
+    await Promise.all(batch);
+    batch = [];
+    await new Promise<void>((r) => setImmediate(r));
+  };
+  for (const port of ports) {
+    if (!policy.keepIdle(host, port)) continue;
+    const key = `${host}|${port}`;
+    const existing = listeners.get(key);
+    if (existing) {
+      existing.policy = policy;
+      continue;
+    }
+    const l = new PortListener(key, host, port);
+    l.policy = policy;
+    l.server.unref();
+    listeners.set(key, l);
+    batch.push(
+      l.ready.then(
+        () => {
+          opened++;
+          // A kept listener no longer wanted (range changed meanwhile) closes now.
+          if (l.waiting.size === 0) l.closeIfIdle();
+        },
+        () => {
+          if (listeners.get(key) === l) listeners.delete(key);
+        },
+      ),
+    );
+    if (batch.length >= PREOPEN_BATCH) await flush();
+  }
+  await flush();
+  return opened;
+}
+
+/** Closes the listeners without a waiting channel that `policy` no longer keeps (reload, stop). */
+export function closeIdleListeners(policy: ListenerPolicy): void {
+  for (const l of [...listeners.values()]) {
+    if (l.policy === policy && l.waiting.size === 0 && !l.closing && !policy.keepIdle(l.host, l.port)) l.closeIfIdle();
+  }
+}
+
+/** Listeners open now (waiting or kept idle): for tests and the pool's memory figures. */
+export function openListenerCount(): number {
+  return listeners.size;
+}
 
 /** The open listener for host:port (created if needed), once it is listening and not closing. */
 async function listenerFor(host: string, port: number): Promise<PortListener> {
@@ -212,9 +303,11 @@ export class PassiveChannel {
     acceptTimeoutMs: number,
     onRelease: (port: number, carriedConnection: boolean) => void,
     onReject: OnReject,
+    policy: ListenerPolicy | null = null,
   ): Promise<PassiveChannel> {
     let listener = await listenerFor(host, port);
     while (listener.closing) listener = await listenerFor(host, port);
+    listener.policy = policy;
     const ch = new PassiveChannel(listener, port, check, acceptTimeoutMs, onRelease, onReject);
     if (listener.waiting.has(ch.waitKey) || (listener.waiting.size > 0 && (ch.waitKey === ANY || listener.waiting.has(ANY)))) {
       clearTimeout(ch.timer);
@@ -326,6 +419,8 @@ export interface OpenPassive {
   acceptTimeoutMs: number;
   onReject: OnReject;
   onListenError: (port: number, err: Error) => void;
+  /** Keep the port's listener open once this channel is done (pre-opened pool ports). */
+  policy?: ListenerPolicy | null;
 }
 
 const current = new WeakMap<object, PassiveChannel>();
@@ -355,7 +450,7 @@ export async function openPassiveChannel(o: OpenPassive): Promise<PassiveChannel
     const port = o.pool.allocate(client);
     if (port === null) return null;
     try {
-      const ch = await PassiveChannel.open(o.host, port, o.check, o.acceptTimeoutMs, (p, carried) => o.pool.release(p, client, carried), o.onReject);
+      const ch = await PassiveChannel.open(o.host, port, o.check, o.acceptTimeoutMs, (p, carried) => o.pool.release(p, client, carried), o.onReject, o.policy ?? null);
       current.set(o.owner, ch);
       return ch;
     } catch (err) {

@@ -9,6 +9,7 @@ import type { UserDb, LoginThrottle } from "../auth/users.ts";
 import type { PortPool } from "../passive/pool.ts";
 import type { Metrics } from "../metrics.ts";
 import type { Logger } from "../log.ts";
+import type { ListenerPolicy } from "../data/passive.ts";
 
 export interface Runtime {
   config: ServerConfig;
@@ -27,6 +28,8 @@ export interface ServerContext {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly draining: boolean;
+  /** Which passive listeners stay open between PASVs (pre-opened pool ports); null: none. */
+  readonly listenerPolicy?: ListenerPolicy | null;
   /** IPv4 address for a host name (cached), or null. */
   resolveIpv4(host: string): Promise<string | null>;
 }

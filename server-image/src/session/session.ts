@@ -559,6 +559,7 @@ export class Session {
         this.ctx.log.warn({ session: this.id, client: this.info.clientIp, peer, reason }, "data connection refused");
       },
       onListenError: (port, err) => this.ctx.log.warn({ session: this.id, port, err: err.message }, "passive listen failed"),
+      policy: this.ctx.listenerPolicy ?? null,
     });
   }
 
