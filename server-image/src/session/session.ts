@@ -94,6 +94,7 @@ export class Session {
   private closed = false;
   private draining = false;
   private idleTimer: NodeJS.Timeout | null = null;
+  private idleMs = 0;
   private loginTimer: NodeJS.Timeout | null = null;
   private drainTimer: NodeJS.Timeout | null = null;
   private roomWaiters: Array<() => void> = [];
@@ -311,10 +312,20 @@ export class Session {
   }
 
   private armIdle(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (this.closed) return;
+    if (this.closed) {
+      if (this.idleTimer) clearTimeout(this.idleTimer);
+      return;
+    }
     const ms = this.ctx.runtime.config.limits.idleTimeoutSeconds * 1000;
+    // Twice per command: restart the same timer unless a reload changed the timeout.
+    if (this.idleTimer && this.idleMs === ms) {
+      this.idleTimer.refresh();
+      return;
+    }
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleMs = ms;
     this.idleTimer = setTimeout(() => {
+      this.idleTimer = null; // fired: the next armIdle makes a new timer
       // Never while a command or a transfer runs; a client that only stopped reading is idle.
       if (this.transfer || this.executing) return this.armIdle();
       this.ctx.log.info({ session: this.id, client: this.info.clientIp }, "idle timeout");
@@ -341,7 +352,10 @@ export class Session {
       this.reply(500, "Syntax error, command unrecognized");
       return;
     }
-    this.ctx.log.debug({ session: this.id, verb: cmd.verb, arg: cmd.verb === "PASS" ? "[redacted]" : cmd.arg.slice(0, 200) }, "command");
+    // Checked first: the log object would otherwise be built for every command (1,000 PASVs at once).
+    if (this.ctx.log.isLevelEnabled("debug")) {
+      this.ctx.log.debug({ session: this.id, verb: cmd.verb, arg: cmd.verb === "PASS" ? "[redacted]" : cmd.arg.slice(0, 200) }, "command");
+    }
     const spec = COMMANDS[cmd.verb];
     if (!spec) {
       this.reply(502, "Command not implemented");
