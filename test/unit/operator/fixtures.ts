@@ -72,3 +72,34 @@ export const INVALID: [string, Record<string, unknown>, RegExp, RegExp?][] = [
   ["sharePorts with Relaxed", withSpec((s) => ((s.passive.sharePorts = true), (s.dataConnectionCheck = "Relaxed"), (s.service = { type: "ClusterIP" }))), /sharePorts routes each data connection/],
 ];
 
+/** One value for every field of spec.podTemplate (the integration test applies the same). */
+export const EVERY_FIELD = {
+  metadata: { labels: { team: "storage", "example.com/tier": "gold" }, annotations: { "example.com/owner": "ops@example.com", note: "" } },
+  spec: {
+    imagePullSecrets: [{ name: "registry-a" }, { name: "registry-b" }],
+    nodeSelector: { "kubernetes.io/os": "linux", pool: "ftp" },
+    tolerations: [
+      { key: "dedicated", operator: "Equal", value: "ftp", effect: "NoSchedule" },
+      { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 30 },
+    ],
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }] }],
+        },
+        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchExpressions: [{ key: "disk", operator: "In", values: ["ssd"] }] } }],
+      },
+      podAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 5, podAffinityTerm: { labelSelector: { matchLabels: { app: "cache" } }, topologyKey: "topology.kubernetes.io/zone" } },
+        ],
+      },
+      podAntiAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchExpressions: [{ key: "app", operator: "In", values: ["noisy"] }] }, topologyKey: "kubernetes.io/hostname" }],
+      },
+    },
+    topologySpreadConstraints: [{ maxSkew: 2, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", minDomains: 2, nodeTaintsPolicy: "Honor" }],
+    priorityClassName: "ftp-critical",
+    serviceAccountName: "ftp-pods",
+  },
+} as const;

@@ -6,44 +6,13 @@ import { describe, it } from "node:test";
 import { validateSpec, type SpecInput } from "../../../operator/src/api/v1alpha1.ts";
 import { effective, selectorLabels } from "../../../operator/src/controller/model.ts";
 import { buildStatefulSet, defaultTopologySpread } from "../../../operator/src/controller/statefulset.ts";
-import { ftpServer } from "./fixtures.ts";
+import { EVERY_FIELD, ftpServer } from "./fixtures.ts";
 
 const podOf = (spec: Partial<SpecInput>) => {
   const fs = ftpServer(spec, "files");
   return (buildStatefulSet(fs, effective(fs.spec)) as any).spec.template;
 };
 
-/** One value for every field of spec.podTemplate (the integration test applies the same). */
-export const EVERY_FIELD = {
-  metadata: { labels: { team: "storage", "example.com/tier": "gold" }, annotations: { "example.com/owner": "ops@example.com", note: "" } },
-  spec: {
-    imagePullSecrets: [{ name: "registry-a" }, { name: "registry-b" }],
-    nodeSelector: { "kubernetes.io/os": "linux", pool: "ftp" },
-    tolerations: [
-      { key: "dedicated", operator: "Equal", value: "ftp", effect: "NoSchedule" },
-      { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 30 },
-    ],
-    affinity: {
-      nodeAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }] }],
-        },
-        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchExpressions: [{ key: "disk", operator: "In", values: ["ssd"] }] } }],
-      },
-      podAffinity: {
-        preferredDuringSchedulingIgnoredDuringExecution: [
-          { weight: 5, podAffinityTerm: { labelSelector: { matchLabels: { app: "cache" } }, topologyKey: "topology.kubernetes.io/zone" } },
-        ],
-      },
-      podAntiAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchExpressions: [{ key: "app", operator: "In", values: ["noisy"] }] }, topologyKey: "kubernetes.io/hostname" }],
-      },
-    },
-    topologySpreadConstraints: [{ maxSkew: 2, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", minDomains: 2, nodeTaintsPolicy: "Honor" }],
-    priorityClassName: "ftp-critical",
-    serviceAccountName: "ftp-pods",
-  },
-} as const;
 
 describe("spec.podTemplate → StatefulSet pod template", () => {
   it("the full example is valid", () => {
