@@ -2,7 +2,7 @@
 // kubelet): every field applied to an FtpServer is read back from the StatefulSet the operator
 // wrote; a change to one field is followed; a no-op resync then writes nothing (no perpetual diff
 // from API-server defaulting or field order); admission refuses the operator's own labels.
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- plain JSON objects */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
