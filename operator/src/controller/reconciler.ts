@@ -342,7 +342,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       if (p) return p;
     }
     for (const pod of podObjs) {
-      const p = containerProblem(pod) ?? unschedulable(pod);
+      // Unschedulable only counts where pods must run (a control plane without nodes never schedules).
+      const p = containerProblem(pod) ?? (readiness === "pods" ? unschedulable(pod) : undefined);
       if (p) return p;
     }
     if (readiness === "pods" && (st.readyReplicas ?? 0) < fs.spec.replicas) {
