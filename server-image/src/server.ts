@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Server as HttpServer } from "node:http";
 import { lookup } from "node:dns/promises";
 import { readFile } from "node:fs/promises";
-import { watch, type FSWatcher } from "node:fs";
+import { readFileSync, watch, type FSWatcher } from "node:fs";
 import path from "node:path";
 import { parseConfig, parseUsers, passiveRangeFor, type ServerConfig } from "#server-config";
 import { AddressMatcher, ClassTable, RuleTable, normalizeIp } from "./classes/match.ts";
@@ -70,6 +70,18 @@ function compile(config: ServerConfig, previousTls: { fp: string; ctx: Runtime["
 const PREOPEN_MAX_PORTS = Number(process.env.PASV_PREOPEN_MAX_PORTS ?? "4096");
 /** Local addresses (control connections' destinations) whose passive ports are pre-opened. */
 const PREOPEN_MAX_HOSTS = 4;
+
+/** The soft limit on open files (Node raises it to the hard limit at start), or null if unknown. */
+function openFileLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "latin1"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+/** At most a quarter of the file descriptors go to pre-opened ports (all addresses): sessions need two each. */
+const PREOPEN_FD_BUDGET = Math.floor((openFileLimit() ?? 4096) / 4);
 
 export class FtpServer implements ServerContext {
   runtime: Runtime;
@@ -136,10 +148,10 @@ export class FtpServer implements ServerContext {
   }
 
   /** Relaxed mode never keeps listeners (its first connection wins: none may wait in a backlog before the PASV). */
-  private preopenWanted(): boolean {
+  private preopenWanted(hosts = Math.max(1, this.warmHosts.size)): boolean {
     const r = this.pool.range;
     const size = r.end - r.start + 1;
-    return this.runtime.config.dataConnectionCheck === "strict" && size > 0 && size <= PREOPEN_MAX_PORTS;
+    return this.runtime.config.dataConnectionCheck === "strict" && size > 0 && size <= PREOPEN_MAX_PORTS && size * hosts <= PREOPEN_FD_BUDGET;
   }
 
   /**
@@ -147,7 +159,7 @@ export class FtpServer implements ServerContext {
    * listener open and listen()/close() leave the per-PASV path (a burst of 1,000 PASVs at once).
    */
   private warmPassive(host: string): void {
-    if (this.stopped || this.warmHosts.has(host) || this.warmHosts.size >= PREOPEN_MAX_HOSTS || !this.preopenWanted()) return;
+    if (this.stopped || this.warmHosts.has(host) || this.warmHosts.size >= PREOPEN_MAX_HOSTS || !this.preopenWanted(this.warmHosts.size + 1)) return;
     this.warmHosts.add(host);
     this.preopen(host);
   }

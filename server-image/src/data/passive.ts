@@ -186,6 +186,8 @@ const PREOPEN_BATCH = 64;
  */
 export async function preopenListeners(host: string, ports: Iterable<number>, policy: ListenerPolicy): Promise<number> {
   let opened = 0;
+  // Out of file descriptors: stop at once, sessions need them more than pre-opened ports do.
+  let outOfFds = false;
   let batch: Promise<void>[] = [];
   const flush = async (): Promise<void> => {
     await Promise.all(batch);
@@ -211,12 +213,14 @@ export async function preopenListeners(host: string, ports: Iterable<number>, po
           // A kept listener no longer wanted (range changed meanwhile) closes now.
           if (l.waiting.size === 0) l.closeIfIdle();
         },
-        () => {
+        (err: NodeJS.ErrnoException) => {
           if (listeners.get(key) === l) listeners.delete(key);
+          if (err.code === "EMFILE" || err.code === "ENFILE") outOfFds = true;
         },
       ),
     );
     if (batch.length >= PREOPEN_BATCH) await flush();
+    if (outOfFds) break;
   }
   await flush();
   return opened;
