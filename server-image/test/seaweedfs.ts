@@ -5,6 +5,7 @@
 // directory, one access key, and telemetry off (no traffic leaves the machine).
 
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -38,16 +39,28 @@ export function weedBinary(): string {
   }
 }
 
-/** A port nothing listens on at `ip` right now. */
-function freePortOn(ip: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen({ host: ip, port: 0 }, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+/**
+ * A port nothing listens on at `ip` right now, below the kernel's ephemeral range: weed's own
+ * outgoing connections (filer and gateway to the master, during start-up) take source ports from
+ * that range and once took the S3 port before its listener bound ("address already in use").
+ */
+async function freePortOn(ip: string, taken: Set<number>): Promise<number> {
+  const ephemeralStart = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "latin1").trim().split(/\s+/)[0]) || 32768;
+  const lo = 10_000;
+  for (let i = 0; i < 200; i++) {
+    const port = lo + Math.floor(Math.random() * (ephemeralStart - lo));
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen({ host: ip, port }, () => s.close(() => resolve(true)));
     });
-  });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port below ${ephemeralStart} on ${ip} in 200 tries`);
 }
 
 export interface WeedOptions {
@@ -55,6 +68,8 @@ export interface WeedOptions {
   ip?: string;
   /** Where weed keeps its data (default a new temp directory, removed by stop()). */
   parentDir?: string;
+  /** Volumes the server may grow (of 256 MB each; default 16 = 4 GB). Deleted objects' space comes back only by a vacuum, minutes later. */
+  volumeMax?: number;
 }
 
 export async function startWeed(opts: WeedOptions = {}): Promise<Weed> {
@@ -69,14 +84,15 @@ export async function startWeed(opts: WeedOptions = {}): Promise<Weed> {
     JSON.stringify({ identities: [{ name: "pasv", credentials: [{ accessKey, secretKey }], actions: ["Admin", "Read", "Write", "List", "Tagging"] }] }),
   );
   const ports: number[] = [];
-  for (let i = 0; i < 8; i++) ports.push(await freePortOn(ip));
+  const taken = new Set<number>();
+  for (let i = 0; i < 8; i++) ports.push(await freePortOn(ip, taken));
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = ports as [number, number, number, number, number, number, number, number];
   const args = [
     "server",
     `-ip=${ip}`,
     `-ip.bind=${ip}`,
     `-dir=${dir}`,
-    "-volume.max=16",
+    `-volume.max=${opts.volumeMax ?? 16}`,
     "-master.volumeSizeLimitMB=256",
     "-master.telemetry=false",
     `-master.port=${master}`,
