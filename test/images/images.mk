@@ -1,8 +1,13 @@
 # Offline images (test/images). Included from the root Makefile; stand-alone:
 #   make -f Makefile -f test/images/images.mk image
-.PHONY: docker-up docker-down image-bases image image-tar test-image
+.PHONY: docker-up docker-down image-bases image image-tar operator-image-tar test-image
 
-SERVER_IMAGE ?= pasv.local/ftp-server:dev
+# The published names (test/images/names.ts, test/images/lib.sh): $(IMAGE_REGISTRY)/<image>:<appVersion>,
+# appVersion from the chart's Chart.yaml (the one source of truth). Both stay overridable.
+APP_VERSION := $(shell sed -n 's/^appVersion: *"*\([^" ]*\)"*.*/\1/p' charts/pasv-operator/Chart.yaml)
+IMAGE_REGISTRY ?= images.pasv.dev
+SERVER_IMAGE ?= $(IMAGE_REGISTRY)/ftp-server:$(APP_VERSION)
+OPERATOR_IMAGE ?= $(IMAGE_REGISTRY)/pasv-operator:$(APP_VERSION)
 IMAGES_DIR ?= $(CURDIR)/out/images
 
 docker-up: ## start Docker Engine from Debian's docker.io (installs it if missing; idempotent)
@@ -19,6 +24,9 @@ image: deps ## build the FTP server image offline as $(SERVER_IMAGE) (starts doc
 
 image-tar: image ## save $(SERVER_IMAGE) as out/images/ftp-server.tar (for ctr images import)
 	test/images/save-image.sh $(IMAGES_DIR)/ftp-server.tar $(SERVER_IMAGE)
+
+operator-image-tar: operator-image ## save $(OPERATOR_IMAGE) as out/images/pasv-operator.tar (for ctr images import)
+	test/images/save-image.sh $(IMAGES_DIR)/pasv-operator.tar $(OPERATOR_IMAGE)
 
 test-image: image ## testcontainers: run the image read-only/non-root, move files through it
 	SERVER_IMAGE=$(SERVER_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \

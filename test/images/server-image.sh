@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the FTP server image offline as pasv.local/ftp-server:dev (or $SERVER_IMAGE):
+# Builds the FTP server image offline under its published name, images.pasv.dev/ftp-server:<the
+# chart's appVersion> (lib.sh server_image_name; or $SERVER_IMAGE):
 # dockerd from Debian, pasv.local/node:24 from Debian packages + the pinned Node binary,
 # and a staged build context (server sources + a pruned production node_modules copied from
 # the checkout), so neither the build nor the image needs a registry or network.
@@ -10,7 +11,7 @@ root=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-image=${SERVER_IMAGE:-pasv.local/ftp-server:dev}
+image=${SERVER_IMAGE:-$(server_image_name)}
 base=${NODE_IMAGE_NAME:-pasv.local/node:24}
 
 "$here/node-base-image.sh"
