@@ -18,10 +18,12 @@ import assert from "node:assert/strict";
 import { Client, enterPassiveModeIPv4 } from "basic-ftp";
 import { GenericContainer, Wait, type StartedTestContainer } from "testcontainers";
 import { hashPassword } from "../src/auth/password.ts";
+import { serverImage } from "../../test/images/names.ts";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 const root = resolve(import.meta.dirname, "../..");
-const IMAGE = process.env.SERVER_IMAGE ?? "pasv.local/ftp-server:dev";
+// The published name (images.pasv.dev/ftp-server:<the chart's appVersion>) that `make image` builds.
+const IMAGE = process.env.SERVER_IMAGE ?? serverImage();
 const UID = 10001;
 const USER = "alice";
 const PASSWORD = "image-test-" + randomBytes(6).toString("hex");
