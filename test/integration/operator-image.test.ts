@@ -3,7 +3,7 @@
 // --ftp-server-image; spec.image overrides it; an operator restarted with a new default (what
 // `helm upgrade` to a new appVersion does) moves the StatefulSet to the new image with no edit to
 // the FtpServer (same generation). test/e2e/upgrade.test.ts does the same with pods and sessions.
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment -- plain JSON objects */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";

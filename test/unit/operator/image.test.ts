@@ -1,4 +1,4 @@
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access -- tests poke at plain JSON */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return -- tests poke at plain JSON */
 // Which FTP-server image a pod runs: spec.image when set, else the operator's default (the chart's
 // --ftp-server-image), which is the chart's appVersion under the published name when unset.
 import assert from "node:assert/strict";
