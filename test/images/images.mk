@@ -1,6 +1,6 @@
 # Offline images (test/images). Included from the root Makefile; stand-alone:
 #   make -f Makefile -f test/images/images.mk image
-.PHONY: docker-up docker-down image-bases image image-tar operator-image-tar test-image
+.PHONY: docker-up docker-down image-bases image image-tar operator-image-tar cluster-images test-image
 
 # The published names (test/images/names.ts, test/images/lib.sh): $(IMAGE_REGISTRY)/<image>:<appVersion>,
 # appVersion from the chart's Chart.yaml (the one source of truth). Both stay overridable.
@@ -27,6 +27,12 @@ image-tar: image ## save $(SERVER_IMAGE) as out/images/ftp-server.tar (for ctr i
 
 operator-image-tar: operator-image ## save $(OPERATOR_IMAGE) as out/images/pasv-operator.tar (for ctr images import)
 	test/images/save-image.sh $(IMAGES_DIR)/pasv-operator.tar $(OPERATOR_IMAGE)
+
+# The node's containerd of `make cluster-up FULL_NODE=1` (CLUSTER_DIR: the root Makefile's).
+NODE_CONTAINERD ?= $(CLUSTER_DIR)/node/containerd/containerd.sock
+cluster-images: image-tar operator-image-tar ## import both images into the local node (make cluster-up FULL_NODE=1) under their published names
+	@test -S $(NODE_CONTAINERD) || { echo "no node containerd at $(NODE_CONTAINERD): make cluster-up FULL_NODE=1 first" >&2; exit 1; }
+	for t in ftp-server pasv-operator; do ctr --address $(NODE_CONTAINERD) --namespace k8s.io images import $(IMAGES_DIR)/$$t.tar; done
 
 test-image: image ## testcontainers: run the image read-only/non-root, move files through it
 	SERVER_IMAGE=$(SERVER_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
