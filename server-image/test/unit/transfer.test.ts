@@ -205,3 +205,15 @@ test("buffer pool: capped, FIFO waiters, no buffer given out twice", async () =>
   assert.notEqual(x1, x2);
   assert.equal(pool.stats().allocated, 2);
 });
+
+test("buffer pool: prewarm allocates and touches up to the cap, and the warmed buffers are handed out first", async () => {
+  const pool = new BufferPool(CHUNK, 3);
+  assert.equal(pool.prewarm(2), 2);
+  assert.deepEqual(pool.stats(), { allocated: 2, free: 2, inUse: 0, waiting: 0, max: 3 });
+  assert.equal(pool.prewarm(10), 3, "never past the cap");
+  assert.equal(pool.prewarm(1), 3, "already warm: nothing more");
+  const got = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+  assert.ok(got.every((b) => b !== null && b.length === CHUNK && b.every((x) => x === 0)), "written (zeroed) buffers of the pool's size");
+  assert.equal(pool.tryAcquire(), null, "the cap holds after a prewarm");
+  assert.equal(pool.stats().allocated, 3);
+});
