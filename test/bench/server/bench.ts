@@ -11,10 +11,12 @@
 //   4. small files: lftp mirrors BENCH_SMALL_FILES small files up (mirror -R) and back through a
 //      34-port passive range, each server at its default pool settings; failures (files missing or
 //      different after each direction) and wall time, median of BENCH_SMALL_REPEAT rounds
+//   5. s3 (s3.ts): the BENCH_BIG_MB file RETR/STOR through ours on S3 (SeaweedFS from the cache of
+//      `make seaweedfs`), ours on local disk and vsftpd on local disk, BENCH_S3_REPEAT rounds
 //
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
-// BENCH_PHASES=throughput,sessions,pool,smallfiles  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// BENCH_S3_REPEAT=3  BENCH_PHASES=throughput,sessions,pool,smallfiles,s3  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -29,6 +31,8 @@ import {
   type Throughput,
 } from "./results.ts";
 import { recordResult } from "../../../hack/bench-docs.ts";
+import { s3Phase } from "./s3.ts";
+import { renderS3Results, type S3PhaseResult } from "./s3-results.ts";
 
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const BIG_MB = env("BENCH_BIG_MB", 1024);
@@ -41,7 +45,7 @@ const SMALL_FILES = env("BENCH_SMALL_FILES", 1000);
 const SMALL_REPEAT = env("BENCH_SMALL_REPEAT", 3);
 /** The issue-10 range: 34 passive ports (vsftpd moved 1,200 files each way through it in 1.9 s). */
 const SMALL_PORTS = 34;
-const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool,smallfiles").split(",").map((s) => s.trim()));
+const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool,smallfiles,s3").split(",").map((s) => s.trim()));
 const PROFILE = process.env.BENCH_PROFILE === "1";
 const MAX_MINUTES = env("BENCH_MAX_MINUTES", 25);
 const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
@@ -92,7 +96,7 @@ function prepareFiles(): void {
   const dir = join(WORK, "files");
   mkdirSync(dir, { recursive: true });
   const want: [string, number][] = [];
-  if (PHASES.has("throughput")) want.push(["big.bin", BIG_MB * 1024 * 1024]);
+  if (PHASES.has("throughput") || PHASES.has("s3")) want.push(["big.bin", BIG_MB * 1024 * 1024]);
   if (PHASES.has("sessions")) want.push(["1m.bin", 1024 * 1024]);
   for (const [name, size] of want) {
     const p = join(dir, name);
@@ -545,6 +549,15 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
+  let s3: S3PhaseResult | undefined;
+  if (PHASES.has("s3")) {
+    if (!wanted.includes("ours") || !wanted.includes("vsftpd")) notes.push("s3: NOT MEASURED — the s3 phase runs ours and vsftpd side by side (BENCH_SERVERS)");
+    else {
+      log(`s3: ${BIG_MB} MiB RETR and STOR through ours on S3 (SeaweedFS), ours and vsftpd on local disk, ${env("BENCH_S3_REPEAT", 3)} rounds`);
+      s3 = await s3Phase({ work: WORK, bigPath: join(WORK, "files/big.bin"), rounds: env("BENCH_S3_REPEAT", 3), nodeFlags, running, log });
+    }
+  }
+
   const results: ServerResults = {
     bench: "server",
     servers: wanted,
@@ -557,12 +570,15 @@ async function main(): Promise<void> {
     sessions: sess,
     pools,
     smallfiles: small,
+    ...(s3 ? { s3 } : {}),
   };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
   const md = mainPhases || PHASES.has("pool") ? renderServerResults(results) : "";
   const smallMd = PHASES.has("smallfiles") ? renderSmallFiles(results) : "";
-  writeFileSync(join(OUT, "server-results.md"), md + (md && smallMd ? "\n" : "") + smallMd);
-  console.log(md + smallMd);
+  const s3Md = renderS3Results(results);
+  const mds = [md, smallMd, s3Md].filter(Boolean);
+  writeFileSync(join(OUT, "server-results.md"), mds.join("\n"));
+  console.log(mds.join("\n"));
   // BENCH_DOCS=1: the raw file goes to docs/benchmarks/results/ and docs/benchmarks.md is regenerated
   // from the committed files (each block from the latest file holding its phases).
   if (process.env.BENCH_DOCS === "1") log(`recorded ${recordResult("server", results)}; docs/benchmarks.md regenerated`);

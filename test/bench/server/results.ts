@@ -3,6 +3,8 @@
 // (docs/benchmarks/results/server-*.json) into docs/benchmarks.md, so every figure on that page
 // comes from a file in the repository. Units: MB = 10^6 bytes (MB/s = 10^6 bytes/s).
 
+import type { S3PhaseResult } from "./s3-results.ts";
+
 export type Name = "ours" | "vsftpd";
 
 export interface Throughput {
@@ -107,6 +109,8 @@ export interface ServerResults {
   sessions: Record<string, SessionsResult>;
   pools: Record<string, PoolLevel[]>;
   smallfiles?: Record<string, SmallFilesResult>;
+  /** The s3 phase (s3.ts, s3-results.ts). */
+  s3?: S3PhaseResult;
 }
 
 /** Whether the file holds the phases of the main table (throughput, sessions or pool) / the small-files table. */
