@@ -759,7 +759,14 @@ const specShape = z
       .max(100)
       .default(2)
       .describe("FTP-server pods. With PortPartitioned each pod owns a slice of the passive range (its StatefulSet ordinal is its slot)."),
-    image: z.string().min(1).max(512).default("pasv-ftp-server:dev").describe("FTP-server image (server-image/)."),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe(
+        "FTP-server image (server-image/), to pin one. Unset (recommended): the operator's default, the FTP-server image of its release (flag --ftp-server-image, set by the chart), so an operator upgrade rolls the pods to the matching server; nothing is stored here.",
+      ),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent").describe("Image pull policy."),
     resources: resourcesSchema.optional(),
     controlPort: port("The FTP control port (pods and Service). Must lie outside the passive range.").default(21),

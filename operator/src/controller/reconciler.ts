@@ -48,6 +48,8 @@ export interface ReconcilerOptions {
   /** see StatusInput.workloadReadiness */
   workloadReadiness?: "pods" | "applied";
   maxPortsPerSlice?: number;
+  /** image of FtpServers without spec.image (main.ts: --ftp-server-image); default version.ts DEFAULT_FTP_SERVER_IMAGE */
+  defaultServerImage?: string;
   nodePortPool?: number;
   /** periodic resync of every FtpServer (ms); 0 = off */
   resyncMs?: number;

@@ -7,6 +7,7 @@ import { METRICS_PORT } from "../api/v1alpha1.ts";
 import type { KubeObject } from "../runtime/types.ts";
 import { CONFIG_DIR, DATA_DIR, POD_INDEX_LABEL, TLS_DIR, USERS_DIR, childMeta, childNames, commonLabels, selectorLabels, type Effective } from "./model.ts";
 import { canonicalQuantities, canonicalQuantity } from "./quantity.ts";
+import { DEFAULT_FTP_SERVER_IMAGE } from "../version.ts";
 
 /** Seconds a terminating pod keeps serving before SIGTERM (see the container's preStop). */
 export const PRE_STOP_SECONDS = 5;
@@ -15,7 +16,8 @@ export const CONTAINER_NAME = "ftp-server";
 /** uid/gid of the server image's user (server-image/Dockerfile). */
 export const SERVER_UID = 10001;
 
-export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
+/** `defaultServerImage`: the operator's --ftp-server-image, for FtpServers without spec.image. */
+export function buildStatefulSet(fs: FtpServer, e: Effective, opts: { defaultServerImage?: string } = {}): KubeObject {
   const s = e.spec;
   const name = fs.metadata.name;
   const names = childNames(name);
@@ -48,9 +50,11 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
 
   const container: Record<string, unknown> = {
     name: CONTAINER_NAME,
-    image: s.image,
+    // spec.image pins an image; without it the operator's default runs, so upgrading the operator
+    // (a new --ftp-server-image) rolls these pods with no edit to the FtpServer.
+    image: s.image ?? opts.defaultServerImage ?? DEFAULT_FTP_SERVER_IMAGE,
     imagePullPolicy: s.imagePullPolicy,
-    // The image's entrypoint runs `node server-image/src/main.ts --config /etc/pasv/config/config.yaml`.
+    // The image's entrypoint runs `node server-image/src/main.js --config /etc/pasv/config/config.yaml` (compiled).
     env: [
       // The pod's slot = StatefulSet ordinal; the server picks passive.slices[slot] by it.
       { name: "PASV_SLOT", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } },
