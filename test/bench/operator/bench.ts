@@ -36,6 +36,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
+import { createServer, type AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -171,10 +172,17 @@ const sum = (w: Record<string, number>, exclude: string[] = []) =>
 const cluster = await startTestCluster({ serviceClusterIpRange: "10.96.0.0/16" });
 const client = newClient(cluster.kubeConfig);
 const children: ChildProcess[] = [];
-let healthPort = 18380;
+/** A port free right now (fixed ports collided with other benches on a shared machine). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
 
-function startOperator(ns: string, tag: string): { proc: ChildProcess; port: number } {
-  const port = healthPort++;
+async function startOperator(ns: string, tag: string): Promise<{ proc: ChildProcess; port: number }> {
+  const port = await freePort();
   const logDir = values["operator-log-dir"] || cluster.dir;
   mkdirSync(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `bench-operator-${tag}.log`));
@@ -284,7 +292,7 @@ try {
 
     // 2. cold start
     const t0 = Date.now();
-    const op = startOperator(ns, `${tag}-cold`);
+    const op = await startOperator(ns, `${tag}-cold`);
     let peakRss = 0;
     const deadline = t0 + Number(values["timeout-seconds"]) * 1000;
     while (readySet.size < n && Date.now() < deadline && op.proc.exitCode === null) {
@@ -325,7 +333,7 @@ try {
 
     // 4. no-op resync: a fresh operator over converged objects
     const t1 = Date.now();
-    const op2 = startOperator(ns, `${tag}-resync`);
+    const op2 = await startOperator(ns, `${tag}-resync`);
     let m2 = await waitMetrics(op2.port);
     const resyncDeadline = Date.now() + Number(values["timeout-seconds"]) * 1000;
     while ((m2.reconciles < n || m2.depth > 0) && Date.now() < resyncDeadline) {
