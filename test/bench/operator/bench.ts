@@ -36,7 +36,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
-import { createServer, type AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -49,6 +48,7 @@ import { bulkApply } from "./bulk-apply.ts";
 import { MAX_PASSIVE_PORTS } from "../../../operator/src/api/v1alpha1.ts";
 import { Resources } from "../../../operator/src/runtime/types.ts";
 import { eventually, within } from "../../support/eventually.ts";
+import { freePort } from "../../support/ports.ts";
 import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
@@ -172,15 +172,6 @@ const sum = (w: Record<string, number>, exclude: string[] = []) =>
 const cluster = await startTestCluster({ serviceClusterIpRange: "10.96.0.0/16" });
 const client = newClient(cluster.kubeConfig);
 const children: ChildProcess[] = [];
-/** A port free right now (fixed ports collided with other benches on a shared machine). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 async function startOperator(ns: string, tag: string): Promise<{ proc: ChildProcess; port: number }> {
   const port = await freePort();
   const logDir = values["operator-log-dir"] || cluster.dir;
