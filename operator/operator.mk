@@ -17,4 +17,4 @@ bench-operator: deps ## operator benchmark: 1000x100, 100x1000 ports and the max
 	$(NODE) --expose-gc test/bench/operator/bench.ts $(BENCH_OPERATOR_ARGS)
 
 operator-run: deps ## run the operator against $$KUBECONFIG (flags: OPERATOR_ARGS)
-	$(NODE) --max-semi-space-size=4 operator/src/main.ts $(OPERATOR_ARGS)
+	$(NODE) --max-semi-space-size=4 --heap-growing-percent=25 operator/src/main.ts $(OPERATOR_ARGS)

@@ -240,6 +240,43 @@ describe("FtpServer operator", () => {
     assert.deepEqual(op.manager.client.writes.records.filter((r) => r.resource !== "leases"), [], "writes after a cold start");
   });
 
+  test("children edited out of band (Service port, ConfigMap, EndpointSlice, StatefulSet) are put back, then quiet", async () => {
+    // The caches keep compact entries (fingerprints, runtime/compact.ts), not the children's
+    // fields: an edit by another manager must still be seen and repaired.
+    await client.create(FtpServers, ftpServerObject("drift", ns, {
+      replicas: 2, passive: { basePort: 32000, numberOfPorts: 20 }, users: { secretName: "users" }, service: { type: "ClusterIP" },
+    }));
+    await eventually("Ready", async () => condition(await getFs("drift"), "Ready")?.status === "True");
+    await waitIdle(op);
+    const want = {
+      svc: await get(Resources.Service, "drift"),
+      cm: await get(Resources.ConfigMap, "drift-config"),
+      sts: await get(Resources.StatefulSet, "drift"),
+    };
+    const slice = (await client.list<any>(Resources.EndpointSlice, { namespace: ns, labelSelector: { "kubernetes.io/service-name": "drift" } })).items
+      .find((s: any) => s.metadata.labels["endpointslice.kubernetes.io/managed-by"] === ENDPOINTSLICE_MANAGED_BY);
+    assert.ok(slice, "an operator slice");
+    const edit = (type: ResourceType, name: string, patch: unknown) =>
+      client.request("PATCH", `${type.apiVersion.includes("/") ? `/apis/${type.apiVersion}` : "/api/v1"}/namespaces/${ns}/${type.plural}/${name}`, {
+        body: patch, contentType: "application/merge-patch+json", query: { fieldManager: "kubectl-edit" },
+      });
+    const ports = want.svc.spec.ports.map((p: any, i: number) => (i === 3 ? { ...p, targetPort: 9999 } : p));
+    await edit(Resources.Service, "drift", { spec: { ports } });
+    await edit(Resources.ConfigMap, "drift-config", { data: { [Object.keys(want.cm.data)[0]!]: "edited" } });
+    await edit(Resources.StatefulSet, "drift", { spec: { replicas: 5 } });
+    await edit(Resources.EndpointSlice, slice.metadata.name, { ports: slice.ports.slice(1) });
+    await eventually("Service port repaired", async () => (await get(Resources.Service, "drift")).spec.ports[3].targetPort === want.svc.spec.ports[3].targetPort);
+    await eventually("ConfigMap repaired", async () => JSON.stringify((await get(Resources.ConfigMap, "drift-config")).data) === JSON.stringify(want.cm.data));
+    await eventually("StatefulSet replicas repaired", async () => (await get(Resources.StatefulSet, "drift")).spec.replicas === 2);
+    await eventually("EndpointSlice ports repaired", async () => (await get(Resources.EndpointSlice, slice.metadata.name)).ports?.length === slice.ports.length);
+    await waitIdle(op);
+    const before = op.manager.client.writes.count({ exclude: ["leases", "events"] });
+    await sleep(1500);
+    await waitIdle(op);
+    assert.equal(op.manager.client.writes.count({ exclude: ["leases", "events"] }) - before, 0, "no writes once repaired (no fight)");
+    await client.delete(FtpServers, "drift", ns);
+  });
+
   test("quantities in any form → the server's canonical form in the StatefulSet, and a resync writes nothing", async () => {
     const requests = { cpu: "1000m", memory: "1024Mi", "ephemeral-storage": "0.5Gi" };
     const limits = { cpu: "1.5", memory: "2048Mi" };

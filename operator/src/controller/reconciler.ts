@@ -12,7 +12,7 @@ import type { Controller, ReconcileContext, Request, Result } from "../runtime/c
 import { enqueueByLabel } from "../runtime/controller.ts";
 import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
-import { ownedFieldsOnly, slimObject, slimPod } from "../runtime/slim.ts";
+import { slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
 import { desiredChildren, type Desired } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
@@ -160,14 +160,16 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   // Children carry the server label; selecting on its existence keeps the caches to our objects.
   const ours = { ...ns, labelSelector: SERVER_LABEL };
   const servers = mgr.informer(FtpServers, { ...ns, ...(opts.resyncMs ? { resyncMs: opts.resyncMs } : {}) });
-  // Children: only what our field manager owns (plus the Service's cluster IP and selector) is
-  // cached — enough for the no-op skip rule and the reconciler; server defaults are dropped.
+  // Children: compact entries (runtime/compact.ts) — metadata, status, the Service's cluster IP and
+  // selector, and a fingerprint of what our field manager owns; the no-op skip rule decides from the
+  // fingerprint and the applier's memo (port lists are not kept: they were most of the memory).
+  const compact = (type: ResourceType, keep: string[][] = []) => mgr.applier.compactTransform(type, { keep });
   const slimmers = new Map<string, (o: KubeObject) => KubeObject>([
-    [Resources.Service.plural, ownedFieldsOnly([["spec", "clusterIP"], ["spec", "clusterIPs"], ["spec", "selector"]])],
-    [Resources.ConfigMap.plural, ownedFieldsOnly()],
-    [Resources.StatefulSet.plural, ownedFieldsOnly()],
-    [Resources.EndpointSlice.plural, ownedFieldsOnly()],
-    [Resources.NetworkPolicy.plural, ownedFieldsOnly()],
+    [Resources.Service.plural, compact(Resources.Service, [["spec", "clusterIP"], ["spec", "clusterIPs"], ["spec", "selector"]])],
+    [Resources.ConfigMap.plural, compact(Resources.ConfigMap)],
+    [Resources.StatefulSet.plural, compact(Resources.StatefulSet)],
+    [Resources.EndpointSlice.plural, compact(Resources.EndpointSlice)],
+    [Resources.NetworkPolicy.plural, compact(Resources.NetworkPolicy)],
     [FtpServers.plural, slimObject],
   ]);
   const services = mgr.informer(Resources.Service, { ...ours, transform: slimmers.get(Resources.Service.plural)! });
@@ -194,7 +196,12 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     [Resources.NetworkPolicy, networkPolicies],
   ]);
   for (const [type, inf] of childCaches) {
-    inf.addHandler({ onDelete: (o) => recent.forget(type, o.metadata?.namespace ?? "", o.metadata?.name ?? "") });
+    inf.addHandler({
+      onDelete: (o) => {
+        recent.forget(type, o.metadata?.namespace ?? "", o.metadata?.name ?? "");
+        mgr.applier.memo.forget(type, o.metadata?.namespace, o.metadata?.name);
+      },
+    });
   }
 
   /** One reconcile's context: the FtpServer as read, its namespace and the abort signal. */
@@ -237,10 +244,9 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       [Resources.Service, want.service], [Resources.ConfigMap, want.configMap], [Resources.StatefulSet, want.statefulSet],
       ...want.endpointSlices.map((s) => [Resources.EndpointSlice, s] as [ResourceType, KubeObject]),
     ];
-    for (const [type, obj] of children) {
-      const name = obj.metadata!.name!;
-      checkOwnership(fs, type.kind, name, await findChild(run, type, name));
-    }
+    // Looked up concurrently: on a cold start none is cached and each is a GET (one round, not seven).
+    const found = await Promise.all(children.map(([type, obj]) => findChild(run, type, obj.metadata!.name!)));
+    children.forEach(([type, obj], i) => checkOwnership(fs, type.kind, obj.metadata!.name!, found[i]));
   }
 
   async function apply<T extends KubeObject>(run: Run, type: ResourceType, desired: KubeObject): Promise<T | undefined> {
@@ -272,14 +278,14 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     return svc;
   }
 
-  /** Routing and config first, then the workload that reads them. */
+  /** Routing, config and firewall first (concurrently), then the workload that reads the config. */
   async function applyChildren(run: Run, want: Desired): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
     const [slices] = await Promise.all([
       Promise.all(want.endpointSlices.map((s) => apply(run, Resources.EndpointSlice, s))),
       apply(run, Resources.ConfigMap, want.configMap),
+      applyNetworkPolicy(run, want),
     ]);
     const sts = await apply(run, Resources.StatefulSet, want.statefulSet);
-    await applyNetworkPolicy(run, want);
     return { slices, sts };
   }
 
@@ -326,12 +332,23 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     }
   }
 
+  /**
+   * Event LISTs that found nothing, per query, for PODS_MISSING_RETRY_MS: while pods are missing
+   * every pod event is a reconcile, and each asked the API server again (a field-selected LIST of
+   * Events per reconcile was a large share of its load on a cold start of 1,000 FtpServers).
+   */
+  const noEventsSince = new Map<string, number>();
   async function events(run: Run, kind: string, name: string, reason: string): Promise<EventLike[]> {
-    const list = await mgr.client.list<KubeObject & EventLike>(Resources.Event, {
-      namespace: run.namespace,
-      fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name},reason=${reason}`,
-      signal: run.signal,
-    });
+    const fieldSelector = `involvedObject.kind=${kind},involvedObject.name=${name},reason=${reason}`;
+    const key = `${run.namespace}/${fieldSelector}`;
+    const at = noEventsSince.get(key);
+    if (at !== undefined && Date.now() - at < PODS_MISSING_RETRY_MS) return [];
+    noEventsSince.delete(key);
+    const list = await mgr.client.list<KubeObject & EventLike>(Resources.Event, { namespace: run.namespace, fieldSelector, signal: run.signal });
+    if (list.items.length === 0) {
+      if (noEventsSince.size >= 10_000) noEventsSince.clear();
+      noEventsSince.set(key, Date.now());
+    }
     return list.items;
   }
 
@@ -339,7 +356,11 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   async function workloadProblem(run: Run, fs: FtpServer, podObjs: KubeObject[], sts: KubeObject | undefined): Promise<{ reason: string; message: string } | undefined> {
     const st = (sts?.status ?? {}) as StsStatus;
     const stsName = childNames(fs.metadata.name).statefulSet;
-    if (sts && podObjs.length < fs.spec.replicas) {
+    // FailedCreate can only be there once the StatefulSet controller has seen this generation (a
+    // StatefulSet we just created has no status yet): no Events LIST before that — the requeue
+    // while pods are missing, and the StatefulSet's status event, look again.
+    const stsObserved = (st.observedGeneration ?? 0) >= (sts?.metadata?.generation ?? 1);
+    if (sts && stsObserved && podObjs.length < fs.spec.replicas) {
       const p = failedCreate(`${run.namespace}/${stsName}`, await events(run, "StatefulSet", stsName, "FailedCreate"));
       if (p) return p;
     }
@@ -421,7 +442,9 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       await seams.afterChildren?.(req.key);
       const problem = await workloadProblem(run, fs, podObjs, sts);
 
-      const svcPorts = ((svc?.spec as { ports?: unknown[] } | undefined)?.ports ?? []).length;
+      // A skipped apply returns the compact cache entry (no port list): its ports are the desired ones.
+      const portsOf = (o: KubeObject | undefined) => (o?.spec as { ports?: unknown[] } | undefined)?.ports;
+      const svcPorts = (portsOf(svc) ?? (svc ? portsOf(want.service) : undefined) ?? []).length;
       const stsStatus = (sts?.status ?? {}) as StsStatus;
       await writeStatus(run, {
         eff: e,

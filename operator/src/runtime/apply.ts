@@ -3,6 +3,8 @@
 import type { Logger } from "pino";
 import { FIELD_MANAGER } from "./client.ts";
 import type { ApiClient } from "./client.ts";
+import { AppliedMemo, compactOwned, fingerprint, fingerprintOf, hashText, type CompactOptions } from "./compact.ts";
+import type { Transform } from "./slim.ts";
 import { needsApply } from "./ssa.ts";
 import type { KubeObject, OwnerReference, ResourceType } from "./types.ts";
 
@@ -33,6 +35,10 @@ export class Applier {
   private readonly log: Logger | undefined;
   /** applies sent / skipped as no-ops (the write count itself is client.writes) */
   readonly stats = { applied: 0, skipped: 0 };
+  /** what was last applied (or found in sync) per object of a compact-cached type (compact.ts) */
+  readonly memo = new AppliedMemo();
+  /** compact-cached types (plural) → how their fingerprint is taken */
+  private readonly compactTypes = new Map<string, CompactOptions>();
 
   constructor(client: ApiClient, opts: { fieldManager?: string; logger?: Logger } = {}) {
     this.client = client;
@@ -41,21 +47,49 @@ export class Applier {
   }
 
   /**
+   * The informer transform for a type whose cache holds compact entries (compact.ts): `apply` then
+   * decides from the fingerprint and this applier's memo. Use the same transform for every copy of
+   * such objects handed to `apply` as `observed`.
+   */
+  compactTransform(type: ResourceType, opts: { keep?: string[][] } = {}): Transform {
+    const o: CompactOptions = { ...opts, manager: this.fieldManager };
+    this.compactTypes.set(type.plural, o);
+    return compactOwned(type, this.memo, o);
+  }
+
+  /**
    * Apply `desired` (main resource; a `status` in it is ignored) unless `observed` — normally the
    * informer's cached copy — shows the apply would change nothing. Pass observed = undefined when
    * the object is not in the cache: it is applied.
+   *
+   * A compact `observed` (compact.ts) is skipped when the memo knows this body and the object's
+   * fingerprint; else, when it still carries its view, the full rule (ssa.ts) decides on the view;
+   * else it is applied.
    */
   async apply<T extends KubeObject>(
     type: ResourceType, desired: KubeObject, observed: KubeObject | undefined, opts: WriteOptions = {},
   ): Promise<ApplyResult<T>> {
-    if (!needsApply(desired, observed, this.fieldManager)) {
+    const { status: _status, ...body } = desired;
+    const compact = this.compactTypes.get(type.plural);
+    const fp = fingerprintOf(observed);
+    const desiredHash = compact ? hashText(JSON.stringify(body)) : "";
+    if (compact && observed && fp) {
+      const skip = this.memo.inSync(type, observed, desiredHash, fp.hash) ||
+        (fp.view !== undefined && !needsApply(desired, JSON.parse(fp.view) as KubeObject, this.fieldManager));
+      if (skip) {
+        this.memo.remember(type, observed, desiredHash, fp.hash);
+        delete fp.view; // verified: the entry needs only its fingerprint from now on
+        this.stats.skipped++;
+        return { changed: false, object: observed as T };
+      }
+    } else if (!fp && !needsApply(desired, observed, this.fieldManager)) {
       this.stats.skipped++;
       return { changed: false, object: observed as T };
     }
-    const { status: _status, ...body } = desired;
     this.stats.applied++;
     this.log?.debug({ kind: type.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace }, "apply");
     const object = await this.client.apply<T>(type, body, { fieldManager: this.fieldManager, ...signalOf(opts) });
+    if (compact && object) this.memo.remember(type, object, desiredHash, fingerprint(object, compact).hash);
     return { changed: true, object };
   }
 

@@ -7,6 +7,8 @@ export { needsApply, subsetEqual, fieldsCovered, managedEntry } from "./ssa.ts";
 export { Informer, ownerUids } from "./informer.ts";
 export { slimObject, slimPod, ownedFieldsOnly, pruneToFields, LAST_APPLIED_ANNOTATION } from "./slim.ts";
 export type { Transform } from "./slim.ts";
+export { AppliedMemo, compactOwned, fingerprint, fingerprintOf, FINGERPRINT } from "./compact.ts";
+export type { Fingerprint, CompactOptions } from "./compact.ts";
 export type { EventHandler, InformerOptions } from "./informer.ts";
 export { WorkQueue, ItemExponentialBackoff } from "./workqueue.ts";
 export { Controller, enqueueSelf, enqueueOwner, enqueueByLabel, generationChanged } from "./controller.ts";

@@ -30,7 +30,7 @@
 // Services: the cluster IP). Pod readiness is not part of it: no kubelet runs pods here.
 //
 // usage: node test/bench/operator/bench.ts [--sizes 1000x100,100x1000,max] [--replicas 3] [--ports 10] [--workers 16]
-//          [--source js|ts] [--no-bulk] [--timeout-seconds 300] [--settle-seconds 300] [--results FILE]
+//          [--source js|ts] [--no-bulk] [--timeout-seconds 300] [--settle-seconds 300] [--results FILE] [--operator-log-dir DIR]
 //          [--node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]   (node flags for the operator process, after
 //          the ones of operator/Dockerfile's ENTRYPOINT, which the bench always uses)
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -48,6 +48,7 @@ import { bulkApply } from "./bulk-apply.ts";
 import { MAX_PASSIVE_PORTS } from "../../../operator/src/api/v1alpha1.ts";
 import { Resources } from "../../../operator/src/runtime/types.ts";
 import { eventually, within } from "../../support/eventually.ts";
+import { freePort } from "../../support/ports.ts";
 import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, ftpServerObject, installCrd, newClient } from "../../integration/operator-helpers.ts";
 
 const { values } = parseArgs({
@@ -66,6 +67,8 @@ const { values } = parseArgs({
     "node-args": { type: "string", default: "" },
     /** write a heap snapshot of the cold-start operator (after it settled) into this directory */
     "heap-snapshot-dir": { type: "string", default: "" },
+    /** keep the operators' logs (stdout/stderr, e.g. with --node-args=--trace-gc) here instead of the cluster's temporary directory */
+    "operator-log-dir": { type: "string", default: "" },
     /** after the cold start, print what each informer cache holds (run the bench with node --expose-gc) */
     "cache-report": { type: "boolean", default: false },
   },
@@ -135,9 +138,10 @@ function vm(pid: number, field: "VmHWM" | "VmRSS"): number {
   }
 }
 
-async function metrics(port: number): Promise<{ writes: Record<string, number>; reconciles: number; depth: number }> {
+async function metrics(port: number): Promise<{ writes: Record<string, number>; requests: Record<string, number>; reconciles: number; depth: number }> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const writes: Record<string, number> = {};
+  const requests: Record<string, number> = {};
   let reconciles = 0;
   let depth = 0;
   for (const line of text.split("\n")) {
@@ -147,12 +151,18 @@ async function metrics(port: number): Promise<{ writes: Record<string, number>; 
       writes[res] = (writes[res] ?? 0) + Number(m[2]);
       continue;
     }
+    m = /^rest_client_requests_total\{([^}]*)\} (\S+)/.exec(line);
+    if (m) {
+      const method = /method="([^"]+)"/.exec(m[1]!)?.[1] ?? "?";
+      requests[method] = (requests[method] ?? 0) + Number(m[2]);
+      continue;
+    }
     m = /^controller_runtime_reconcile_total\{[^}]*\} (\S+)/.exec(line);
     if (m) reconciles += Number(m[1]);
     m = /^workqueue_depth\{[^}]*\} (\S+)/.exec(line);
     if (m) depth += Number(m[1]);
   }
-  return { writes, reconciles, depth };
+  return { writes, requests, reconciles, depth };
 }
 
 const sum = (w: Record<string, number>, exclude: string[] = []) =>
@@ -162,11 +172,11 @@ const sum = (w: Record<string, number>, exclude: string[] = []) =>
 const cluster = await startTestCluster({ serviceClusterIpRange: "10.96.0.0/16" });
 const client = newClient(cluster.kubeConfig);
 const children: ChildProcess[] = [];
-let healthPort = 18380;
-
-function startOperator(ns: string, tag: string): { proc: ChildProcess; port: number } {
-  const port = healthPort++;
-  const log = createWriteStream(join(cluster.dir, `bench-operator-${tag}.log`));
+async function startOperator(ns: string, tag: string): Promise<{ proc: ChildProcess; port: number }> {
+  const port = await freePort();
+  const logDir = values["operator-log-dir"] || cluster.dir;
+  mkdirSync(logDir, { recursive: true });
+  const log = createWriteStream(join(logDir, `bench-operator-${tag}.log`));
   const proc = spawn(
     process.execPath,
     [...NODE_FLAGS,
@@ -253,11 +263,15 @@ try {
     // the last one is the figure. A LIST confirms it at the end.
     const readySet = new Set<string>();
     let lastReadyAt = 0;
+    const readyTimes: number[] = [];
     const watcher = new Informer<KubeObject>(client, FtpServers, { namespace: ns });
     const onObj = (f: KubeObject) => {
       const k = f.metadata!.name!;
       if (isReady(f)) {
-        if (!readySet.has(k)) lastReadyAt = Date.now();
+        if (!readySet.has(k)) {
+          lastReadyAt = Date.now();
+          readyTimes.push(lastReadyAt);
+        }
         readySet.add(k);
       } else readySet.delete(k);
     };
@@ -269,7 +283,7 @@ try {
 
     // 2. cold start
     const t0 = Date.now();
-    const op = startOperator(ns, `${tag}-cold`);
+    const op = await startOperator(ns, `${tag}-cold`);
     let peakRss = 0;
     const deadline = t0 + Number(values["timeout-seconds"]) * 1000;
     while (readySet.size < n && Date.now() < deadline && op.proc.exitCode === null) {
@@ -310,7 +324,7 @@ try {
 
     // 4. no-op resync: a fresh operator over converged objects
     const t1 = Date.now();
-    const op2 = startOperator(ns, `${tag}-resync`);
+    const op2 = await startOperator(ns, `${tag}-resync`);
     let m2 = await waitMetrics(op2.port);
     const resyncDeadline = Date.now() + Number(values["timeout-seconds"]) * 1000;
     while ((m2.reconciles < n || m2.depth > 0) && Date.now() < resyncDeadline) {
@@ -353,16 +367,21 @@ try {
       allReady: ready === n,
       ready,
       coldStartToAllReadySeconds: readyMs / 1000,
+      /** when the first, 10th, 50th and 90th percentile FtpServer turned Ready (s from spawn) */
+      readySecondsAtPercent: Object.fromEntries([0, 10, 50, 90].map((p) => [p, readyTimes.length ? +((readyTimes[Math.min(readyTimes.length - 1, Math.floor((p / 100) * n))]! - t0) / 1000).toFixed(2) : null])),
       operatorCpuSecondsToReady: +opCpu.toFixed(1),
       apiserverCpuSecondsToReady: +apiCpu[0]!.toFixed(1),
       etcdCpuSecondsToReady: +apiCpu[1]!.toFixed(1),
       apiWrites: sum(writes),
       apiWritesPerFtpServer: +(sum(writes, ["events"]) / n).toFixed(2),
       writesByResource: writes,
+      /** every request of the operator by HTTP method (GET = gets, LISTs and watches) until settled */
+      requestsByMethod: m.requests,
       peakRssBytes: peakRss,
       rssAfterBytes: rssAfter,
       noopResyncSeconds: resyncMs / 1000,
       noopResyncWrites: sum(m2.writes, ["leases"]),
+      noopResyncWritesByResource: m2.writes,
       noopResyncPeakRssBytes: rss2,
       settledWithinBound: settled,
       pods: podCount,

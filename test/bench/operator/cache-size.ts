@@ -1,8 +1,11 @@
 // What the operator's informer caches would hold for one namespace, per resource: object count,
-// JSON size as served, JSON size after the operator's cache transform, and the V8 heap the
-// transformed objects take (heapUsed delta around holding them, after GC; needs --expose-gc).
+// JSON size as served, JSON size after the earlier cache transform (`ownedFieldsOnly`), and the V8
+// heap the objects take (heapUsed delta around holding them, after GC; needs --expose-gc): full,
+// slim (`ownedFieldsOnly`), and for owned children the compact entries the operator now caches
+// (runtime/compact.ts) — unverified (after a restart: the view string kept) and verified.
 // Called by bench.ts --cache-report; also runnable: node --expose-gc test/bench/operator/cache-size.ts KUBECONFIG NAMESPACE
 import type { ApiClient } from "../../../operator/src/runtime/client.ts";
+import { AppliedMemo, compactOwned, fingerprintOf } from "../../../operator/src/runtime/compact.ts";
 import { ownedFieldsOnly, slimObject, slimPod } from "../../../operator/src/runtime/slim.ts";
 import { Resources, type KubeObject, type ResourceType } from "../../../operator/src/runtime/types.ts";
 import { FtpServers } from "../../integration/operator-helpers.ts";
@@ -18,10 +21,11 @@ function heapUsed(): number {
 export async function cacheReport(client: ApiClient, namespace: string): Promise<Record<string, unknown>[]> {
   const kinds: [ResourceType, (o: KubeObject) => KubeObject, string | undefined][] = [
     [FtpServers, slimObject, undefined],
-    [Resources.Service, ownedFieldsOnly([["spec", "clusterIP"], ["spec", "clusterIPs"]]), "ftp.pasv.dev/server"],
+    [Resources.Service, ownedFieldsOnly([["spec", "clusterIP"], ["spec", "clusterIPs"], ["spec", "selector"]]), "ftp.pasv.dev/server"],
     [Resources.ConfigMap, ownedFieldsOnly(), "ftp.pasv.dev/server"],
     [Resources.StatefulSet, ownedFieldsOnly(), "ftp.pasv.dev/server"],
     [Resources.EndpointSlice, ownedFieldsOnly(), "ftp.pasv.dev/server"],
+    [Resources.NetworkPolicy, ownedFieldsOnly(), "ftp.pasv.dev/server"],
     [Resources.Pod, slimPod, "ftp.pasv.dev/server"],
   ];
   const out: Record<string, unknown>[] = [];
@@ -44,7 +48,18 @@ export async function cacheReport(client: ApiClient, namespace: string): Promise
     const slimJson = held.reduce((a, o) => a + JSON.stringify(o).length, 0);
     held = [];
     const mb = (n: number) => +(n / 2 ** 20).toFixed(1);
-    out.push({ resource: type.plural, count: items.length, fullJsonMB: mb(fullJson), slimJsonMB: mb(slimJson), fullHeapMB: mb(fullHeap), slimHeapMB: mb(slimHeap) });
+    const row: Record<string, unknown> = { resource: type.plural, count: items.length, fullJsonMB: mb(fullJson), slimJsonMB: mb(slimJson), fullHeapMB: mb(fullHeap), slimHeapMB: mb(slimHeap) };
+    if (selector && type !== Resources.Pod) {
+      const keep = type === Resources.Service ? [["spec", "clusterIP"], ["spec", "clusterIPs"], ["spec", "selector"]] : [];
+      const compact = compactOwned(type, new AppliedMemo(), { keep });
+      const h2 = heapUsed();
+      held = items.map((o) => compact(structuredClone(o)));
+      row.compactUnverifiedHeapMB = mb(heapUsed() - h2);
+      for (const o of held) delete fingerprintOf(o)!.view;
+      row.compactHeapMB = mb(heapUsed() - h2);
+      held = [];
+    }
+    out.push(row);
   }
   return out;
 }

@@ -88,8 +88,9 @@ export interface ScaleResults {
   results?: ScaleRow[];
 }
 
-/** What a file's name says about the code it measured (`-before-ssa-fix`, `-ssa-fix`, `-profile`). */
+/** What a file's name says about the code it measured (`-before-ssa-fix`, `-ssa-fix`, `-profile`, `-compact`). */
 export function scaleCodeLabel(file: string): string {
+  if (file.includes("-compact")) return "compact caches, heap growth 1.25×, fewer rounds";
   if (file.includes("-before-ssa-fix")) return "before";
   if (file.includes("-ssa-fix")) return "ssa fix";
   if (file.includes("-profile")) return "both fixes, `--cache-report`, heap snapshot";

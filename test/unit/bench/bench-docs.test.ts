@@ -83,7 +83,9 @@ test("scale runs: every file in scale/ is a row, bytes or (older files) decimal 
       date: "2026-01-01T00:00:00Z",
       results: [{ ...row, size: "max", ftpServers: 1, passivePorts: 10000, ratioToBulkApply: 52.44, peakRssMBdecimal: 210.2, noopResyncPeakRssMBdecimal: 155 }],
     }));
+    writeFileSync(join(dir, "scale", "operator-y-compact.json"), JSON.stringify({ date: "2026-03-01T00:00:00Z", rows: [{ ...row, size: "100x1000", ftpServers: 100, passivePorts: 1000, peakRssBytes: 150e6, noopResyncPeakRssBytes: 140e6 }] }));
     const scale = blocks(dir)["bench-operator:scale"]!;
+    assert.match(scale, /\| 100 × 1,000 × 3 \| compact caches, heap growth 1\.25×, fewer rounds \|.*\| 150 MB \|/);
     assert.match(scale, /\| 1,000 × 100 × 3 \| both fixes \| 98\.4 s \| 37\.3 s \| \*\*2\.64\*\* \|.*\| 396 MB \| 0, 3\.0 s, 368 MB \| 7\.74 \| operator-1000x100-x\.json \|/);
     assert.match(scale, /\| 1 × 10,000 × 3 \| before \|.*\*\*52\.44\*\*.*\| 210 MB \|/);
     assert.ok(scale.indexOf("1,000 × 100") < scale.indexOf("1 × 10,000"), "the largest fleet first, the maximum last");
