@@ -54,7 +54,7 @@ export async function setup(opts: { operator?: boolean } = {}): Promise<Env> {
   if (!refs.includes(IMAGE)) throw new Error(`${IMAGE_TAR} holds ${refs.join(", ")}, not ${IMAGE}`);
   const k = (args: string[], input?: string): string => kubectl(state, args, input);
   k(["apply", "--server-side", "-f", join(ROOT, "crds")]);
-  k(["wait", "--for=condition=Established", "crd/ftpservers.ftp.pasv.dev", "--timeout=30s"]);
+  k(["wait", "--for=condition=Established", "crd/ftpservers.ftp.pasv.dev", "crd/ftpusers.ftp.pasv.dev", "--timeout=30s"]);
   k(["apply", "-f", "-"], JSON.stringify(usersSecret()));
   let operator: ChildProcess | null = null;
   if (opts.operator !== false) operator = startOperator(state.kubeconfig, join(logDir, "operator.log"));
