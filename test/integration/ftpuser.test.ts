@@ -4,7 +4,7 @@
 // duplicate name each make the FtpUser Ready=False with that reason and a Warning Event, and fixing
 // it makes it Ready=True; the server's pods get the users-hash annotation (the kubelet refresh);
 // a no-op resync writes nothing. (No kubelet here: the pod is a bare Pod with the server's labels.)
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return -- plain JSON objects */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { pino } from "pino";
