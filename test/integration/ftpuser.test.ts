@@ -162,6 +162,21 @@ test("an FtpUser of a missing FtpServer is ServerNotFound; a bad home is refused
   await assert.rejects(client.create(FtpUsers, ftpUser("root", { home: "/" })), /home must name a directory below the storage root/);
 });
 
+test("a pod created after the last write is not touched (it mounted the current file): no pod write", async () => {
+  // creationTimestamp has 1 s resolution (a pod of the write's second counts as older): start 2 s after it.
+  await new Promise((r) => setTimeout(r, 2000));
+  const podWrites = () => op.manager.client.writes.count({ resource: "pods" });
+  const w0 = podWrites();
+  await client.create(Resources.Pod, {
+    apiVersion: "v1", kind: "Pod", metadata: { name: "files-later", namespace: ns, labels: selectorLabels("files") },
+    spec: { containers: [{ name: "ftp-server", image: "pasv.local/ftp-server:dev" }] },
+  });
+  await eventually("files-later in the operator's pod cache", async () => op.informers.pods.get("files-later", ns) !== undefined);
+  await new Promise((r) => setTimeout(r, 2500)); // past TOUCH_DELAY_MS: a touch would have happened
+  assert.equal(podWrites(), w0);
+  assert.equal((await client.get<any>(Resources.Pod, "files-later", ns))?.metadata?.annotations?.[USERS_HASH_ANNOTATION], undefined);
+});
+
 test("a no-op resync writes nothing (no Secret, FtpUser status or pod write)", async () => {
   const writes = () => op.manager.client.writes.count({ exclude: ["events"] });
   let seen = -1;

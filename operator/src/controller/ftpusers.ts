@@ -126,15 +126,23 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
     return s ? (s.data ?? {}) : undefined;
   }
 
-  /** Touch the pods whose hash annotation is not `hash` (after TOUCH_DELAY_MS since our write). */
+  /**
+   * Touch the pods that may hold an older file: created before our last write of it (a pod created
+   * later mounted the current one) and not yet carrying its hash; TOUCH_DELAY_MS after the write.
+   * Without a write by this process (operator restart, unchanged file) nothing is touched.
+   */
   async function touchPods(key: string, fs: FtpServer, hash: string, log: Logger | undefined): Promise<Result | void> {
     const namespace = fs.metadata.namespace ?? "default";
+    const at = writtenAt.get(key);
+    if (at === undefined) return;
+    // creationTimestamp has 1 s resolution: a pod of the same second as the write counts as older.
+    const olderThanWrite = (p: KubeObject) => Date.parse(p.metadata?.creationTimestamp ?? "") <= at;
     const stale = pods
       .byIndex(SERVER_LABEL, key)
       .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)) && !p.metadata?.deletionTimestamp)
-      .filter((p) => p.metadata?.annotations?.[USERS_HASH_ANNOTATION] !== hash);
+      .filter((p) => p.metadata?.annotations?.[USERS_HASH_ANNOTATION] !== hash && olderThanWrite(p));
     if (!stale.length) return;
-    const wait = (writtenAt.get(key) ?? 0) + TOUCH_DELAY_MS - Date.now();
+    const wait = at + TOUCH_DELAY_MS - Date.now();
     if (wait > 0) return { requeueAfterMs: wait };
     for (const p of stale) {
       try {
@@ -230,10 +238,9 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
     return [...keys];
   };
   controller.watch(secrets, secretUsers, { updatePredicate: (o, n) => o.metadata?.resourceVersion !== n.metadata?.resourceVersion });
-  // A new pod (or one whose annotation changed) may need the touch.
-  controller.watch(pods, enqueueByLabel(SERVER_LABEL), {
-    updatePredicate: (o, n) => o.metadata?.annotations?.[USERS_HASH_ANNOTATION] !== n.metadata?.annotations?.[USERS_HASH_ANNOTATION],
-  });
+  // A pod the cache learns of only after our write (created just before it) may need the touch;
+  // pod updates do not matter (the touch's own update included).
+  controller.watch(pods, enqueueByLabel(SERVER_LABEL), { updatePredicate: (o, n) => o === n });
   return { controller, informers: { ftpUsers, secrets } };
 }
 
