@@ -40,7 +40,7 @@ chart-check: chart-crds-check docs-crd-check chart-lint ## static chart checks (
 operator-image: deps ## build the operator image offline as $(OPERATOR_IMAGE) (pasv.local/node:24 base)
 	OPERATOR_IMAGE=$(OPERATOR_IMAGE) hack/chart/operator-image.sh
 
-OPERATOR_IMAGE ?= pasv.local/pasv-operator:dev
+# OPERATOR_IMAGE: test/images/images.mk (the published name, tag = the chart's appVersion).
 
 # `make test` runs the static chart checks and, through `integration`, the chart's tests on the
 # local control plane (which need Helm built; node --test runs a file matched twice only once).

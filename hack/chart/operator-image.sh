@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the operator image offline as pasv.local/pasv-operator:dev (or $OPERATOR_IMAGE):
+# Builds the operator image offline under its published name, images.pasv.dev/pasv-operator:<the
+# chart's appVersion> (test/images/lib.sh operator_image_name; or $OPERATOR_IMAGE):
 # dockerd and pasv.local/node:24 from test/images (Debian packages + the pinned Node binary), and
 # a staged build context (the operator compiled to JavaScript by hack/operator-js.sh in prebuilt/dist,
 # package*.json and the packages the operator imports, pruned from the checkout's node_modules, in
@@ -10,7 +11,7 @@ root=$(cd "$here/../.." && pwd)
 # shellcheck source=../../test/images/lib.sh
 . "$root/test/images/lib.sh"
 
-image=${OPERATOR_IMAGE:-pasv.local/pasv-operator:dev}
+image=${OPERATOR_IMAGE:-$(operator_image_name)}
 base=${NODE_IMAGE_NAME:-pasv.local/node:24}
 
 "$root/test/images/node-base-image.sh"

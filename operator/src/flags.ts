@@ -1,6 +1,7 @@
 // The operator's command-line flags: one table that parses them and prints `--help`, so the help
 // lists every flag there is (test/unit/operator/flags.test.ts runs `main.ts --help` and checks).
 import { parseArgs } from "node:util";
+import { DEFAULT_FTP_SERVER_IMAGE } from "./version.ts";
 
 interface Flag {
   type: "string" | "boolean";
@@ -28,6 +29,10 @@ export const OPERATOR_FLAGS = {
   "max-ports-per-endpointslice": { type: "string", default: "1000", help: "N  ports per EndpointSlice (100 on clusters older than the #99795 backports)" },
   "nodeport-pool-size": { type: "string", default: "2768", help: "N  size of the cluster's NodePort range" },
   "resync-period": { type: "string", default: "600", help: "SECONDS  periodic re-check of every FtpServer (0 = off)" },
+  "ftp-server-image": {
+    type: "string",
+    help: `IMAGE  image of FtpServers without spec.image; changing it rolls their pods (default: $PASV_FTP_SERVER_IMAGE, else ${DEFAULT_FTP_SERVER_IMAGE})`,
+  },
   "list-page-size": { type: "string", default: "100", help: "N  informer LIST page size (smaller pages = lower peak memory at start)" },
   help: { type: "boolean", short: "h", help: "print this help and exit" },
 } as const satisfies Record<string, Flag>;
@@ -49,7 +54,7 @@ export function helpText(flags: Record<string, Flag> = OPERATOR_FLAGS): string {
     "Flags:",
     ...rows.map((r) => `  ${r.left.padEnd(width)}${r.right}`),
     "",
-    "Environment: LOG_LEVEL (pino level, default info), KUBECONFIG, WATCH_NAMESPACE, LEADER_ELECT, POD_NAMESPACE.",
+    "Environment: LOG_LEVEL (pino level, default info), KUBECONFIG, WATCH_NAMESPACE, LEADER_ELECT, POD_NAMESPACE, PASV_FTP_SERVER_IMAGE.",
     "",
   ].join("\n");
 }

@@ -17,12 +17,15 @@
 //   --max-ports-per-endpointslice N     default 1000 (use 100 on clusters older than the #99795 backports)
 //   --nodeport-pool-size N       size of the cluster's NodePort range (default 2768)
 //   --resync-period SECONDS      periodic re-check of every FtpServer (default 600; 0 = off)
+//   --ftp-server-image IMAGE     image of FtpServers without spec.image (default $PASV_FTP_SERVER_IMAGE, else
+//                                version.ts DEFAULT_FTP_SERVER_IMAGE; the chart sets it from its appVersion)
 //   --list-page-size N           informer LIST page size (default 100: smaller pages = lower peak memory at start)
 // Logs: pino JSON on stdout, level from $LOG_LEVEL. Losing the leader Lease exits with status 1.
 import { loadDefaultKubeConfig, loadKubeConfigFile } from "./runtime/kubeconfig.ts";
 import { parseOperatorFlags } from "./flags.ts";
 import { createLogger } from "./runtime/log.ts";
 import { createOperator } from "./controller/operator.ts";
+import { DEFAULT_FTP_SERVER_IMAGE } from "./version.ts";
 
 const values = parseOperatorFlags();
 
@@ -33,6 +36,12 @@ function int(name: string, v: string | undefined): number {
     process.exit(2);
   }
   return n;
+}
+
+const ftpServerImage = values["ftp-server-image"] ?? (process.env.PASV_FTP_SERVER_IMAGE || DEFAULT_FTP_SERVER_IMAGE);
+if (!/^\S{1,512}$/.test(ftpServerImage)) {
+  console.error(`--ftp-server-image: an image reference (1-512 characters, no spaces): ${JSON.stringify(ftpServerImage)}`);
+  process.exit(2);
 }
 
 const log = createLogger();
@@ -72,6 +81,7 @@ const op = createOperator({
   nodePortPool: int("nodeport-pool-size", values["nodeport-pool-size"]),
   resyncMs: int("resync-period", values["resync-period"]) * 1000,
   listPageSize: Math.max(1, int("list-page-size", values["list-page-size"])),
+  defaultServerImage: ftpServerImage,
   // Like controller-runtime: a replica that lost its Lease exits (its in-flight requests were
   // aborted when the loss was detected, before another replica can take over) and restarts fresh.
   onLostLeadership: () => {
@@ -80,5 +90,5 @@ const op = createOperator({
   },
 });
 op.manager.handleSignals();
-log.info({ namespace: namespace ?? "(all)", leaderElect, readiness }, "pasv-operator starting");
+log.info({ namespace: namespace ?? "(all)", leaderElect, readiness, ftpServerImage }, "pasv-operator starting");
 await op.start();

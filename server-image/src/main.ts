@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { TERMINATION_LOG } from "#server-config";
 import { FtpServer } from "./server.ts";
 import { createLogger } from "./log.ts";
+import { prewarmFromEnv, transferBuffers } from "./data/buffer-pool.ts";
 
 const log = createLogger();
 
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
   const pollMs = process.env.PASV_RELOAD_POLL_MS ? Number(process.env.PASV_RELOAD_POLL_MS) : undefined;
   const server = await FtpServer.create({ configPath, slot, log, pollMs });
   await server.start();
+  // Transfer buffers backed by memory before the first RETR/STOR (buffer-pool.ts).
+  transferBuffers.prewarm(prewarmFromEnv());
 
   let stopping = false;
   const shutdown = (signal: string) => {

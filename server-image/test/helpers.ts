@@ -3,13 +3,14 @@
 
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, writeFile, mkdir, rm } from "node:fs/promises";
-import { connect, createServer, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { hashPassword } from "../src/auth/password.ts";
 import type { ServerConfigInput } from "../src/config/schema.ts";
+import { canListen, freePort } from "../../test/support/ports.ts";
 
 export const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 export const SERVER_DIR = fileURLToPath(new URL("..", import.meta.url));
@@ -23,25 +24,7 @@ export function requireTool(name: string): string {
   }
 }
 
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once("error", () => resolve(false));
-    s.listen({ host: "127.0.0.1", port, exclusive: true }, () => s.close(() => resolve(true)));
-  });
-}
-
-/** A free port chosen by the OS. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen({ host: "127.0.0.1", port: 0 }, () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** n consecutive free ports below the kernel's ephemeral range (so clients cannot collide). */
 export async function freeRange(n: number): Promise<{ start: number; end: number }> {

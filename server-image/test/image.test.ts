@@ -17,13 +17,17 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Client, enterPassiveModeIPv4 } from "basic-ftp";
 import { GenericContainer, Wait, type StartedTestContainer } from "testcontainers";
+import bcrypt from "bcryptjs";
 import { hashPassword } from "../src/auth/password.ts";
+import { serverImage } from "../../test/images/names.ts";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 const root = resolve(import.meta.dirname, "../..");
-const IMAGE = process.env.SERVER_IMAGE ?? "pasv.local/ftp-server:dev";
+// The published name (images.pasv.dev/ftp-server:<the chart's appVersion>) that `make image` builds.
+const IMAGE = process.env.SERVER_IMAGE ?? serverImage();
 const UID = 10001;
 const USER = "alice";
+const BCRYPT_USER = "bob";
 const PASSWORD = "image-test-" + randomBytes(6).toString("hex");
 const PASSIVE_PORTS = 10;
 // The CLI matching Debian's daemon when present (a newer static CLI may come first in PATH).
@@ -106,8 +110,9 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
       chmodSync(d, 0o755);
     }
     mkdirSync(join(dataDir, USER), { recursive: true });
+    mkdirSync(join(dataDir, BCRYPT_USER), { recursive: true });
     // /data belongs to the image's user; as root we hand it over, otherwise open it up.
-    for (const d of [dataDir, join(dataDir, USER)]) {
+    for (const d of [dataDir, join(dataDir, USER), join(dataDir, BCRYPT_USER)]) {
       if (process.getuid?.() === 0) chownSync(d, UID, UID);
       else chmodSync(d, 0o777);
     }
@@ -138,7 +143,13 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
     );
     writeFileSync(
       join(usersDir, "users.json"),
-      JSON.stringify({ users: [{ name: USER, password: await hashPassword(PASSWORD), home: USER }] }, null, 2),
+      JSON.stringify({
+        users: [
+          { name: USER, password: await hashPassword(PASSWORD), home: USER },
+          // htpasswd -B's format ($2y$): checked in a worker thread, a file the image must ship as .js
+          { name: BCRYPT_USER, password: bcrypt.hashSync(PASSWORD, 4).replace(/^\$2b\$/, "$2y$"), home: BCRYPT_USER },
+        ],
+      }, null, 2),
       { mode: 0o644 },
     );
 
@@ -239,6 +250,16 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
     } finally {
       client.close();
     }
+  });
+
+  it("runs the server compiled to JavaScript: no TypeScript under /app, a bcrypt user logs in", async () => {
+    assert.ok(container, "container is running");
+    const ts = await container.exec(["sh", "-c", "find /app -name '*.ts' -o -name '*.mts' -o -name '*.cts' | head -5"]);
+    assert.equal(ts.output.trim(), "", "no .ts files in the image");
+    const inspect = JSON.parse(execFileSync(DOCKER, ["inspect", container.getId()], { encoding: "utf8" })) as { Config: { Entrypoint: string[] } }[];
+    assert.deepEqual(inspect[0]?.Config.Entrypoint.slice(0, 2), ["node", "/app/server-image/src/main.js"]);
+    const r = spawnSync("curl", ["-sS", "--fail", "--disable-epsv", "--max-time", "60", "--list-only", "-u", `${BCRYPT_USER}:${PASSWORD}`, `ftp://127.0.0.1:${controlPort}/`], { encoding: "utf8" });
+    assert.equal(r.status, 0, `curl as the bcrypt user: ${r.stderr}`);
   });
 
   it("curl (forced PASV) downloads the same bytes", () => {

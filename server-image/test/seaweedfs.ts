@@ -1,15 +1,17 @@
 // A real S3 server for the object-storage tests: SeaweedFS (`weed server -s3`, built from its Go
 // module by test/tools/seaweedfs/build.sh — `make seaweedfs`, a prerequisite of the targets that
-// run these tests; a test never builds it) on 127.0.0.1, on free ports, with its data in a temp
+// run these tests; a test never builds it) on 127.0.0.1 (or, for the e2e test, the full node's
+// bridge address `ip`, which pods reach as their gateway), on free ports, with its data in a temp
 // directory, one access key, and telemetry off (no traffic leaves the machine).
 
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateBucketCommand, DeleteObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { freePort } from "./helpers.ts";
+import { createServer } from "node:net";
 
 const BUILD = fileURLToPath(new URL("../../test/tools/seaweedfs/build.sh", import.meta.url));
 /** How long `weed server` may take to answer S3 requests (master, volume, filer, gateway). */
@@ -37,9 +39,45 @@ export function weedBinary(): string {
   }
 }
 
-export async function startWeed(): Promise<Weed> {
+/**
+ * A port nothing listens on at `ip` right now, below the kernel's ephemeral range: weed's own
+ * outgoing connections (filer and gateway to the master, during start-up) take source ports from
+ * that range and once took the S3 port before its listener bound ("address already in use").
+ */
+async function freePortOn(ip: string, taken: Set<number>): Promise<number> {
+  const ephemeralStart = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "latin1").trim().split(/\s+/)[0]) || 32768;
+  // 10000-19999: also clear of the fixed ranges of make bench-server (2121-2133, 20000-30859).
+  const lo = 10_000;
+  const hi = Math.min(20_000, ephemeralStart);
+  for (let i = 0; i < 200; i++) {
+    const port = lo + Math.floor(Math.random() * (hi - lo));
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen({ host: ip, port }, () => s.close(() => resolve(true)));
+    });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free port in ${lo}-${hi - 1} on ${ip} in 200 tries`);
+}
+
+export interface WeedOptions {
+  /** The address every weed port binds and advertises (default 127.0.0.1). */
+  ip?: string;
+  /** Where weed keeps its data (default a new temp directory, removed by stop()). */
+  parentDir?: string;
+  /** Volumes the server may grow (of 256 MB each; default 16 = 4 GB). Deleted objects' space comes back only by a vacuum, minutes later. */
+  volumeMax?: number;
+}
+
+export async function startWeed(opts: WeedOptions = {}): Promise<Weed> {
   const bin = weedBinary();
-  const dir = await mkdtemp(path.join(tmpdir(), "pasv-weed-"));
+  const ip = opts.ip ?? "127.0.0.1";
+  const dir = await mkdtemp(path.join(opts.parentDir ?? tmpdir(), "pasv-weed-"));
   const accessKey = "pasvtestkey";
   const secretKey = "pasv-test-secret-0123456789";
   const s3Config = path.join(dir, "s3.json");
@@ -48,14 +86,15 @@ export async function startWeed(): Promise<Weed> {
     JSON.stringify({ identities: [{ name: "pasv", credentials: [{ accessKey, secretKey }], actions: ["Admin", "Read", "Write", "List", "Tagging"] }] }),
   );
   const ports: number[] = [];
-  for (let i = 0; i < 8; i++) ports.push(await freePort());
+  const taken = new Set<number>();
+  for (let i = 0; i < 8; i++) ports.push(await freePortOn(ip, taken));
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = ports as [number, number, number, number, number, number, number, number];
   const args = [
     "server",
-    "-ip=127.0.0.1",
-    "-ip.bind=127.0.0.1",
+    `-ip=${ip}`,
+    `-ip.bind=${ip}`,
     `-dir=${dir}`,
-    "-volume.max=16",
+    `-volume.max=${opts.volumeMax ?? 16}`,
     "-master.volumeSizeLimitMB=256",
     "-master.telemetry=false",
     `-master.port=${master}`,
@@ -81,7 +120,7 @@ export async function startWeed(): Promise<Weed> {
   proc.stdout.on("data", keep);
   proc.stderr.on("data", keep);
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const endpoint = `http://127.0.0.1:${s3}`;
+  const endpoint = `http://${ip}:${s3}`;
   const region = "us-east-1";
   const client = new S3Client({ endpoint, region, forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } });
   const stop = async () => {

@@ -6,13 +6,13 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   NODE_IP, SERVICE_CIDR, buildNodeArtifacts, prepareNodeHost, recoverHost, releaseHost, startNode, stopNode, type NodeOptions, type NodeState,
 } from "./node.ts";
 import { generatePki, type Pki } from "./pki.ts";
+import { freePort } from "../support/ports.ts";
 
 const here = import.meta.dirname;
 
@@ -58,16 +58,8 @@ export function binaries(target: "control-plane" | "node" | "all" = "control-pla
   return execFileSync(join(here, "build.sh"), [target], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
 }
 
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, host, () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === "object" && addr ? res(addr.port) : rej(new Error("no port"))));
-    });
-  });
-}
+/** Re-exported: callers of this module pick ports for the servers they start. */
+export { freePort };
 
 export function kubeconfigYaml(server: string, ca: string, cert: string, key: string, user: string): string {
   return [

@@ -18,8 +18,14 @@ export PATH="$(hack/node.sh):$root/node_modules/.bin:$PATH"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-SERVER_IMAGE=pasv.local/ftp-server:dev
-OPERATOR_IMAGE=pasv.local/pasv-operator:dev
+# The images under their published names (images.pasv.dev/<image>:<the chart's appVersion>,
+# test/images/lib.sh), imported into the node's containerd: the chart's defaults and FtpServers
+# without spec.image find them there (pull policy IfNotPresent). The helm --set lines below only
+# repeat the chart's defaults, unless SERVER_IMAGE / OPERATOR_IMAGE are set to other names.
+# shellcheck source=../images/lib.sh
+. test/images/lib.sh
+SERVER_IMAGE=${SERVER_IMAGE:-$(server_image_name)}
+OPERATOR_IMAGE=${OPERATOR_IMAGE:-$(operator_image_name)}
 NAME=demo
 USER_NAME=demo
 PASSWORD=demo-password
@@ -28,9 +34,9 @@ PASSWORD=demo-password
 hack/install-system-deps.sh
 
 say "1. images (built offline, cached)"
-make --no-print-directory image-tar
+make --no-print-directory image-tar SERVER_IMAGE="$SERVER_IMAGE"
 operator_image=yes
-if make --no-print-directory operator-image OPERATOR_IMAGE=$OPERATOR_IMAGE && test/images/save-image.sh out/images/pasv-operator.tar $OPERATOR_IMAGE; then
+if make --no-print-directory operator-image-tar OPERATOR_IMAGE="$OPERATOR_IMAGE"; then
   :
 else
   operator_image=no
@@ -53,7 +59,8 @@ if [ $operator_image = yes ]; then
   helm=$(test/tools/helm/build.sh)
   if run "$helm" --kubeconfig "$dir/kubeconfig" upgrade --install pasv-operator charts/pasv-operator \
       --namespace pasv-system --create-namespace \
-      --set image.repository=pasv.local/pasv-operator --set image.tag=dev --set image.pullPolicy=Never \
+      --set image.repository="${OPERATOR_IMAGE%:*}" --set image.tag="${OPERATOR_IMAGE##*:}" \
+      --set ftpServerImage.repository="${SERVER_IMAGE%:*}" --set ftpServerImage.tag="${SERVER_IMAGE##*:}" \
       --set replicaCount=1 --wait --timeout 120s; then
     mode="helm"
   else
@@ -68,7 +75,8 @@ if [ -z "$mode" ]; then
     echo "operator already running as a local process (pid $(cat "$dir/operator.pid"))"
   else
     mkdir -p "$dir/logs"
-    nohup node operator/src/main.ts --kubeconfig "$dir/kubeconfig" --no-leader-elect --health-port 0 >>"$dir/logs/operator.log" 2>&1 &
+    nohup node operator/src/main.ts --kubeconfig "$dir/kubeconfig" --no-leader-elect --health-port 0 \
+      --ftp-server-image "$SERVER_IMAGE" >>"$dir/logs/operator.log" 2>&1 &
     echo $! >"$dir/operator.pid"
   fi
   mode="local process (pid $(cat "$dir/operator.pid"), log $dir/logs/operator.log)"
@@ -100,9 +108,7 @@ apiVersion: ftp.pasv.dev/v1alpha1
 kind: FtpServer
 metadata: {name: $NAME}
 spec:
-  replicas: 3
-  image: $SERVER_IMAGE
-  imagePullPolicy: Never
+  replicas: 3                      # no image: the operator's default, $SERVER_IMAGE
   routing: {mode: PortPartitioned}
   passive:
     basePort: 31000

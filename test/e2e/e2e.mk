@@ -1,5 +1,5 @@
 # End-to-end tests (test/e2e) on the full single-node cluster. Included by the root Makefile.
-#   make e2e          build + import the FTP-server image, run every test/e2e/*.test.ts one file at a time
+#   make e2e          build + import the FTP-server and operator images (and SeaweedFS for s3.test.ts), run every test/e2e/*.test.ts one file at a time
 #   make e2e E2E_TESTS=test/e2e/routing.test.ts   one file
 # `make test` runs them when a full node can start here (root, packages, kernel, no other node);
 # otherwise it prints exactly why and skips them.
@@ -7,7 +7,9 @@
 
 E2E_TESTS ?= test/e2e/*.test.ts
 
-e2e: deps image-tar k8s-binaries ## end-to-end tests on a real single-node cluster with real FTP clients (root; ~5 min warm)
+# operator-image-tar: upgrade.test.ts runs the operator as the chart's pod (both images imported
+# under their published names). seaweedfs: s3.test.ts.
+e2e: deps image-tar operator-image-tar k8s-binaries seaweedfs ## end-to-end tests on a real single-node cluster with real FTP clients (root; ~5 min warm)
 	$(NODE_TEST) --test-concurrency=1 $(E2E_TESTS)
 
 e2e-skip:

@@ -13,7 +13,8 @@ namespace (the "outside world") and talks to the load-balancer address only.
       what any client does. Any error after the greeting counts as a failed session.
   ftp_client.py session --host H --user U --password P
       one long-lived session driven by JSON lines on stdin (ops: pasv, epsv, whoami, put, get,
-      put_slow, nlst, list, rename, delete, quit); one JSON line per op on stdout.
+      put_slow, put_stream, get_stream, nlst, list, rename, delete, quit); one JSON line per op on
+      stdout. put_stream/get_stream move large files without holding them (SHA-256 as they go).
 
 PASV mode connects to the address *in the PASV reply* (trust_server_pasv_ipv4_address), the
 strict behaviour: the reply must carry an address the client can reach.
@@ -211,6 +212,44 @@ def session(args):
                 res["sha"] = sha(data)
             elif op == "get":
                 res["sha"] = sha(retr(c, cmd["name"]))
+            elif op == "put_stream":
+                # STOR `size` bytes without holding them: 1 MiB of random bytes, each copy stamped
+                # with its index (so no two MiB are alike), hashed as they go; also the SHA-256 of
+                # the tail from `tail_from` (what a RETR after REST must return).
+                size, tail_from = int(cmd["size"]), int(cmd.get("tail_from", 0))
+                block = bytearray(os.urandom(1 << 20))
+                h, tail = hashlib.sha256(), hashlib.sha256()
+                conn = c.transfercmd("STOR " + cmd["name"])
+                sent = 0
+                t0 = time.monotonic()
+                while sent < size:
+                    block[0:8] = (sent >> 20).to_bytes(8, "big")
+                    chunk = bytes(block[: min(len(block), size - sent)])
+                    conn.sendall(chunk)
+                    h.update(chunk)
+                    if sent + len(chunk) > tail_from:
+                        tail.update(chunk[max(0, tail_from - sent):])
+                    sent += len(chunk)
+                conn.close()
+                res["final"] = c.voidresp()
+                res["seconds"] = time.monotonic() - t0
+                res["sent"] = sent
+                res["sha"] = h.hexdigest()
+                res["tail_sha"] = tail.hexdigest()
+            elif op == "get_stream":
+                # RETR hashed as it arrives (never held), from REST `rest` when given.
+                h = hashlib.sha256()
+                n = [0]
+
+                def got(b):
+                    h.update(b)
+                    n[0] += len(b)
+                t0 = time.monotonic()
+                rest = int(cmd["rest"]) if cmd.get("rest") else None
+                res["final"] = c.retrbinary("RETR " + cmd["name"], got, blocksize=1 << 20, rest=rest)
+                res["seconds"] = time.monotonic() - t0
+                res["bytes"] = n[0]
+                res["sha"] = h.hexdigest()
             elif op == "put_slow":
                 # Upload `size` bytes in 64 KiB chunks, `delay` s apart: a transfer that is in flight
                 # long enough for the test to kill the pod. Prints a line once bytes are flowing.

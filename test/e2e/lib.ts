@@ -10,10 +10,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import { canRunNode, createClientNamespace, importImage, kubectl, type ClientNamespace, type NodeOptions } from "../cluster/node.ts";
 import type { ClusterState } from "../cluster/cluster.ts";
+import { operatorImage, serverImage } from "../images/names.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
-export const IMAGE = process.env.E2E_SERVER_IMAGE ?? "pasv.local/ftp-server:dev";
+// The images' published names (test/images/names.ts): imported into the node's containerd under
+// exactly those names, so FtpServers need no spec.image and pull nothing (IfNotPresent).
+export const IMAGE = process.env.E2E_SERVER_IMAGE ?? serverImage();
 export const IMAGE_TAR = process.env.E2E_SERVER_IMAGE_TAR ?? join(ROOT, "out/images/ftp-server.tar");
+export const OPERATOR_IMAGE = process.env.E2E_OPERATOR_IMAGE ?? operatorImage();
+export const OPERATOR_IMAGE_TAR = process.env.E2E_OPERATOR_IMAGE_TAR ?? join(ROOT, "out/images/pasv-operator.tar");
 export const CLIENT_PY = join(ROOT, "test/e2e/ftp_client.py");
 export const PASSWORD = "e2e-secret-1";
 export const NS = "default";
@@ -81,7 +86,8 @@ export async function setup(opts: { operator?: boolean; node?: NodeOptions } = {
 /** The operator as a local process against the admin kubeconfig (the chart's in-cluster pod is `make demo`'s job). */
 export function startOperator(kubeconfig: string, logFile: string): ChildProcess {
   const out = createWriteStream(logFile, { flags: "a" });
-  const p = spawn(process.execPath, [join(ROOT, "operator/src/main.ts"), "--kubeconfig", kubeconfig, "--no-leader-elect", "--health-port", "0"], {
+  const args = ["--kubeconfig", kubeconfig, "--no-leader-elect", "--health-port", "0", "--ftp-server-image", IMAGE];
+  const p = spawn(process.execPath, [join(ROOT, "operator/src/main.ts"), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? "info" },
   });
@@ -456,8 +462,7 @@ export function ftpServer(name: string, mode: "PortPartitioned" | "ClientIPAffin
     metadata: { name, namespace: NS },
     spec: {
       replicas: 3,
-      image: IMAGE,
-      imagePullPolicy: "Never",
+      // No image: the operator's default (--ftp-server-image), imported under its published name.
       routing: { mode },
       passive: {
         basePort,

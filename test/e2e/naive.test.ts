@@ -82,7 +82,7 @@ function naiveManifests(): object[] {
               {
                 name: "ftp-server",
                 image: IMAGE,
-                imagePullPolicy: "Never",
+                imagePullPolicy: "IfNotPresent",
                 env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
                 readinessProbe: { tcpSocket: { port: 21 }, periodSeconds: 2 },
                 volumeMounts: [

@@ -2,7 +2,7 @@
 // real ReadWriteMany volume, and "which pod is this session on" from the pods' own metrics.
 import { join } from "node:path";
 import { sharedVolume } from "../cluster/shared-volume.ts";
-import { IMAGE, NS, Session, log, podMetrics, pods, sumMetric, waitFor, type Env, type PodInfo } from "./lib.ts";
+import { NS, Session, log, podMetrics, pods, sumMetric, waitFor, type Env, type PodInfo } from "./lib.ts";
 
 /** The demo's passive layout (test/cluster/demo.sh): 40 ports from 31000, fixed blocks of 10 (up to 4 pods). */
 export const DEMO_BASE_PORT = 31000;
@@ -31,8 +31,7 @@ export function demoServer(name: string, claimName: string, extra: { replicas?: 
     metadata: { name, namespace: NS },
     spec: {
       replicas: extra.replicas ?? 3,
-      image: IMAGE,
-      imagePullPolicy: "Never",
+      // No image: the operator's default (--ftp-server-image), imported under its published name.
       routing: { mode: "PortPartitioned" },
       passive: {
         basePort: DEMO_BASE_PORT,

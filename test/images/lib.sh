@@ -9,6 +9,17 @@ export DOCKER_HOST=${DOCKER_HOST:-unix://$DOCKER_SOCK}
 # Prefer the CLI that matches Debian's daemon (a newer static CLI may shadow it in PATH).
 if [ -x /usr/bin/docker ]; then DOCKER=${DOCKER:-/usr/bin/docker}; else DOCKER=${DOCKER:-docker}; fi
 
+# The images' published names (test/images/names.ts has the same scheme):
+#   $IMAGE_REGISTRY/ftp-server:<appVersion> and $IMAGE_REGISTRY/pasv-operator:<appVersion>,
+# appVersion read from the chart (charts/pasv-operator/Chart.yaml), the one source of truth.
+IMAGE_REGISTRY=${PASV_IMAGE_REGISTRY:-images.pasv.dev}
+app_version() {
+  sed -n 's/^appVersion:[[:space:]]*["'"'"']\{0,1\}\([^"'"'"'[:space:]#]*\).*/\1/p' \
+    "$(dirname "${BASH_SOURCE[0]}")/../../charts/pasv-operator/Chart.yaml"
+}
+server_image_name() { echo "$IMAGE_REGISTRY/ftp-server:$(app_version)"; }
+operator_image_name() { echo "$IMAGE_REGISTRY/pasv-operator:$(app_version)"; }
+
 log() { echo "[$(basename "$0")] $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 

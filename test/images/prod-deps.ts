@@ -4,9 +4,9 @@
 // server image and the operator image.
 //   node test/images/prod-deps.ts OUT_NODE_MODULES SRC_DIR...   (SRC_DIR relative to the repo root, or absolute;
 //   its .ts sources or .js emitted code, e.g. the compiled operator of hack/operator-js.sh)
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { builtinModules } from "node:module";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, posix, resolve } from "node:path";
+import { importedPackages, optionalPeers } from "./imports.ts";
 
 interface LockPackage {
   dependencies?: Record<string, string>;
@@ -25,31 +25,6 @@ if (out === undefined || srcDirs.length === 0) {
   process.exit(2);
 }
 
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) return tsFiles(p);
-    return (p.endsWith(".ts") || p.endsWith(".js")) && !p.endsWith(".test.ts") ? [p] : [];
-  });
-}
-
-/** Bare package names imported by the sources (`zod`, `@scope/pkg`), without builtins. */
-function importedPackages(): Set<string> {
-  const builtins = new Set(builtinModules);
-  const names = new Set<string>();
-  // `#name` imports are package.json "imports" (our own files, e.g. #server-config), not packages.
-  const re = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./#][^"']*)["']/gm;
-  for (const file of srcDirs.flatMap((d) => tsFiles(resolve(root, d)))) {
-    for (const m of readFileSync(file, "utf8").matchAll(re)) {
-      const spec = m[1] ?? "";
-      if (spec.startsWith("node:") || builtins.has(spec)) continue;
-      const parts = spec.split("/");
-      names.add(spec.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? spec));
-    }
-  }
-  return names;
-}
-
 const lock = JSON.parse(readFileSync(join(root, "package-lock.json"), "utf8")) as Lockfile;
 
 /** Node's lookup: from the requiring package's location upwards to the top-level node_modules. */
@@ -64,9 +39,15 @@ function resolveIn(fromPath: string, name: string): string | undefined {
   }
 }
 
+const NOT_RUNTIME = /(\.d\.[cm]?ts|\.[cm]?ts|\.map|\/(?!licen[cs]e)[^/]*\.md)$/i;
+
 const keep = new Set<string>();
 const queue: string[] = [];
-for (const name of importedPackages()) {
+// Optional peers are left out: the code loads them lazily on a path that needs them and explains
+// their absence (@kubernetes/client-node, for auth-provider kubeconfigs only: ~85 MB less).
+const notShipped = optionalPeers(join(root, "package.json"));
+for (const name of importedPackages(srcDirs.map((d) => resolve(root, d)))) {
+  if (notShipped.has(name)) continue;
   const p = resolveIn("", name);
   if (p === undefined) throw new Error(`the sources import ${name}, which package-lock.json does not have`);
   queue.push(p);
@@ -97,7 +78,9 @@ for (const p of sorted) {
   }
   const to = join(out, posix.relative("node_modules", p));
   mkdirSync(dirname(to), { recursive: true });
-  // Nested node_modules are copied on their own when they are in the closure.
-  cpSync(from, to, { recursive: true, filter: (src) => !src.slice(from.length).includes("/node_modules") });
+  // Nested node_modules are copied on their own when they are in the closure. Type declarations,
+  // source maps, TypeScript sources (Node never strips types under node_modules) and docs are
+  // never loaded at run time: left out.
+  cpSync(from, to, { recursive: true, filter: (src) => !src.slice(from.length).includes("/node_modules") && !NOT_RUNTIME.test(src) });
 }
 console.log(sorted.map((p) => p.replace(/^node_modules\//, "")).join(" "));

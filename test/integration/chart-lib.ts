@@ -3,10 +3,10 @@
 // a local process with exactly the arguments and environment of the chart's Deployment.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parse, parseAllDocuments, stringify } from "yaml";
 import { eventually as pollUntil } from "../support/eventually.ts";
+import { freePort } from "../support/ports.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const CHART = join(ROOT, "charts/pasv-operator");
@@ -144,17 +144,8 @@ export async function serviceAccountKubeconfig(admin: Kube, namespace: string, s
   return out;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+/** Re-exported: callers of this module pick ports for the servers they start. */
+export { freePort };
 
 interface EnvVar {
   name: string;

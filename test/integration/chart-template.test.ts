@@ -151,6 +151,19 @@ describe("chart: static checks", () => {
     assert.equal(find(await template("crds.enabled=false"), "CustomResourceDefinition").length, 0);
   });
 
+  test("both images under the published names, tag = appVersion; the operator gets the FTP-server image as --ftp-server-image", async () => {
+    const appVersion = (parse(readFileSync(join(CHART, "Chart.yaml"), "utf8")) as { appVersion: string }).appVersion;
+    const container = (docs: K8sObject[]) =>
+      (find(docs, "Deployment")[0]?.spec?.template as { spec: { containers: { image: string; imagePullPolicy: string; args: string[] }[] } }).spec.containers[0];
+    const c = container(await template());
+    assert.equal(c?.image, `images.pasv.dev/pasv-operator:${appVersion}`);
+    assert.equal(c?.imagePullPolicy, "IfNotPresent");
+    assert.ok(c?.args.includes(`--ftp-server-image=images.pasv.dev/ftp-server:${appVersion}`), JSON.stringify(c?.args));
+    const pinned = container(await template("ftpServerImage.repository=mirror.example/ftp", "ftpServerImage.digest=sha256:" + "b".repeat(64)));
+    assert.ok(pinned?.args.includes(`--ftp-server-image=mirror.example/ftp@sha256:${"b".repeat(64)}`), JSON.stringify(pinned?.args));
+    assert.ok(container(await template("ftpServerImage.tag=0.2.0"))?.args.includes("--ftp-server-image=images.pasv.dev/ftp-server:0.2.0"));
+  });
+
   test("ServiceMonitor only when enabled; PodDisruptionBudget only with more than one replica", async () => {
     assert.equal(find(await template(), "ServiceMonitor").length, 0);
     const sm = find(await template("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom"), "ServiceMonitor")[0];

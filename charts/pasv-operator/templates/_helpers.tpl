@@ -54,6 +54,15 @@ app.kubernetes.io/part-of: pasv-operator
 {{- end }}
 {{- end }}
 
+{{- /* The FTP-server image the operator gives FtpServers without spec.image (--ftp-server-image). */}}
+{{- define "pasv-operator.ftpServerImage" -}}
+{{- if .Values.ftpServerImage.digest }}
+{{- printf "%s@%s" .Values.ftpServerImage.repository .Values.ftpServerImage.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.ftpServerImage.repository (default .Chart.AppVersion .Values.ftpServerImage.tag) }}
+{{- end }}
+{{- end }}
+
 {{/*
 The V8 old-space cap in MiB: heapLimitPercent of resources.limits.memory (Ki, Mi, Gi, K, M, G or
 bytes); empty when either is unset or zero.

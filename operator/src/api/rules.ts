@@ -21,6 +21,16 @@ export const HOSTNAME_RE = "^([A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?\\.)*[A
 export const hostnameRegExp = new RegExp(HOSTNAME_RE);
 /** A DNS-1123 subdomain (names of Secrets, PVC storage classes, ...). */
 export const DNS1123_SUBDOMAIN_RE = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/**
+ * A label or annotation key (a "qualified name"): an optional DNS-subdomain prefix and `/`, then a
+ * name of at most 63 characters. No backslashes, so the same text works in CEL and JavaScript.
+ * The prefix's 253-character bound is left to the API server (a longer one fails the StatefulSet
+ * apply, reported in status).
+ */
+export const QUALIFIED_NAME_RE = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/** A label value: empty, or at most 63 characters starting and ending alphanumeric. */
+export const LABEL_VALUE_RE = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+
 /** A user-class / user-name pattern: same alphabet as the server's config (server-image/src/config/schema.ts). */
 export const WILDCARD_RE = "^[A-Za-z0-9._@*?:\\-/]+$";
 /** Wildcard over an IP's text, e.g. 192.0.2.* or 2001:db8::*. */

@@ -8,6 +8,8 @@ import {
   ADDRESS_FORM_CEL,
   DNS1123_SUBDOMAIN_RE,
   IP_WILDCARD_RE,
+  LABEL_VALUE_RE,
+  QUALIFIED_NAME_RE,
   SUB_PATH_RE,
   WILDCARD_RE,
   isAddressForm,
@@ -549,6 +551,203 @@ export const resourcesSchema = z
   })
   .describe("Compute resources of the FTP-server container.");
 
+// ---------------------------------------------------------------- pod template (spec.podTemplate)
+// Pod settings every cluster needs. A typed subset of the Kubernetes types (not
+// x-kubernetes-preserve-unknown-fields): `kubectl explain` documents it, a typo is refused at
+// admission instead of failing the StatefulSet apply later, and a field a newer Kubernetes adds is
+// one line here. Every list and map is bounded; nothing is defaulted (the builder applies the
+// defaults, statefulset.ts), so a GitOps manifest and the stored object stay equal.
+
+/** Label keys the operator owns on its pods (selectors, the StatefulSet's own); spec.podTemplate may not set them. */
+export const RESERVED_POD_LABELS = [
+  "app.kubernetes.io/name",
+  "app.kubernetes.io/instance",
+  "app.kubernetes.io/managed-by",
+  "apps.kubernetes.io/pod-index",
+  "statefulset.kubernetes.io/pod-name",
+  "controller-revision-hash",
+] as const;
+/** Every key under this prefix is the operator's (ftp.pasv.dev/server selects the pods). */
+export const RESERVED_LABEL_PREFIX = `${GROUP}/`;
+const RESERVED_LABELS_MESSAGE = `spec.podTemplate.metadata.labels must not set the operator's labels (${RESERVED_POD_LABELS.join(", ")} or any ${RESERVED_LABEL_PREFIX}* key): they select this FtpServer's pods`;
+
+export function isReservedPodLabel(key: string): boolean {
+  return (RESERVED_POD_LABELS as readonly string[]).includes(key) || key.startsWith(RESERVED_LABEL_PREFIX);
+}
+const RESERVED_LABELS_CEL = `!self.exists(k, k in [${RESERVED_POD_LABELS.map((k) => `'${k}'`).join(", ")}] || k.startsWith('${RESERVED_LABEL_PREFIX}'))`;
+
+const QUALIFIED_KEY_MESSAGE =
+  "keys must be qualified names: [prefix/]name, the name at most 63 characters of letters, digits, - _ . (starting and ending alphanumeric), the prefix a DNS subdomain";
+const keyMap = (what: string, valueSchema: z.ZodString, max: number, extraRules: { rule: string; message: string }[] = []) =>
+  // The key regex is checked by zod (validateSpec); the CRD drops propertyNames, so CEL checks it there.
+  z.record(z.string().regex(new RegExp(QUALIFIED_NAME_RE), QUALIFIED_KEY_MESSAGE), valueSchema).meta({
+    description: what,
+    maxProperties: max,
+    "x-kubernetes-validations": [{ rule: `self.all(k, k.matches('${QUALIFIED_NAME_RE}'))`, message: QUALIFIED_KEY_MESSAGE }, ...extraRules],
+  });
+const labelValue = z.string().max(63).regex(new RegExp(LABEL_VALUE_RE), "label values are at most 63 characters of letters, digits, - _ . (starting and ending alphanumeric), or empty");
+const labelKeyString = z.string().min(1).max(317);
+
+const labelSelectorSchema = z
+  .object({
+    matchLabels: z.record(z.string(), labelValue).meta({ maxProperties: 32 }).optional().describe("Labels that must all match."),
+    matchExpressions: z
+      .array(
+        z
+          .object({
+            key: labelKeyString.describe("Label key."),
+            operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("In, NotIn, Exists or DoesNotExist."),
+            values: z.array(z.string().max(63)).max(64).optional().describe("Values (In/NotIn: non-empty; Exists/DoesNotExist: empty)."),
+          })
+          .describe("A label selector requirement."),
+      )
+      .max(16)
+      .optional()
+      .describe("Requirements that must all match."),
+  })
+  .describe("A label selector (metav1.LabelSelector).");
+
+const nodeSelectorRequirements = (what: string) =>
+  z
+    .array(
+      z
+        .object({
+          key: labelKeyString.describe("Node label key (matchExpressions) or field name (matchFields: metadata.name)."),
+          operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]).describe("In, NotIn, Exists, DoesNotExist, Gt or Lt."),
+          values: z.array(z.string().max(63)).max(64).optional().describe("Values (Gt/Lt: one integer)."),
+        })
+        .describe("A node selector requirement."),
+    )
+    .max(16)
+    .optional()
+    .describe(what);
+const nodeSelectorTermSchema = z
+  .object({
+    matchExpressions: nodeSelectorRequirements("Requirements on node labels."),
+    matchFields: nodeSelectorRequirements("Requirements on node fields."),
+  })
+  .describe("A node selector term (all its requirements must match).");
+
+const weight = z.number().int().min(1).max(100).describe("Weight 1-100 added to a node's score when the term matches.");
+const podAffinityTermSchema = z
+  .object({
+    labelSelector: labelSelectorSchema.optional(),
+    namespaceSelector: labelSelectorSchema.optional(),
+    namespaces: z.array(z.string().max(63)).max(16).optional().describe("Namespaces the labelSelector applies to (default: the pod's)."),
+    topologyKey: labelKeyString.describe("Node label whose value is the topology domain, e.g. kubernetes.io/hostname."),
+    matchLabelKeys: z.array(labelKeyString).max(16).optional().describe("Pod label keys whose values (from the incoming pod) are added to labelSelector."),
+    mismatchLabelKeys: z.array(labelKeyString).max(16).optional().describe("Pod label keys whose values must differ."),
+  })
+  .describe("Pods (labelSelector in namespaces) this pod should be co-located with (affinity) or not (anti-affinity) within topologyKey.");
+const podAffinityShape = (what: string) =>
+  z
+    .object({
+      requiredDuringSchedulingIgnoredDuringExecution: z.array(podAffinityTermSchema).max(16).optional().describe("Hard terms (all must hold)."),
+      preferredDuringSchedulingIgnoredDuringExecution: z
+        .array(z.object({ weight, podAffinityTerm: podAffinityTermSchema }).describe("A weighted term."))
+        .max(16)
+        .optional()
+        .describe("Soft terms (scored)."),
+    })
+    .optional()
+    .describe(what);
+
+export const affinitySchema = z
+  .object({
+    nodeAffinity: z
+      .object({
+        requiredDuringSchedulingIgnoredDuringExecution: z
+          .object({ nodeSelectorTerms: z.array(nodeSelectorTermSchema).min(1).max(16).describe("Terms, any of which may match.") })
+          .optional()
+          .describe("Nodes the pods must run on."),
+        preferredDuringSchedulingIgnoredDuringExecution: z
+          .array(z.object({ weight, preference: nodeSelectorTermSchema }).describe("A weighted node term."))
+          .max(16)
+          .optional()
+          .describe("Nodes the pods prefer."),
+      })
+      .optional()
+      .describe("Node affinity."),
+    podAffinity: podAffinityShape("Pod affinity."),
+    podAntiAffinity: podAffinityShape(
+      "Pod anti-affinity. With routing.mode ClientIPAffinity the operator appends its own required one-pod-per-node term to requiredDuringSchedulingIgnoredDuringExecution.",
+    ),
+  })
+  .describe("Pod affinity (core/v1 Affinity). Merged with the operator's: see docs/api.md.");
+
+export const tolerationSchema = z
+  .object({
+    key: z.string().max(317).optional().describe("Taint key (omitted with operator Exists: every taint)."),
+    operator: z.enum(["Exists", "Equal"]).optional().describe("Exists or Equal (default Equal)."),
+    value: z.string().max(63).optional().describe("Taint value (operator Equal)."),
+    effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional().describe("Taint effect (omitted: every effect)."),
+    tolerationSeconds: z.number().int().optional().describe("NoExecute: how long the pod stays bound after the taint appears."),
+  })
+  .describe("A toleration (core/v1 Toleration).");
+
+export const topologySpreadConstraintSchema = z
+  .object({
+    maxSkew: z.number().int().min(1).max(100).describe("Most the pod count may differ between two topology domains."),
+    topologyKey: labelKeyString.describe("Node label that defines the domains, e.g. kubernetes.io/hostname or topology.kubernetes.io/zone."),
+    whenUnsatisfiable: z.enum(["DoNotSchedule", "ScheduleAnyway"]).describe("DoNotSchedule (hard) or ScheduleAnyway (soft)."),
+    labelSelector: labelSelectorSchema
+      .optional()
+      .describe("Pods counted per domain. Omitted: this FtpServer's pods (the operator fills in its selector labels)."),
+    minDomains: z.number().int().min(1).max(100).optional().describe("DoNotSchedule: the minimum number of eligible domains."),
+    nodeAffinityPolicy: z.enum(["Honor", "Ignore"]).optional().describe("Whether the pod's nodeAffinity/nodeSelector limits the domains counted (default Honor)."),
+    nodeTaintsPolicy: z.enum(["Honor", "Ignore"]).optional().describe("Whether tainted nodes are counted (default Ignore)."),
+    matchLabelKeys: z.array(labelKeyString).max(16).optional().describe("Pod label keys whose values are added to labelSelector."),
+  })
+  .describe("A topology spread constraint (core/v1 TopologySpreadConstraint).");
+
+export const podTemplateSchema = z
+  .object({
+    metadata: z
+      .object({
+        labels: keyMap("Extra labels on the FTP-server pods. The operator's own labels cannot be set here (admission refuses them).", labelValue, 64, [
+          { rule: RESERVED_LABELS_CEL, message: RESERVED_LABELS_MESSAGE },
+        ]).optional(),
+        annotations: keyMap("Extra annotations on the FTP-server pods (the operator's own win on a clash).", z.string().max(65536), 64).optional(),
+      })
+      .optional()
+      .describe("Labels and annotations of the pods."),
+    spec: z
+      .object({
+        imagePullSecrets: z
+          .array(
+            z
+              .object({ name: z.string().min(1).max(253).regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a Secret name").describe("Secret name.") })
+              .describe("A kubernetes.io/dockerconfigjson Secret in the FtpServer's namespace."),
+          )
+          .max(16)
+          .optional()
+          .describe("Secrets for pulling the FTP-server image from a private registry."),
+        nodeSelector: keyMap("Node labels the pods must run on (every one must match).", labelValue, 32).optional(),
+        tolerations: z.array(tolerationSchema).max(32).optional().describe("Taints the pods tolerate."),
+        affinity: affinitySchema.optional(),
+        topologySpreadConstraints: z
+          .array(topologySpreadConstraintSchema)
+          .max(8)
+          .optional()
+          .describe(
+            "How the replicas spread. Omitted: across nodes (kubernetes.io/hostname) and zones (topology.kubernetes.io/zone), maxSkew 1, ScheduleAnyway, counting this FtpServer's pods. [] = no spread constraint. Given: these replace the default.",
+          ),
+        priorityClassName: z.string().min(1).max(253).regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a PriorityClass name").optional().describe("PriorityClass of the pods."),
+        serviceAccountName: z
+          .string()
+          .min(1)
+          .max(253)
+          .regex(new RegExp(DNS1123_SUBDOMAIN_RE), "must be a ServiceAccount name")
+          .optional()
+          .describe("The pods' ServiceAccount (no API token is mounted: the server never calls the API). Must equal storage.s3.serviceAccountName when both are set."),
+      })
+      .optional()
+      .describe("Scheduling and identity of the pods."),
+  })
+  .describe("Pod settings applied to the FTP-server pods (StatefulSet template). A change rolls the pods one at a time with the drain (no session dropped).");
+export type PodTemplate = z.output<typeof podTemplateSchema>;
+export type Affinity = z.output<typeof affinitySchema>;
+
 // ---------------------------------------------------------------- spec
 
 const specShape = z
@@ -560,7 +759,14 @@ const specShape = z
       .max(100)
       .default(2)
       .describe("FTP-server pods. With PortPartitioned each pod owns a slice of the passive range (its StatefulSet ordinal is its slot)."),
-    image: z.string().min(1).max(512).default("pasv-ftp-server:dev").describe("FTP-server image (server-image/)."),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .optional()
+      .describe(
+        "FTP-server image (server-image/), to pin one. Unset (recommended): the operator's default, the FTP-server image of its release (flag --ftp-server-image, set by the chart), so an operator upgrade rolls the pods to the matching server; nothing is stored here.",
+      ),
     imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent").describe("Image pull policy."),
     resources: resourcesSchema.optional(),
     controlPort: port("The FTP control port (pods and Service). Must lie outside the passive range.").default(21),
@@ -607,6 +813,8 @@ const specShape = z
     activeMode: z.boolean().default(false).describe("Allow active mode (PORT/EPRT), only back to the control connection's peer."),
     // optional, not defaulted: nothing is stored into FtpServers that omit it (the builder treats unset as enabled)
     networkPolicy: networkPolicySchema.optional(),
+    // pod settings (podTemplate block): optional, nothing defaulted into stored objects
+    podTemplate: podTemplateSchema.optional(),
   });
 export const specSchema = specShape.meta({
     description: "Desired state of an FTP service in passive mode.",
@@ -681,6 +889,16 @@ function specRules(): CrossRule<Spec>[] {
         "passive.sharePorts routes each data connection by its client IP, so the pod must see client IPs: set dataConnectionCheck Strict, or enable proxyProtocol, or use service.externalTrafficPolicy Local (dataConnectionCheck Relaxed cannot share ports)",
       fieldPath: ".passive.sharePorts",
       check: (s) => s.passive.sharePorts !== true || sharePortsSeesClients(s),
+    },
+    {
+      rule: "!has(self.podTemplate) || !has(self.podTemplate.spec) || !has(self.podTemplate.spec.serviceAccountName) || !has(self.storage) || !has(self.storage.s3) || !has(self.storage.s3.serviceAccountName) || self.podTemplate.spec.serviceAccountName == self.storage.s3.serviceAccountName",
+      message: "podTemplate.spec.serviceAccountName and storage.s3.serviceAccountName name the pods' one ServiceAccount: set one of them, or the same name in both",
+      fieldPath: ".podTemplate.spec.serviceAccountName",
+      check: (s) => {
+        const a = s.podTemplate?.spec?.serviceAccountName;
+        const b = s.storage?.s3?.serviceAccountName;
+        return a === undefined || b === undefined || a === b;
+      },
     },
     {
       rule: `self.service.type != 'NodePort' || (self.passive.basePort >= ${NODEPORT_MIN} && ${end} <= ${NODEPORT_MAX})`,
@@ -828,6 +1046,9 @@ function leafProblems(s: Spec): string[] {
   (s.proxyProtocol?.trustedSources ?? []).forEach((c, i) => {
     if (!isCidr(c)) out.push(`spec.proxyProtocol.trustedSources[${i}]: must be a CIDR`);
   });
+  for (const k of Object.keys(s.podTemplate?.metadata?.labels ?? {})) {
+    if (isReservedPodLabel(k)) out.push(`${RESERVED_LABELS_MESSAGE} (got ${k})`);
+  }
   const names = new Set<string>();
   for (const c of s.userClasses ?? []) {
     if (names.has(c.name)) out.push(`spec.userClasses: duplicate class name ${c.name}`);
@@ -845,7 +1066,9 @@ export type ParseResult = { ok: true; spec: Spec } | { ok: false; problems: stri
 export function validateSpec(raw: unknown): ParseResult {
   const parsed = specSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.map((i) => `spec.${i.path.join(".")}: ${i.message}`) };
+    // A record key failing its schema is reported as "Invalid key in record" with the reason nested.
+    const message = (i: z.core.$ZodIssue) => (i.code === "invalid_key" && i.issues[0] ? `${i.message}: ${i.issues[0].message}` : i.message);
+    return { ok: false, problems: parsed.error.issues.map((i) => `spec.${i.path.join(".")}: ${message(i)}`) };
   }
   const s = parsed.data;
   const problems: string[] = [];

@@ -23,13 +23,13 @@ export function desiredChildren(
   e: Effective,
   externalAddress: string | null,
   pods: PodView[],
-  opts: { maxPortsPerSlice?: number } = {},
+  opts: { maxPortsPerSlice?: number; defaultServerImage?: string } = {},
 ): Desired {
   return {
     service: buildService(fs, e),
     endpointSlices: buildEndpointSlices(fs, e, pods, opts),
     configMap: buildConfigMap(fs, e, externalAddress),
-    statefulSet: buildStatefulSet(fs, e),
+    statefulSet: buildStatefulSet(fs, e, opts),
     networkPolicy: buildNetworkPolicy(fs, e, externalAddress),
   };
 }

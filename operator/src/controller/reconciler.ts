@@ -20,7 +20,7 @@ import { ENDPOINTSLICE_MANAGED_BY, SERVER_LABEL, childNames, effective, selector
 import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
 import { buildService, externalAddress, type AddressResult } from "./service.ts";
 import { computeStatus, mergeConditions, type Blocker, type StatusInput } from "./status.ts";
-import { containerProblem, failedCreate, failedMount, isContainerCreating, type EventLike } from "./workload.ts";
+import { containerProblem, failedCreate, failedMount, isContainerCreating, unschedulable, type EventLike } from "./workload.ts";
 import { withUsersHash } from "./users.ts";
 
 export const FtpServers: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: true };
@@ -49,6 +49,8 @@ export interface ReconcilerOptions {
   /** see StatusInput.workloadReadiness */
   workloadReadiness?: "pods" | "applied";
   maxPortsPerSlice?: number;
+  /** image of FtpServers without spec.image (main.ts: --ftp-server-image); default version.ts DEFAULT_FTP_SERVER_IMAGE */
+  defaultServerImage?: string;
   nodePortPool?: number;
   /** periodic resync of every FtpServer (ms); 0 = off */
   resyncMs?: number;
@@ -344,7 +346,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       if (p) return p;
     }
     for (const pod of podObjs) {
-      const p = containerProblem(pod);
+      // Unschedulable only counts where pods must run (a control plane without nodes never schedules).
+      const p = containerProblem(pod) ?? (readiness === "pods" ? unschedulable(pod) : undefined);
       if (p) return p;
     }
     if (readiness === "pods" && (st.readyReplicas ?? 0) < fs.spec.replicas) {

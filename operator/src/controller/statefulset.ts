@@ -2,11 +2,12 @@
 // (pod ordinal = slot = passive slice). The pod template holds nothing derived from the rendered
 // config (no config hash): rule and address changes are hot-reloaded by the server from the
 // mounted ConfigMap, so they never restart a pod or drop a session.
-import type { FtpServer } from "../api/v1alpha1.ts";
+import type { Affinity, FtpServer, PodTemplate } from "../api/v1alpha1.ts";
 import { METRICS_PORT } from "../api/v1alpha1.ts";
 import type { KubeObject } from "../runtime/types.ts";
 import { CONFIG_DIR, DATA_DIR, POD_INDEX_LABEL, TLS_DIR, USERS_DIR, childMeta, childNames, commonLabels, selectorLabels, type Effective } from "./model.ts";
 import { canonicalQuantities, canonicalQuantity } from "./quantity.ts";
+import { DEFAULT_FTP_SERVER_IMAGE } from "../version.ts";
 
 /** Seconds a terminating pod keeps serving before SIGTERM (see the container's preStop). */
 export const PRE_STOP_SECONDS = 5;
@@ -15,7 +16,8 @@ export const CONTAINER_NAME = "ftp-server";
 /** uid/gid of the server image's user (server-image/Dockerfile). */
 export const SERVER_UID = 10001;
 
-export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
+/** `defaultServerImage`: the operator's --ftp-server-image, for FtpServers without spec.image. */
+export function buildStatefulSet(fs: FtpServer, e: Effective, opts: { defaultServerImage?: string } = {}): KubeObject {
   const s = e.spec;
   const name = fs.metadata.name;
   const names = childNames(name);
@@ -49,9 +51,11 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
 
   const container: Record<string, unknown> = {
     name: CONTAINER_NAME,
-    image: s.image,
+    // spec.image pins an image; without it the operator's default runs, so upgrading the operator
+    // (a new --ftp-server-image) rolls these pods with no edit to the FtpServer.
+    image: s.image ?? opts.defaultServerImage ?? DEFAULT_FTP_SERVER_IMAGE,
     imagePullPolicy: s.imagePullPolicy,
-    // The image's entrypoint runs `node server-image/src/main.ts --config /etc/pasv/config/config.yaml`.
+    // The image's entrypoint runs `node server-image/src/main.js --config /etc/pasv/config/config.yaml` (compiled).
     env: [
       // The pod's slot = StatefulSet ordinal; the server picks passive.slices[slot] by it.
       { name: "PASV_SLOT", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } },
@@ -83,15 +87,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     };
   }
 
-  const antiAffinityTerm = {
-    labelSelector: { matchLabels: selectorLabels(name) },
-    topologyKey: "kubernetes.io/hostname",
-  };
-  const affinity =
-    s.routing.mode === "ClientIPAffinity"
-      ? // One pod per node: with externalTrafficPolicy Local, a node's traffic stays on its only pod.
-        { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [antiAffinityTerm] } }
-      : { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: antiAffinityTerm }] } };
+  const pod = podSettings(fs, e);
 
   const spec: Record<string, unknown> = {
     replicas: s.replicas,
@@ -101,7 +97,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
     selector: { matchLabels: selectorLabels(name) },
     updateStrategy: { type: "RollingUpdate" },
     template: {
-      metadata: { labels: commonLabels(name) },
+      metadata: pod.metadata,
       spec: {
         // preStop delay, then the server drains for up to 30 s (drainGraceSeconds) on SIGTERM.
         terminationGracePeriodSeconds: PRE_STOP_SECONDS + 40,
@@ -118,8 +114,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective): KubeObject {
           // Lets the non-root server bind port 21 (and 990) without capabilities.
           sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }],
         },
-        affinity,
-        ...(s.storage?.type === "S3" && s.storage.s3?.serviceAccountName ? { serviceAccountName: s.storage.s3.serviceAccountName } : {}),
+        ...pod.spec,
         containers: [container],
         volumes,
       },
@@ -148,4 +143,85 @@ function s3CredentialsEnv(st: Effective["spec"]["storage"]): Record<string, unkn
     { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: c.name, key: c.accessKeyIdKey } } },
     { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: c.name, key: c.secretAccessKeyKey } } },
   ];
+}
+
+// ---------------------------------------------------------------- pod settings (spec.podTemplate)
+// The user's pod settings merged with the operator's. The operator's labels and annotations win
+// (admission already refuses the reserved label keys); its own scheduling needs are added to the
+// user's, never replaced by them.
+
+type Json = Record<string, unknown>;
+
+/**
+ * Spread the replicas across nodes, then zones, counting this FtpServer's pods only. ScheduleAnyway:
+ * a soft preference, so a one-node cluster (or one zone, or nodes without the zone label) still
+ * schedules every replica. The selector labels are the StatefulSet's own selector: every pod of
+ * this FtpServer, whatever its revision (matchLabelKeys pod-template-hash is the Deployment
+ * idiom; a StatefulSet replaces pods in place, so the whole set is what must be spread).
+ */
+export function defaultTopologySpread(name: string): Json[] {
+  const labelSelector = { matchLabels: selectorLabels(name) };
+  return ["kubernetes.io/hostname", "topology.kubernetes.io/zone"].map((topologyKey) => ({
+    maxSkew: 1,
+    topologyKey,
+    whenUnsatisfiable: "ScheduleAnyway",
+    labelSelector,
+  }));
+}
+
+/** template.metadata and the scheduling/identity part of template.spec. */
+export function podSettings(fs: FtpServer, e: Effective): { metadata: Json; spec: Json } {
+  const name = fs.metadata.name;
+  const s = e.spec;
+  const pt: PodTemplate | undefined = s.podTemplate;
+  const ps = pt?.spec;
+
+  const annotations = { ...(pt?.metadata?.annotations ?? {}) };
+  const metadata: Json = {
+    labels: { ...(pt?.metadata?.labels ?? {}), ...commonLabels(name) },
+    ...(Object.keys(annotations).length ? { annotations } : {}),
+  };
+
+  const spec: Json = {};
+  if (ps?.imagePullSecrets?.length) spec.imagePullSecrets = ps.imagePullSecrets.map((x) => ({ name: x.name }));
+  if (ps?.nodeSelector && Object.keys(ps.nodeSelector).length) spec.nodeSelector = { ...ps.nodeSelector };
+  if (ps?.tolerations?.length) spec.tolerations = ps.tolerations.map(withoutEmptyStrings);
+  const affinity = mergeAffinity(ps?.affinity, s.routing.mode === "ClientIPAffinity" ? name : undefined);
+  if (affinity) spec.affinity = affinity;
+  const spread = ps?.topologySpreadConstraints
+    ? ps.topologySpreadConstraints.map((c) => ({ ...c, labelSelector: c.labelSelector ?? { matchLabels: selectorLabels(name) } }))
+    : defaultTopologySpread(name);
+  if (spread.length) spec.topologySpreadConstraints = spread;
+  if (ps?.priorityClassName) spec.priorityClassName = ps.priorityClassName;
+  // One ServiceAccount (admission refuses two different names): the pod template's, else the S3 one.
+  const sa = ps?.serviceAccountName ?? (s.storage?.type === "S3" ? s.storage.s3?.serviceAccountName : undefined);
+  if (sa) spec.serviceAccountName = sa;
+  return { metadata, spec };
+}
+
+/**
+ * The user's affinity, plus, for ClientIPAffinity, the operator's required one-pod-per-node term
+ * (with externalTrafficPolicy Local a node's traffic must stay on its only pod) appended to the
+ * user's required anti-affinity terms: both hold.
+ */
+function mergeAffinity(user: Affinity | undefined, onePodPerNodeFor: string | undefined): Json | undefined {
+  const out = structuredClone(user ?? {}) as Json;
+  if (onePodPerNodeFor !== undefined) {
+    const anti = (out.podAntiAffinity ?? {}) as Json;
+    const required = (anti.requiredDuringSchedulingIgnoredDuringExecution ?? []) as Json[];
+    anti.requiredDuringSchedulingIgnoredDuringExecution = [
+      ...required,
+      { labelSelector: { matchLabels: selectorLabels(onePodPerNodeFor) }, topologyKey: "kubernetes.io/hostname" },
+    ];
+    out.podAntiAffinity = anti;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * A toleration without its "" fields: the API server drops empty strings (omitempty), so a stored
+ * `value: ""` would never equal the desired one and every resync would re-apply.
+ */
+function withoutEmptyStrings<T extends object>(o: T): Json {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== "" && v !== undefined));
 }

@@ -18,6 +18,7 @@ interface ContainerState {
   terminated?: { reason?: string; message?: string; exitCode?: number };
 }
 interface PodStatusLike {
+  conditions?: { type: string; status: string; reason?: string; message?: string }[];
   containerStatuses?: { name: string; restartCount?: number; state?: ContainerState; lastState?: ContainerState }[];
 }
 
@@ -63,6 +64,18 @@ export function containerProblem(pod: KubeObject): { reason: string; message: st
     return { reason: w.reason, message: `pod ${ref} container ${c.name}: ${w.reason}${w.message ? `: ${w.message}` : ""}${exit}` };
   }
   return undefined;
+}
+
+/**
+ * A pod the scheduler cannot place (PodScheduled False, reason Unschedulable): e.g. a
+ * podTemplate.spec.nodeSelector no node matches, an untolerated taint, a DoNotSchedule spread or
+ * too little CPU. The scheduler's message says which nodes fail what.
+ */
+export function unschedulable(pod: KubeObject): { reason: string; message: string } | undefined {
+  const c = (pod.status as PodStatusLike | undefined)?.conditions?.find((x) => x.type === "PodScheduled" && x.status === "False");
+  if (!c || (c.reason !== undefined && c.reason !== "Unschedulable")) return undefined;
+  const ref = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+  return { reason: "PodUnschedulable", message: `pod ${ref} cannot be scheduled: ${c.message ?? "no node fits"} (check spec.podTemplate.spec nodeSelector, tolerations, affinity and topologySpreadConstraints)` };
 }
 
 /** A pod still creating its containers (where a FailedMount would show). */

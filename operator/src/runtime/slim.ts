@@ -50,7 +50,7 @@ interface ContainerStatusShape {
 interface PodShape {
   spec?: { nodeName?: string };
   status?: {
-    phase?: string; podIP?: string; podIPs?: unknown[]; conditions?: { type: string; status: string }[];
+    phase?: string; podIP?: string; podIPs?: unknown[]; conditions?: { type: string; status: string; reason?: string; message?: string }[];
     containerStatuses?: ContainerStatusShape[];
   };
 }
@@ -75,7 +75,7 @@ function slimContainerStatus(c: ContainerStatusShape): ContainerStatusShape | un
   return { name: c.name, restartCount: c.restartCount ?? 0, ...(state ? { state } : {}), ...(lastState ? { lastState } : {}) };
 }
 
-/** A Pod reduced to identity, labels, owners, deletion, node, IPs, phase, the Ready condition and why containers are not running. */
+/** A Pod reduced to identity, labels, owners, deletion, node, IPs, phase, the Ready condition, a failed PodScheduled condition and why containers are not running. */
 export function slimPod<T extends KubeObject>(obj: T): T {
   const md = obj.metadata ?? {};
   const p = obj as PodShape;
@@ -88,7 +88,13 @@ export function slimPod<T extends KubeObject>(obj: T): T {
   if (p.status?.podIP) status.podIP = p.status.podIP;
   if (p.status?.podIPs) status.podIPs = p.status.podIPs;
   const ready = p.status?.conditions?.filter((c) => c.type === "Ready").map((c) => ({ type: c.type, status: c.status }));
-  if (ready?.length) status.conditions = ready;
+  // A pod the scheduler cannot place: PodScheduled False with its reason and message (which
+  // nodes fail which predicate), so the status says why instead of "waiting for pods".
+  const unscheduled = p.status?.conditions
+    ?.filter((c) => c.type === "PodScheduled" && c.status === "False")
+    .map((c) => ({ type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}) }));
+  const conditions = [...(ready ?? []), ...(unscheduled ?? [])];
+  if (conditions.length) status.conditions = conditions;
   // Why a container is not running (waiting/terminated reason and message, incl. the termination
   // log): a controller reports it instead of a bare "not ready".
   const containers = (p.status?.containerStatuses ?? []).map(slimContainerStatus).filter((c) => c !== undefined);

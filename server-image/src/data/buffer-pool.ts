@@ -11,6 +11,12 @@
 //
 // PASV_BUFFER_POOL_MB (default 64) sets the cap; transfers of at most SMALL bytes use a private
 // exact-size buffer and do not touch the pool.
+//
+// At start the server allocates PASV_BUFFER_PREWARM buffers (default 4: one RETR's two plus a STOR's
+// two) and writes every page of them, so the first transfers do not take ~256 page faults per
+// buffer; on a VM whose host reclaims free guest memory (virtio-balloon free page reporting) a
+// fresh page is a host fault too (docs/benchmarks.md, "Where the CPU per GiB goes"). The pool never
+// frees a buffer, so a touched buffer stays backed.
 
 export const CHUNK = 1024 * 1024;
 /** Transfers no larger than this use a private buffer of their exact size. */
@@ -79,6 +85,21 @@ export class BufferPool {
     });
   }
 
+  /**
+   * Allocates up to `n` buffers now (never past the cap) and writes every page of them, so they
+   * are backed by memory before the first transfer needs them. Returns how many are free now.
+   */
+  prewarm(n: number): number {
+    const want = Math.min(Math.max(0, Math.floor(n)), this.max);
+    while (this.allocated < want) {
+      const b = Buffer.allocUnsafeSlow(this.size);
+      b.fill(0);
+      this.allocated++;
+      this.free.push(b);
+    }
+    return this.free.length;
+  }
+
   release(b: Buffer): void {
     if (b.length !== this.size) return; // not ours (a private small buffer or a view)
     const w = this.waiters.shift();
@@ -94,6 +115,12 @@ export class BufferPool {
 function capFromEnv(): number {
   const mb = Number(process.env.PASV_BUFFER_POOL_MB ?? "64");
   return Number.isFinite(mb) && mb >= 1 ? Math.floor(mb) : 64;
+}
+
+/** How many buffers the server allocates and touches at start (PASV_BUFFER_PREWARM, default 4). */
+export function prewarmFromEnv(): number {
+  const n = Number(process.env.PASV_BUFFER_PREWARM ?? "4");
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : 4;
 }
 
 /** The shared pool of CHUNK-sized buffers. */

@@ -1,12 +1,13 @@
 // STOR's hot loop. Two paths, same result:
 //
 // - direct (plain passive data connections): the socket reads straight into 1 MiB buffers from
-//   the shared pool (direct-read.ts); each full buffer is written with one write() — or, when
-//   several are waiting, one writev() — at an explicit position. Two to MAX_OWN buffers per
+//   the shared pool (direct-read.ts); full buffers are written in writes of at most WRITE_PIECE
+//   (256 KiB) at an explicit position. Two to MAX_OWN buffers per
 //   upload: while one fills, the others are on their way to disk; when no spare is left the
-//   socket is paused until a write completes. No per-read allocation, no per-chunk promise.
+//   socket is paused until a write completes. No per-read allocation, no promise per socket read.
 // - ordinary (TLS, active mode, PROXY leftovers, pool short of two buffers, PASV_DIRECT_READ=0):
-//   the 'data' chunks (64 KiB each) are gathered into ~1 MiB batches written with one writev();
+//   the 'data' chunks (64 KiB each) are gathered into ~1 MiB batches written with writev()s of at
+//   most WRITE_PIECE;
 //   the socket is paused only when the next batch is full while one is still being written.
 
 import type { WriteTarget } from "../fs/storage.ts";
@@ -16,6 +17,15 @@ import { transferBuffers, type BufferPool } from "./buffer-pool.ts";
 import { adoptForDirectRead } from "./direct-read.ts";
 
 const BATCH = 1024 * 1024;
+/**
+ * The largest single write to the file. Measured on the 2-core VM (docs/benchmarks.md, "Where the
+ * CPU per GiB goes"): STOR with 1 MiB writes cost 1.3-1.6 s of server CPU per GiB, nearly all of it
+ * the kernel's copy into the page cache, and with 256 KiB writes 0.67-0.88 s (vsftpd, 64 KiB
+ * writes: 0.56-0.59) in the same runs; 64 KiB writes cost more again (four times the thread-pool
+ * round trips). The likely cause: the page cache sizes its folios by the write, and large fresh
+ * folios are the expensive ones to fill on this VM.
+ */
+export const WRITE_PIECE = 256 * 1024;
 /** Most pool buffers one upload holds (one filling, the rest queued or being written). */
 const MAX_OWN = 4;
 
@@ -99,7 +109,7 @@ function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool
     if (pos !== null) pos += n;
     writing = true;
     const w: Promise<{ bytesWritten: number }> =
-      views.length === 1 ? fh.write(views[0]!, 0, n, at) : fh.writev(views, at ?? undefined);
+      writePieces(fh, views, at);
     w.then(
       (r) => {
         writing = false;
@@ -167,6 +177,38 @@ function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool
   });
 }
 
+/**
+ * Writes `views` one after the other from `at` (null: the file's position) in writes of at most
+ * WRITE_PIECE bytes; resolves with the bytes written (short when the file took fewer).
+ */
+export async function writePieces(fh: WriteTarget, views: Buffer[], at: number | null): Promise<{ bytesWritten: number }> {
+  let done = 0;
+  // Pieces that fit together in one piece still go in one writev (the ordinary path's 64 KiB chunks).
+  let group: Buffer[] = [];
+  let groupBytes = 0;
+  const flush = async (): Promise<boolean> => {
+    if (groupBytes === 0) return true;
+    const pos = at === null ? null : at + done;
+    const r = group.length === 1 ? await fh.write(group[0]!, 0, groupBytes, pos) : await fh.writev(group, pos ?? undefined);
+    done += r.bytesWritten;
+    const full = r.bytesWritten === groupBytes;
+    group = [];
+    groupBytes = 0;
+    return full;
+  };
+  for (const v of views) {
+    for (let off = 0; off < v.length; ) {
+      const n = Math.min(v.length - off, WRITE_PIECE - groupBytes);
+      group.push(off === 0 && n === v.length ? v : v.subarray(off, off + n));
+      groupBytes += n;
+      off += n;
+      if (groupBytes >= WRITE_PIECE && !(await flush())) return { bytesWritten: done };
+    }
+  }
+  await flush();
+  return { bytesWritten: done };
+}
+
 function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null): Promise<number> {
   return new Promise((resolve, reject) => {
     let batch: Buffer[] = [];
@@ -196,7 +238,7 @@ function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null): Pr
       batch = [];
       batchBytes = 0;
       writing = true;
-      fh.writev(bufs, pos ?? undefined).then(
+      writePieces(fh, bufs, pos).then(
         (r) => {
           writing = false;
           if (r.bytesWritten !== n) return fail(new Error("short write"));

@@ -11,7 +11,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BufferPool, CHUNK } from "../../src/data/buffer-pool.ts";
-import { receiveFile } from "../../src/data/receive-file.ts";
+import { receiveFile, writePieces, WRITE_PIECE } from "../../src/data/receive-file.ts";
 import { sendFile } from "../../src/data/send-file.ts";
 import { adoptForDirectRead, directReadStats } from "../../src/data/direct-read.ts";
 
@@ -204,4 +204,51 @@ test("buffer pool: capped, FIFO waiters, no buffer given out twice", async () =>
   assert.deepEqual(order, [1, 2]);
   assert.notEqual(x1, x2);
   assert.equal(pool.stats().allocated, 2);
+});
+
+test("buffer pool: prewarm allocates and touches up to the cap, and the warmed buffers are handed out first", async () => {
+  const pool = new BufferPool(CHUNK, 3);
+  assert.equal(pool.prewarm(2), 2);
+  assert.deepEqual(pool.stats(), { allocated: 2, free: 2, inUse: 0, waiting: 0, max: 3 });
+  assert.equal(pool.prewarm(10), 3, "never past the cap");
+  assert.equal(pool.prewarm(1), 3, "already warm: nothing more");
+  const got = [pool.tryAcquire(), pool.tryAcquire(), pool.tryAcquire()];
+  assert.ok(got.every((b) => b !== null && b.length === CHUNK && b.every((x) => x === 0)), "written (zeroed) buffers of the pool's size");
+  assert.equal(pool.tryAcquire(), null, "the cap holds after a prewarm");
+  assert.equal(pool.stats().allocated, 3);
+});
+
+test("STOR: the file is written in pieces of at most WRITE_PIECE, in order, at the right positions; a short write stops", async () => {
+  const calls: { len: number; pos: number | null | undefined }[] = [];
+  const file = Buffer.alloc(3 * CHUNK + 10);
+  const target = {
+    async write(buf: Buffer, off: number, len: number, pos: number | null) {
+      calls.push({ len, pos });
+      buf.copy(file, pos ?? 0, off, off + len);
+      return { bytesWritten: len };
+    },
+    async writev(bufs: Buffer[], pos?: number) {
+      const all = Buffer.concat(bufs);
+      calls.push({ len: all.length, pos });
+      all.copy(file, pos ?? 0);
+      return { bytesWritten: all.length };
+    },
+  };
+  const a = randomBytes(CHUNK);
+  const b = randomBytes(CHUNK + 10);
+  const chunks = Array.from({ length: 20 }, () => randomBytes(65536)); // the ordinary path's 64 KiB 'data' chunks
+  const r = await writePieces(target, [a, b], 5);
+  assert.equal(r.bytesWritten, 2 * CHUNK + 10);
+  assert.ok(calls.every((c) => c.len <= WRITE_PIECE), `no write over ${WRITE_PIECE}: ${calls.map((c) => c.len).join(",")}`);
+  assert.deepEqual(calls.map((c) => c.pos), calls.map((_, i) => 5 + i * WRITE_PIECE), "consecutive positions");
+  assert.equal(sha(file.subarray(5, 5 + 2 * CHUNK + 10)), sha(Buffer.concat([a, b])));
+  calls.length = 0;
+  await writePieces(target, chunks, 0);
+  assert.deepEqual(calls.map((c) => c.len), [WRITE_PIECE, WRITE_PIECE, WRITE_PIECE, WRITE_PIECE, WRITE_PIECE], "64 KiB chunks grouped into full pieces");
+  assert.equal(sha(file.subarray(0, 20 * 65536)), sha(Buffer.concat(chunks)));
+  // A file that takes fewer bytes than asked: no further write, the count says how far it got.
+  let n = 0;
+  const short = { write: async (_b: Buffer, _o: number, len: number) => ({ bytesWritten: n++ === 0 ? len : 7 }), writev: async () => ({ bytesWritten: 0 }) };
+  assert.deepEqual(await writePieces(short, [randomBytes(CHUNK)], null), { bytesWritten: WRITE_PIECE + 7 });
+  assert.equal(n, 2);
 });

@@ -2,7 +2,8 @@
 // 127.0.0.1 only. Prints the figures and writes out/bench/server-results.{json,md}.
 //
 //   1. 1 GiB RETR and STOR throughput with curl, data phase only (median of BENCH_REPEAT runs,
-//      servers interleaved), and the server's CPU time per transfer
+//      servers interleaved, after one untimed warm-up round), the server's CPU time per transfer
+//      and of a login alone (so CPU per GiB can be read without it), the test file's page-cache residency
 //   2. BENCH_SESSIONS concurrent sessions: all log in and stay connected, then all at once
 //      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
@@ -10,14 +11,16 @@
 //   4. small files: lftp mirrors BENCH_SMALL_FILES small files up (mirror -R) and back through a
 //      34-port passive range, each server at its default pool settings; failures (files missing or
 //      different after each direction) and wall time, median of BENCH_SMALL_REPEAT rounds
+//   5. s3 (s3.ts): the BENCH_BIG_MB file RETR/STOR through ours on S3 (SeaweedFS from the cache of
+//      `make seaweedfs`), ours on local disk and vsftpd on local disk, BENCH_S3_REPEAT rounds
 //
-// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=5  BENCH_SESSIONS=1000
+// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
-// BENCH_PHASES=throughput,sessions,pool,smallfiles  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// BENCH_S3_REPEAT=3  BENCH_PHASES=throughput,sessions,pool,smallfiles,s3  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
@@ -28,10 +31,12 @@ import {
   type Throughput,
 } from "./results.ts";
 import { recordResult } from "../../../hack/bench-docs.ts";
+import { s3Phase } from "./s3.ts";
+import { renderS3Results, type S3PhaseResult } from "./s3-results.ts";
 
 const env = (k: string, d: number): number => (process.env[k] ? Number(process.env[k]) : d);
 const BIG_MB = env("BENCH_BIG_MB", 1024);
-const REPEAT = env("BENCH_REPEAT", 5);
+const REPEAT = env("BENCH_REPEAT", 7);
 const SESSIONS = env("BENCH_SESSIONS", 1000);
 const POOL = env("BENCH_POOL", 200);
 const PROBES = env("BENCH_PROBES", 1000);
@@ -40,7 +45,7 @@ const SMALL_FILES = env("BENCH_SMALL_FILES", 1000);
 const SMALL_REPEAT = env("BENCH_SMALL_REPEAT", 3);
 /** The issue-10 range: 34 passive ports (vsftpd moved 1,200 files each way through it in 1.9 s). */
 const SMALL_PORTS = 34;
-const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool,smallfiles").split(",").map((s) => s.trim()));
+const PHASES = new Set((process.env.BENCH_PHASES ?? "throughput,sessions,pool,smallfiles,s3").split(",").map((s) => s.trim()));
 const PROFILE = process.env.BENCH_PROFILE === "1";
 const MAX_MINUTES = env("BENCH_MAX_MINUTES", 25);
 const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
@@ -91,7 +96,7 @@ function prepareFiles(): void {
   const dir = join(WORK, "files");
   mkdirSync(dir, { recursive: true });
   const want: [string, number][] = [];
-  if (PHASES.has("throughput")) want.push(["big.bin", BIG_MB * 1024 * 1024]);
+  if (PHASES.has("throughput") || PHASES.has("s3")) want.push(["big.bin", BIG_MB * 1024 * 1024]);
   if (PHASES.has("sessions")) want.push(["1m.bin", 1024 * 1024]);
   for (const [name, size] of want) {
     const p = join(dir, name);
@@ -130,15 +135,42 @@ function url(s: ServerUnderTest, path: string): string {
   return `ftp://${encodeURIComponent(s.user)}:${encodeURIComponent(s.pass)}@${HOST}:${s.port}/${path}`;
 }
 
+/** Bytes of `path` in the page cache (util-linux fincore), NaN when fincore is missing. */
+function cachedBytes(path: string): number {
+  const r = spawnSync("fincore", ["--bytes", "--noheadings", "--output", "RES", path], { encoding: "utf8" });
+  return r.status === 0 ? Number(r.stdout.trim()) : NaN;
+}
+
+/** Reads `path` once so all of it is in the page cache (it is then the same pages for both servers: hard links). */
+function primeCache(path: string): void {
+  const fd = openSync(path, "r");
+  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  try {
+    while (readSync(fd, buf, 0, buf.length, null) > 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Throughput>> {
   const res: Record<string, Throughput> = {};
-  for (const s of servers) res[s.name] = { retr: [], stor: [], retrCpu: [], storCpu: [] };
+  for (const s of servers) res[s.name] = { retr: [], stor: [], retrCpu: [], storCpu: [], loginCpu: [], retrCachedBytes: [] };
   const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
   const bigPath = join(WORK, "files/big.bin");
   const size = statSync(bigPath).size;
-  for (let round = 0; round < REPEAT; round++) {
+  primeCache(bigPath);
+  // Round -1 is the warm-up (JIT, buffer pool, TCP autotuning, the upload directory): recorded apart, not in the medians.
+  for (let round = -1; round < REPEAT; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
-    for (const s of order) {
+    for (const s of round < 0 ? servers : order) {
+      // A login alone (no data connection), so the transfers' CPU can be read without it.
+      const l0 = s.cpuSeconds();
+      await curl(["--disable-epsv", "-I", "-o", "/dev/null", url(s, `${s.dir}big.bin`)]);
+      await settle();
+      const login = s.cpuSeconds() - l0;
+      // The test file must be in the page cache for both (the host may reclaim cold pages between rounds).
+      if (!(cachedBytes(bigPath) >= size)) primeCache(bigPath);
+      const cached = cachedBytes(bigPath);
       // --disable-epsv: the same PASV path the pods serve; the data path is curl writing to /dev/null.
       // Start each transfer with no dirty pages from the previous upload being written back.
       await run("sync", []);
@@ -160,11 +192,22 @@ async function throughput(servers: ServerUnderTest[]): Promise<Record<string, Th
       const landed = join(s.uploadDisk, `up-${round}.bin`);
       if (!existsSync(landed) || statSync(landed).size !== size) throw new Error(`${s.name} STOR: ${landed} missing or short`);
       rmSync(landed, { force: true });
-      res[s.name]?.retr.push(retr);
-      res[s.name]?.stor.push(stor);
-      res[s.name]?.retrCpu.push(c1 - c0);
-      res[s.name]?.storCpu.push(c2 - c1);
-      log(`round ${round + 1}/${REPEAT} ${s.name}: RETR ${f1(retr)} MB/s (server CPU ${f2(c1 - c0)} s), STOR ${f1(stor)} MB/s (server CPU ${f2(c2 - c1)} s)`);
+      const t = res[s.name]!;
+      const gib = size / 2 ** 30;
+      const line = `RETR ${f1(retr)} MB/s (server CPU ${f2(c1 - c0)} s, ${f2((c1 - c0 - login) / gib)} s/GiB without login), ` +
+        `STOR ${f1(stor)} MB/s (server CPU ${f2(c2 - c1)} s, ${f2((c2 - c1 - login) / gib)} s/GiB without login); login ${f2(login)} s; load ${loadNow()}`;
+      if (round < 0) {
+        t.warmup = { retr, stor, retrCpu: c1 - c0, storCpu: c2 - c1 };
+        log(`warm-up ${s.name}: ${line}`);
+        continue;
+      }
+      t.retr.push(retr);
+      t.stor.push(stor);
+      t.retrCpu.push(c1 - c0);
+      t.storCpu.push(c2 - c1);
+      t.loginCpu?.push(login);
+      t.retrCachedBytes?.push(cached);
+      log(`round ${round + 1}/${REPEAT} ${s.name}: ${line}`);
     }
   }
   return res;
@@ -464,8 +507,10 @@ async function main(): Promise<void> {
     running.push(s);
     servers.push(s);
   }
-  log(`1/4 throughput: ${BIG_MB} MiB RETR and STOR, ${REPEAT} rounds`);
+  log(`1/4 throughput: ${BIG_MB} MiB RETR and STOR, a warm-up round and ${REPEAT} rounds`);
+  const tp0 = performance.now();
   const tp = PHASES.has("throughput") ? await throughput(servers) : {};
+  const throughputSeconds = PHASES.has("throughput") ? (performance.now() - tp0) / 1000 : undefined;
   log(`2/4 ${SESSIONS} concurrent sessions`);
   const sess: Record<string, SessionsResult> = {};
   for (const s of PHASES.has("sessions") ? servers : []) {
@@ -504,24 +549,36 @@ async function main(): Promise<void> {
     running.length = 0;
   }
 
+  let s3: S3PhaseResult | undefined;
+  if (PHASES.has("s3")) {
+    if (!wanted.includes("ours") || !wanted.includes("vsftpd")) notes.push("s3: NOT MEASURED — the s3 phase runs ours and vsftpd side by side (BENCH_SERVERS)");
+    else {
+      log(`s3: ${BIG_MB} MiB RETR and STOR through ours on S3 (SeaweedFS), ours and vsftpd on local disk, ${env("BENCH_S3_REPEAT", 3)} rounds`);
+      s3 = await s3Phase({ work: WORK, bigPath: join(WORK, "files/big.bin"), rounds: env("BENCH_S3_REPEAT", 3), nodeFlags, running, log });
+    }
+  }
+
   const results: ServerResults = {
     bench: "server",
     servers: wanted,
     phases: [...PHASES],
     date: new Date().toISOString(),
-    machine: { ...machine, loadAfter: loadNow() },
+    machine: { ...machine, loadAfter: loadNow(), ...(throughputSeconds !== undefined ? { throughputSeconds } : {}) },
     config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
     notes,
     throughput: tp,
     sessions: sess,
     pools,
     smallfiles: small,
+    ...(s3 ? { s3 } : {}),
   };
   writeFileSync(join(OUT, "server-results.json"), JSON.stringify(results, null, 2) + "\n");
   const md = mainPhases || PHASES.has("pool") ? renderServerResults(results) : "";
   const smallMd = PHASES.has("smallfiles") ? renderSmallFiles(results) : "";
-  writeFileSync(join(OUT, "server-results.md"), md + (md && smallMd ? "\n" : "") + smallMd);
-  console.log(md + smallMd);
+  const s3Md = renderS3Results(results);
+  const mds = [md, smallMd, s3Md].filter(Boolean);
+  writeFileSync(join(OUT, "server-results.md"), mds.join("\n"));
+  console.log(mds.join("\n"));
   // BENCH_DOCS=1: the raw file goes to docs/benchmarks/results/ and docs/benchmarks.md is regenerated
   // from the committed files (each block from the latest file holding its phases).
   if (process.env.BENCH_DOCS === "1") log(`recorded ${recordResult("server", results)}; docs/benchmarks.md regenerated`);

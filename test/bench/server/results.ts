@@ -3,15 +3,43 @@
 // (docs/benchmarks/results/server-*.json) into docs/benchmarks.md, so every figure on that page
 // comes from a file in the repository. Units: MB = 10^6 bytes (MB/s = 10^6 bytes/s).
 
+import type { S3PhaseResult } from "./s3-results.ts";
+
 export type Name = "ours" | "vsftpd";
 
 export interface Throughput {
   /** MB/s (10^6 bytes/s) of the data phase, one per round. */
   retr: number[];
   stor: number[];
-  /** Server CPU seconds (user + system, all of its processes) per transfer. */
+  /** Server CPU seconds (user + system, all of its processes) per transfer, login included. */
   retrCpu: number[];
   storCpu: number[];
+  /**
+   * Server CPU seconds of a login alone (curl -I: USER/PASS, TYPE, SIZE, MDTM, QUIT; no data
+   * connection), one per round: what each transfer's figure includes besides moving the data
+   * (ours: an scrypt check; vsftpd: anonymous). Absent in older files.
+   */
+  loginCpu?: number[];
+  /** Bytes of the test file in the page cache (fincore) just before each RETR; all of it in every round = equal for both. */
+  retrCachedBytes?: number[];
+  /** The untimed first round (JIT, buffer pool, TCP autotuning warm): MB/s and CPU s, not in the medians. */
+  warmup?: { retr: number; stor: number; retrCpu: number; storCpu: number };
+}
+
+/** The size of the transfer file in bytes. */
+export function bigFileBytes(r: Pick<ServerResults, "config">): number {
+  return r.config.BIG_MB * 2 ** 20;
+}
+
+/**
+ * Server CPU seconds per GiB (2^30 bytes) of one direction, the median over the rounds, with the
+ * median login CPU taken off each transfer when the file has it (so a slow login does not count
+ * as data-path cost).
+ */
+export function cpuPerGiB(r: Pick<ServerResults, "config">, t: Throughput | undefined, k: "retrCpu" | "storCpu"): number {
+  if (!t) return NaN;
+  const login = t.loginCpu && t.loginCpu.length > 0 ? median(t.loginCpu) : 0;
+  return median(t[k].map((c) => c - login)) / (bigFileBytes(r) / 2 ** 30);
 }
 
 export interface SessionsResult {
@@ -81,6 +109,8 @@ export interface ServerResults {
   sessions: Record<string, SessionsResult>;
   pools: Record<string, PoolLevel[]>;
   smallfiles?: Record<string, SmallFilesResult>;
+  /** The s3 phase (s3.ts, s3-results.ts). */
+  s3?: S3PhaseResult;
 }
 
 /** Whether the file holds the phases of the main table (throughput, sessions or pool) / the small-files table. */
@@ -181,6 +211,51 @@ export function renderServerResults(r: ServerResults): string {
     .filter((n) => (s(n)?.failures ?? 0) > 0)
     .map((n) => `- ${n} failures at ${n0} sessions: ${Object.entries(s(n)?.failureReasons ?? {}).map(([k, c]) => `${c}× ${k}`).join("; ")}`);
   if (reasons.length > 0) lines.push("", ...reasons);
+  return lines.join("\n") + "\n";
+}
+
+/** The throughput phase alone: MB/s per round, CPU per GiB both ways, login CPU, page cache, warm-up round. */
+export function renderThroughput(r: ServerResults): string {
+  const names = r.servers;
+  const has = (n: Name): boolean => names.includes(n) && r.throughput[n] !== undefined;
+  const t = (n: Name): Throughput | undefined => r.throughput[n];
+  const col = (n: Name, f: (x: Throughput) => string): string => {
+    const x = t(n);
+    return has(n) && x ? f(x) : "not measured";
+  };
+  const ratio = (f: (x: Throughput) => number): string => {
+    const a = t("ours");
+    const b = t("vsftpd");
+    return a && b && Number.isFinite(f(a)) && Number.isFinite(f(b)) && f(b) !== 0 ? f2(f(a) / f(b)) : "–";
+  };
+  const big = `${int(Math.round(bigFileMB(r)))} MB`;
+  const runs = (x: Throughput, k: "retr" | "stor"): string => `${f1(median(x[k]))} (${x[k].map(f1).join(", ")})`;
+  const gib = (k: "retrCpu" | "storCpu") => (x: Throughput): number => cpuPerGiB(r, x, k);
+  const login = (x: Throughput): number => (x.loginCpu?.length ? median(x.loginCpu) : NaN);
+  const cached = (x: Throughput): string => {
+    const c = x.retrCachedBytes ?? [];
+    if (c.length === 0) return "not recorded";
+    const full = c.filter((b) => b >= bigFileBytes(r)).length;
+    return `${full}/${c.length} rounds fully cached (min ${f1((100 * Math.min(...c)) / bigFileBytes(r))} %)`;
+  };
+  const warm = (x: Throughput): string => (x.warmup ? `RETR ${f1(x.warmup.retr)}, STOR ${f1(x.warmup.stor)} MB/s; CPU ${f2(x.warmup.retrCpu)} / ${f2(x.warmup.storCpu)} s` : "–");
+  const lbl = t("ours")?.loginCpu || t("vsftpd")?.loginCpu ? "login subtracted" : "login included";
+  const warmed = t("ours")?.warmup || t("vsftpd")?.warmup ? " after one untimed warm-up round each" : "";
+  const took = r.machine.throughputSeconds ? `; the phase took ${f1(Number(r.machine.throughputSeconds))} s` : "";
+  const lines = [
+    `Run ${r.date}; ${r.machine.cpu}, Linux ${r.machine.kernel}, Node ${r.machine.node}, ${r.machine.vsftpd}; load average before ${r.machine.loadBefore}, after ${r.machine.loadAfter}` +
+      `${took}. ${big} file, ${r.config.REPEAT} rounds interleaved (ABBA…)${warmed}.`,
+    "",
+    "| throughput | ours | vsftpd | ours / vsftpd |",
+    "|---|---:|---:|---:|",
+    `| RETR ${big}, MB/s, median (runs) | ${col("ours", (x) => runs(x, "retr"))} | ${col("vsftpd", (x) => runs(x, "retr"))} | ${ratio((x) => median(x.retr))} |`,
+    `| STOR ${big}, MB/s, median (runs) | ${col("ours", (x) => runs(x, "stor"))} | ${col("vsftpd", (x) => runs(x, "stor"))} | ${ratio((x) => median(x.stor))} |`,
+    `| RETR server CPU s per GiB, median (${lbl}) | ${col("ours", (x) => f2(gib("retrCpu")(x)))} | ${col("vsftpd", (x) => f2(gib("retrCpu")(x)))} | ${ratio(gib("retrCpu"))} |`,
+    `| STOR server CPU s per GiB, median (${lbl}) | ${col("ours", (x) => f2(gib("storCpu")(x)))} | ${col("vsftpd", (x) => f2(gib("storCpu")(x)))} | ${ratio(gib("storCpu"))} |`,
+    `| login alone, server CPU s, median | ${col("ours", (x) => f2(login(x)))} | ${col("vsftpd", (x) => f2(login(x)))} | |`,
+    `| test file in the page cache before RETR | ${col("ours", cached)} | ${col("vsftpd", cached)} | |`,
+    `| warm-up round (not in the medians) | ${col("ours", warm)} | ${col("vsftpd", warm)} | |`,
+  ];
   return lines.join("\n") + "\n";
 }
 

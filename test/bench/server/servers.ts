@@ -78,6 +78,10 @@ export interface ServerOptions {
   /** Extra node flags for ours, e.g. --cpu-prof. */
   nodeFlags?: string[];
   tag: string;
+  /** Ours only: the config's storage line instead of the local root (the s3 phase: `storage: { type: s3, ... }`). */
+  storageYaml?: string;
+  /** Ours only: extra environment (the s3 phase: the S3 credentials). */
+  env?: Record<string, string>;
 }
 
 async function waitReady(port: number, proc: ChildProcess, logFile: string, name: string): Promise<void> {
@@ -136,7 +140,7 @@ export async function startOurs(o: ServerOptions): Promise<ServerUnderTest> {
       ...(o.quarantineSeconds !== undefined ? [`  quarantineSeconds: ${o.quarantineSeconds}`] : []),
       ...(o.acceptTimeoutSeconds !== undefined ? [`  acceptTimeoutSeconds: ${o.acceptTimeoutSeconds}`] : []),
       `usersFile: ${usersFile}`,
-      `storage: { root: ${storage} }`,
+      o.storageYaml ?? `storage: { root: ${storage} }`,
       "metrics: { port: 0 }",
       "limits: { maxSessions: 10000, maxSessionsPerIp: 10000, loginFailureDelayMs: 0, idleTimeoutSeconds: 600 }",
       "drainGraceSeconds: 2",
@@ -148,7 +152,7 @@ export async function startOurs(o: ServerOptions): Promise<ServerUnderTest> {
   const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), join(ROOT, "server-image/src/main.ts"), "--config", config], {
     stdio: ["ignore", fd, fd],
     cwd: dir,
-    env: { ...process.env, NODE_ENV: "production" },
+    env: { ...process.env, NODE_ENV: "production", ...o.env },
   });
   closeSync(fd);
   const cpu = cpuMeter(proc.pid, "ours");

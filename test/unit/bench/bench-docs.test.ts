@@ -91,3 +91,33 @@ test("scale runs: every file in scale/ is a row, bytes or (older files) decimal 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("throughput block: CPU per GiB both ways with the login taken off; a throughput-only run leaves the sessions table alone", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bench-docs-"));
+  try {
+    const withSessions = serverRun("2026-01-01T00:00:00Z", [3000, 3300, 3600]);
+    withSessions.sessions = {
+      ours: { sessions: 1000, loggedIn: 1000, failures: 0, failureReasons: {}, loginP50: 1, loginP99: 2, pasvP50: 3, pasvP99: 4, pasvMax: 5, wallSeconds: 6, peakRssMB: 7, peakPssMB: 8, peakProcs: 1, listenOverflows: 0 },
+    };
+    const tpOnly = serverRun("2026-02-01T00:00:00Z", [900, 1000, 1100]);
+    tpOnly.phases = ["throughput"];
+    // 2 GiB file: 0.9 s RETR with 0.1 s of login -> 0.40 s per GiB; STOR 2.1 s - 0.1 -> 1.00.
+    tpOnly.config.BIG_MB = 2048;
+    tpOnly.throughput.ours = { ...tpOnly.throughput.ours!, retrCpu: [0.9, 0.8, 1.0], storCpu: [2.1, 2.0, 2.2], loginCpu: [0.1, 0.1, 0.1], retrCachedBytes: [2 ** 31, 2 ** 31, 2 ** 30] };
+    tpOnly.throughput.vsftpd = { ...tpOnly.throughput.vsftpd!, retrCpu: [0.2, 0.2, 0.2], storCpu: [2, 2, 2], loginCpu: [0, 0, 0] };
+    tpOnly.throughput.ours.warmup = { retr: 500, stor: 400, retrCpu: 1.5, storCpu: 3 };
+    writeFileSync(join(dir, "server-a.json"), JSON.stringify(withSessions));
+    writeFileSync(join(dir, "server-b.json"), JSON.stringify(tpOnly));
+    const b = blocks(dir);
+    assert.match(b["bench-server:results"]!, /Run 2026-01-01/, "the sessions table stays on the run that measured sessions");
+    const tp = b["bench-server:throughput"]!;
+    assert.match(tp, /Run 2026-02-01/);
+    assert.match(tp, /\| RETR server CPU s per GiB, median \(login subtracted\) \| 0\.40 \| 0\.10 \| 4\.00 \|/);
+    assert.match(tp, /\| STOR server CPU s per GiB, median \(login subtracted\) \| 1\.00 \| 1\.00 \| 1\.00 \|/);
+    assert.match(tp, /\| test file in the page cache before RETR \| 2\/3 rounds fully cached \(min 50\.0 %\) \| not recorded \|/);
+    assert.match(tp, /warm-up round \(not in the medians\) \| RETR 500\.0, STOR 400\.0 MB\/s/);
+    assert.match(b["bench-server:runs"]!, /0\.40 \/ 1\.00 vs 0\.10 \/ 1\.00/, "the runs table: CPU per GiB, RETR / STOR");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

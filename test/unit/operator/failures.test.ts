@@ -8,7 +8,7 @@ import { Blocked, checkOwnership, checkSecrets } from "../../../operator/src/con
 import { RecentWrites } from "../../../operator/src/controller/reconciler.ts";
 import { buildStatefulSet } from "../../../operator/src/controller/statefulset.ts";
 import { effective } from "../../../operator/src/controller/model.ts";
-import { containerProblem, failedCreate, failedMount } from "../../../operator/src/controller/workload.ts";
+import { containerProblem, failedCreate, failedMount, unschedulable } from "../../../operator/src/controller/workload.ts";
 import { Resources, type KubeObject, type ResourceType } from "../../../operator/src/runtime/types.ts";
 import { slimPod } from "../../../operator/src/runtime/slim.ts";
 import { ftpServer } from "./fixtures.ts";
@@ -42,6 +42,19 @@ describe("workload problems from Kubernetes", () => {
     assert.match(p.message, /pod ns\/f-0 container ftp-server: CrashLoopBackOff.*exit code 1.*password must be an scrypt hash/);
     const creating = slimPod({ apiVersion: "v1", kind: "Pod", metadata: { name: "f-1" }, status: { containerStatuses: [{ name: "c", state: { waiting: { reason: "ContainerCreating" } } }] } });
     assert.equal(containerProblem(creating), undefined, "ContainerCreating is not a problem by itself");
+  });
+  it("a pod no node fits (PodScheduled False, Unschedulable) → PodUnschedulable with the scheduler's message, through slimPod", () => {
+    const message = "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
+    const pod = slimPod({
+      apiVersion: "v1", kind: "Pod", metadata: { name: "f-0", namespace: "ns" },
+      status: { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message, lastTransitionTime: "x" }] },
+    });
+    const p = unschedulable(pod);
+    assert.equal(p?.reason, "PodUnschedulable");
+    assert.match(p.message, /pod ns\/f-0 cannot be scheduled: 0\/1 nodes are available: 1 node\(s\) didn't match Pod's node affinity\/selector/);
+    const scheduled = slimPod({ apiVersion: "v1", kind: "Pod", metadata: { name: "f-1" }, status: { conditions: [{ type: "PodScheduled", status: "True" }] } });
+    assert.equal(unschedulable(scheduled), undefined);
+    assert.equal((scheduled.status as any).conditions, undefined, "a scheduled pod keeps nothing extra in the cache");
   });
 });
 

@@ -58,6 +58,48 @@ export const INVALID: [string, Record<string, unknown>, RegExp, RegExp?][] = [
   ["portsPerReplica with ClientIPAffinity", withSpec((s) => ((s.routing = { mode: "ClientIPAffinity" }), (s.passive.portsPerReplica = 2))), /does not apply to ClientIPAffinity/],
   ["port 0", withSpec((s) => (s.passive.basePort = 0)), /basePort/, /basePort.*should be greater than or equal to 1/],
   ["sharePorts behind SNAT", withSpec((s) => (s.passive.sharePorts = true)), /sharePorts routes each data connection by its client IP/],
+  // spec.podTemplate
+  ["pod label that selects the pods", withSpec((s) => (s.podTemplate = { metadata: { labels: { "app.kubernetes.io/instance": "other" } } })), /must not set the operator's labels/],
+  ["pod label under ftp.pasv.dev/", withSpec((s) => (s.podTemplate = { metadata: { labels: { "ftp.pasv.dev/server": "other" } } })), /must not set the operator's labels/],
+  ["pod-index label", withSpec((s) => (s.podTemplate = { metadata: { labels: { "apps.kubernetes.io/pod-index": "7" } } })), /must not set the operator's labels/],
+  ["pod label key with a space", withSpec((s) => (s.podTemplate = { metadata: { labels: { "team name": "a" } } })), /keys must be qualified names/],
+  ["pod label value too long", withSpec((s) => (s.podTemplate = { metadata: { labels: { team: "x".repeat(64) } } })), /63/, /labels.team.*(Too long|63)/],
+  ["pod annotation key with two slashes", withSpec((s) => (s.podTemplate = { metadata: { annotations: { "a/b/c": "x" } } })), /keys must be qualified names/],
+  ["nodeSelector key invalid", withSpec((s) => (s.podTemplate = { spec: { nodeSelector: { "-bad": "x" } } })), /keys must be qualified names/],
+  ["toleration with an unknown effect", withSpec((s) => (s.podTemplate = { spec: { tolerations: [{ key: "k", effect: "Sometimes" }] } })), /effect/, /effect.*Unsupported value/],
+  ["spread without whenUnsatisfiable", withSpec((s) => (s.podTemplate = { spec: { topologySpreadConstraints: [{ maxSkew: 1, topologyKey: "kubernetes.io/hostname" }] } })), /whenUnsatisfiable/, /whenUnsatisfiable.*Required/],
+  ["two different ServiceAccounts", withSpec((s) => ((s.storage = { type: "S3", s3: { bucket: "files", serviceAccountName: "s3-reader" } }), (s.podTemplate = { spec: { serviceAccountName: "other" } }))), /name the pods' one ServiceAccount/],
   ["sharePorts with Relaxed", withSpec((s) => ((s.passive.sharePorts = true), (s.dataConnectionCheck = "Relaxed"), (s.service = { type: "ClusterIP" }))), /sharePorts routes each data connection/],
 ];
 
+/** One value for every field of spec.podTemplate (the integration test applies the same). */
+export const EVERY_FIELD = {
+  metadata: { labels: { team: "storage", "example.com/tier": "gold" }, annotations: { "example.com/owner": "ops@example.com", note: "" } },
+  spec: {
+    imagePullSecrets: [{ name: "registry-a" }, { name: "registry-b" }],
+    nodeSelector: { "kubernetes.io/os": "linux", pool: "ftp" },
+    tolerations: [
+      { key: "dedicated", operator: "Equal", value: "ftp", effect: "NoSchedule" },
+      { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 30 },
+    ],
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: "kubernetes.io/arch", operator: "In", values: ["amd64", "arm64"] }] }],
+        },
+        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchExpressions: [{ key: "disk", operator: "In", values: ["ssd"] }] } }],
+      },
+      podAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 5, podAffinityTerm: { labelSelector: { matchLabels: { app: "cache" } }, topologyKey: "topology.kubernetes.io/zone" } },
+        ],
+      },
+      podAntiAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchExpressions: [{ key: "app", operator: "In", values: ["noisy"] }] }, topologyKey: "kubernetes.io/hostname" }],
+      },
+    },
+    topologySpreadConstraints: [{ maxSkew: 2, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", minDomains: 2, nodeTaintsPolicy: "Honor" }],
+    priorityClassName: "ftp-critical",
+    serviceAccountName: "ftp-pods",
+  },
+} as const;
