@@ -48,6 +48,12 @@ export interface NodeOptions {
   /** More `docker save` tars to import into the node's containerd before it registers. */
   images?: string[];
   timeoutSeconds?: number;
+  /**
+   * The kubelet's syncFrequency (default 10s here, to keep ConfigMap-refresh waits short; the
+   * kubelet's own default is 1m). test/e2e/ftpuser.test.ts runs with 1m to show its 10 s come
+   * from the operator's pod touch, not from a short sync period.
+   */
+  kubeletSyncFrequency?: string;
 }
 
 export interface NodeState {
@@ -289,7 +295,7 @@ function cniConfig(node: NodeState): string {
   }, null, 2);
 }
 
-function kubeletConfig(state: ClusterState, node: NodeState, ports: NonNullable<NodeState["ports"]>): string {
+function kubeletConfig(state: ClusterState, node: NodeState, ports: NonNullable<NodeState["ports"]>, syncFrequency = "10s"): string {
   return `apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # The host has cgroup v1 only; kubelet 1.35 refuses it unless allowed explicitly.
@@ -331,7 +337,7 @@ volumePluginDir: ${join(node.dir, "kubelet", "volume-plugins")}
 shutdownGracePeriod: 0s
 shutdownGracePeriodCriticalPods: 0s
 nodeStatusUpdateFrequency: 5s
-syncFrequency: 10s
+syncFrequency: ${syncFrequency}
 fileCheckFrequency: 10s
 `;
 }
@@ -412,7 +418,7 @@ export async function startNode(state: ClusterState, opts: NodeOptions = {}): Pr
 
   // kubelet
   const kubeletKc = nodeKubeconfig(state, "kubelet", `system:node:${NODE_NAME}`, ["system:nodes"]);
-  writeFileSync(join(node.dir, "kubelet.yaml"), kubeletConfig(state, node, ports));
+  writeFileSync(join(node.dir, "kubelet.yaml"), kubeletConfig(state, node, ports, opts.kubeletSyncFrequency));
   startProcess(state, "kubelet", "kubelet", [
     `--config=${join(node.dir, "kubelet.yaml")}`, `--kubeconfig=${kubeletKc}`,
     `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`,

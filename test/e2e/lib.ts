@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
-import { canRunNode, createClientNamespace, importImage, kubectl, type ClientNamespace } from "../cluster/node.ts";
+import { canRunNode, createClientNamespace, importImage, kubectl, type ClientNamespace, type NodeOptions } from "../cluster/node.ts";
 import type { ClusterState } from "../cluster/cluster.ts";
 import { operatorImage, serverImage } from "../images/names.ts";
 
@@ -45,12 +45,12 @@ function log(msg: string): void {
 }
 
 /** Starts everything a test file needs. Throws (never skips) with the reason when the node cannot run. */
-export async function setup(opts: { operator?: boolean } = {}): Promise<Env> {
+export async function setup(opts: { operator?: boolean; node?: NodeOptions } = {}): Promise<Env> {
   const check = canRunNode();
   if (!check.ok) throw new Error(`full node cannot run on this machine: ${check.reason}`);
   if (!existsSync(IMAGE_TAR)) throw new Error(`${IMAGE_TAR} missing: run \`make image-tar\` (or \`make e2e\`, which builds it)`);
   const t0 = Date.now();
-  const cluster = await startTestCluster({ node: true });
+  const cluster = await startTestCluster({ node: opts.node ?? true });
   const state = cluster.state;
   if (!state) throw new Error("expected a cluster started by the harness");
   const logDir = join(cluster.dir, "logs");
@@ -59,7 +59,7 @@ export async function setup(opts: { operator?: boolean } = {}): Promise<Env> {
   if (!refs.includes(IMAGE)) throw new Error(`${IMAGE_TAR} holds ${refs.join(", ")}, not ${IMAGE}`);
   const k = (args: string[], input?: string): string => kubectl(state, args, input);
   k(["apply", "--server-side", "-f", join(ROOT, "crds")]);
-  k(["wait", "--for=condition=Established", "crd/ftpservers.ftp.pasv.dev", "--timeout=30s"]);
+  k(["wait", "--for=condition=Established", "crd/ftpservers.ftp.pasv.dev", "crd/ftpusers.ftp.pasv.dev", "--timeout=30s"]);
   k(["apply", "-f", "-"], JSON.stringify(usersSecret()));
   let operator: ChildProcess | null = null;
   if (opts.operator !== false) operator = startOperator(state.kubeconfig, join(logDir, "operator.log"));

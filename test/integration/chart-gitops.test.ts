@@ -27,6 +27,7 @@ const FLUX = "kustomize-controller"; // Flux's
 const EXAMPLES = join(ROOT, "examples");
 const exampleFiles = readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml")).sort();
 const ftpServerNames = exampleFiles.flatMap((f) => parseDocs(readFileSync(join(EXAMPLES, f), "utf8")).filter((d) => d.kind === "FtpServer").map((d) => d.metadata.name));
+const ftpUserNames = exampleFiles.flatMap((f) => parseDocs(readFileSync(join(EXAMPLES, f), "utf8")).filter((d) => d.kind === "FtpUser").map((d) => d.metadata.name));
 
 /** Load-balancer addresses a cloud controller would publish, per example. */
 const LB: Record<string, Record<string, string>> = {
@@ -136,6 +137,17 @@ describe("GitOps: examples applied like Argo CD / Flux, with the operator runnin
       assert.deepEqual(await argoHealth(o).then((h) => h.status), "Healthy", o.metadata.name);
     }
     assert.equal((last.get("ftp-aws")?.status as { passive: { externalAddress: string } }).passive.externalAddress, LB["ftp-aws"]?.hostname);
+  });
+
+  test("every example FtpUser is Ready (Active: in its FtpServer's users file)", async () => {
+    assert.ok(ftpUserNames.length >= 1, "an FtpUser example present");
+    for (const name of ftpUserNames) {
+      await eventually(`FtpUser ${name} Ready=True Active`, async () => {
+        const u = await admin.get("ftpuser", name, APPS);
+        const c = conditions(u).find((x) => x.type === "Ready");
+        return c?.status === "True" && c.reason === "Active" && (u?.status as { observedGeneration?: number } | undefined)?.observedGeneration === u?.metadata.generation;
+      }, 30_000);
+    }
   });
 
   test("re-applying the same manifests (a second sync) changes nothing: no conflict, no drift, no write", async () => {

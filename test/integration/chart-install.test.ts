@@ -98,13 +98,16 @@ describe("chart: install, operate under the chart's ServiceAccount, upgrade, uni
       ["delete", "endpointslices.discovery.k8s.io", APP_NS], ["list", "pods", undefined], ["create", "events", APP_NS],
       // the users/TLS Secrets an FtpServer names are read (validated before pods mount them); FailedCreate/FailedMount events listed
       ["get", "secrets", APP_NS], ["list", "events", APP_NS],
+      // FtpUsers: watched, status written; password Secrets watched (metadata-only cache); the merged users Secret written; pods touched
+      ["watch", "ftpusers.ftp.pasv.dev", undefined], ["patch", "ftpusers.ftp.pasv.dev/status", APP_NS],
+      ["watch", "secrets", APP_NS], ["patch", "secrets", APP_NS], ["patch", "pods", APP_NS],
       ["create", "leases.coordination.k8s.io", NS], ["update", `leases.coordination.k8s.io/${FULLNAME}`, NS],
     ] as const) {
       assert.equal(await sa.canI(verb, res, ns), true, `can ${verb} ${res}`);
     }
     for (const [verb, res, ns] of [
       ["update", "ftpservers.ftp.pasv.dev", APP_NS], ["patch", "ftpservers.ftp.pasv.dev", APP_NS], ["delete", "ftpservers.ftp.pasv.dev", APP_NS],
-      ["list", "secrets", undefined], ["watch", "secrets", APP_NS], ["create", "pods", APP_NS], ["delete", "services", APP_NS],
+      ["delete", "secrets", APP_NS], ["update", "ftpusers.ftp.pasv.dev", APP_NS], ["create", "pods", APP_NS], ["delete", "pods", APP_NS], ["delete", "services", APP_NS],
       ["create", "clusterroles.rbac.authorization.k8s.io", undefined], ["create", "leases.coordination.k8s.io", APP_NS],
       ["update", "leases.coordination.k8s.io/someone-else", NS], ["delete", "customresourcedefinitions.apiextensions.k8s.io", undefined],
     ] as const) {

@@ -111,9 +111,11 @@ describe("chart: static checks", () => {
       ...["get", "list", "watch", "create", "patch"].map((v) => `apps/statefulsets:${v}`),
       ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `discovery.k8s.io/endpointslices:${v}`),
       ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `networking.k8s.io/networkpolicies:${v}`),
-      "/pods:get", "/pods:list", "/pods:watch",
-      // get only: no list/watch, so no cache of every Secret (docs/operator.md, "Secrets")
-      "/secrets:get",
+      "ftp.pasv.dev/ftpusers:get", "ftp.pasv.dev/ftpusers:list", "ftp.pasv.dev/ftpusers:watch", "ftp.pasv.dev/ftpusers/status:patch",
+      // patch: only the users-hash annotation that makes the kubelet refresh the users Secret volume
+      "/pods:get", "/pods:list", "/pods:watch", "/pods:patch",
+      // list/watch into a metadata-only cache; create/patch for <server>-users-effective (docs/operator.md, "Secrets")
+      "/secrets:get", "/secrets:list", "/secrets:watch", "/secrets:create", "/secrets:patch",
       "/events:create", "/events:list", "/events:patch",
     ];
     assert.deepEqual([...grants].sort(), want.sort());

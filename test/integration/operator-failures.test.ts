@@ -134,11 +134,14 @@ describe("FtpServer operator under change and failure", () => {
     await reports("badusers", "UsersFileInvalid", /Secret ftp-fail\/plain-users.*password must be an scrypt hash/);
     const sts1 = await get(Resources.StatefulSet, "badusers");
     assert.equal(sts1.metadata.generation, sts0.metadata.generation, "the StatefulSet was not changed for the bad spec");
-    assert.equal(sts1.spec.template.spec.volumes.find((v: any) => v.name === "users").secret.secretName, "users");
+    // The pods mount the operator's merge (ftpusers.ts), which keeps the last good file while the new one is refused.
+    assert.equal(sts1.spec.template.spec.volumes.find((v: any) => v.name === "users").secret.secretName, "badusers-users-effective");
+    const merged = await get(Resources.Secret, "badusers-users-effective");
+    assert.doesNotMatch(Buffer.from(merged.data["users.json"], "base64").toString("utf8"), /hunter2/, "the refused file never reaches the pods");
     await mergePatch(Resources.Secret, "plain-users", { data: { "users.json": b64(VALID_USERS_JSON) } });
     await readyAgain("badusers");
     const sts2 = await get(Resources.StatefulSet, "badusers");
-    assert.equal(sts2.spec.template.spec.volumes.find((v: any) => v.name === "users").secret.secretName, "plain-users");
+    assert.equal(sts2.spec.template.spec.volumes.find((v: any) => v.name === "users").secret.secretName, "badusers-users-effective");
   });
 
   test("TLS Secret that is not a key pair → TLSSecretInvalid, nothing applied; fixed → Ready", async () => {

@@ -3,31 +3,35 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
-import { CRD_PATH } from "../../operator/src/api/crd-gen.ts";
+import { CRD_PATH, FTPUSER_CRD_PATH } from "../../operator/src/api/crd-gen.ts";
+import { FtpUsers } from "../../operator/src/controller/ftpusers.ts";
 import { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type KubeObject } from "../../operator/src/runtime/types.ts";
 import { FtpServers } from "../../operator/src/controller/reconciler.ts";
 import { eventually } from "../support/eventually.ts";
 
-export { FtpServers };
+export { FtpServers, FtpUsers };
 
 export { eventually };
 
-/** Create (or keep) the generated CRD and wait until it is Established. */
+/** Create (or keep) the generated CRDs (FtpServer, FtpUser: the operator watches both) and wait until they are Established. */
 export async function installCrd(client: ApiClient): Promise<void> {
-  const crd = parse(readFileSync(CRD_PATH, "utf8")) as KubeObject;
-  try {
-    await client.create(Resources.CustomResourceDefinition, crd);
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+  for (const path of [CRD_PATH, FTPUSER_CRD_PATH]) {
+    const crd = parse(readFileSync(path, "utf8")) as KubeObject;
+    try {
+      await client.create(Resources.CustomResourceDefinition, crd);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+    }
+    await eventually(`CRD ${crd.metadata!.name} established`, async () => {
+      const got = await client.get(Resources.CustomResourceDefinition, crd.metadata!.name!);
+      const conds = (got?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
+      return conds.some((c) => c.type === "Established" && c.status === "True");
+    });
   }
-  await eventually("CRD established", async () => {
-    const got = await client.get(Resources.CustomResourceDefinition, crd.metadata!.name!);
-    const conds = (got?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions ?? [];
-    return conds.some((c) => c.type === "Established" && c.status === "True");
-  });
   // The discovery/OpenAPI handlers lag Established a little: wait until a list works.
   await eventually("ftpservers served", async () => (await client.list(FtpServers, { limit: 1 })).items !== undefined);
+  await eventually("ftpusers served", async () => (await client.list(FtpUsers, { limit: 1 })).items !== undefined);
 }
 
 export async function ensureNamespace(client: ApiClient, name: string): Promise<void> {

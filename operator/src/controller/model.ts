@@ -25,6 +25,8 @@ export function childNames(name: string) {
   return {
     service: name,
     config: `${name}-config`,
+    /** operator-owned Secret: the users file the pods read (spec.users' file + the FtpUsers; ftpusers.ts) */
+    effectiveUsers: `${name}-users-effective`,
     statefulSet: name,
     controlSlice: `${name}-control`,
     passiveSlice: (slot: number, chunk: number) => `${name}-pasv-${slot}-${chunk}`,

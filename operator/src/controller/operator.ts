@@ -7,6 +7,7 @@ import { Manager } from "../runtime/manager.ts";
 import type { LeaderElectionOptions } from "../runtime/leader.ts";
 import type { ManagerSeams } from "../runtime/manager.ts";
 import { setupFtpServerController, type FtpServerController, type ReconcilerOptions } from "./reconciler.ts";
+import { setupFtpUserController, type FtpUserController } from "./ftpusers.ts";
 
 export interface OperatorOptions extends ReconcilerOptions {
   kubeConfig: KubeConfigLike;
@@ -25,6 +26,8 @@ export interface OperatorOptions extends ReconcilerOptions {
 
 export interface Operator extends FtpServerController {
   manager: Manager;
+  /** FtpUsers merged into each FtpServer's users file (ftpusers.ts) */
+  users: FtpUserController;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -41,5 +44,9 @@ export function createOperator(opts: OperatorOptions): Operator {
     ...(opts.managerSeams ? { seams: opts.managerSeams } : {}),
   });
   const ctl = setupFtpServerController(manager, opts);
-  return { ...ctl, manager, start: () => manager.start(), stop: () => manager.stop() };
+  const users = setupFtpUserController(manager, {
+    servers: ctl.informers.servers, pods: ctl.informers.pods,
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
+  });
+  return { ...ctl, users, manager, start: () => manager.start(), stop: () => manager.stop() };
 }

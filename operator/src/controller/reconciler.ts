@@ -21,6 +21,7 @@ import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
 import { buildService, externalAddress, type AddressResult } from "./service.ts";
 import { computeStatus, mergeConditions, type Blocker, type StatusInput } from "./status.ts";
 import { containerProblem, failedCreate, failedMount, isContainerCreating, unschedulable, type EventLike } from "./workload.ts";
+import { withUsersHash } from "./users.ts";
 
 export const FtpServers: ResourceType = { apiVersion: API_VERSION, kind: KIND, plural: PLURAL, namespaced: true };
 
@@ -178,7 +179,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   const endpointSlices = mgr.informer(Resources.EndpointSlice, { ...ours, transform: slimmers.get(Resources.EndpointSlice.plural)! });
   const networkPolicies = mgr.informer(Resources.NetworkPolicy, { ...ours, transform: slimmers.get(Resources.NetworkPolicy.plural)! });
   // Pods: identity, labels, owners, node, IP, readiness and why containers wait (podView, workload.ts).
-  const pods = mgr.informer(Resources.Pod, { ...ours, transform: slimPod });
+  // Plus the users-file hash annotation the FtpUser controller sets (ftpusers.ts: the kubelet refresh).
+  const pods = mgr.informer(Resources.Pod, { ...ours, transform: withUsersHash(slimPod) });
   const informers = { servers, services, configMaps, statefulSets, endpointSlices, pods };
   // Children by owning server ("ns/name" from the server label): a reconcile reads its own pods and
   // slices without scanning the namespace (O(N) per reconcile → O(N²) for a full resync).
@@ -488,7 +490,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   // deletion, container waiting reasons) matter; other scheduler/kubelet status churn is not a
   // reconcile (most reconciles at 1,000 FtpServers were these).
   const podFacts = (p: KubeObject) => {
-    const { resourceVersion: _rv, ...md } = p.metadata ?? {};
+    const { resourceVersion: _rv, annotations: _users, ...md } = p.metadata ?? {}; // the annotation is the FtpUser controller's
     return JSON.stringify([md, p.spec, p.status]);
   };
   controller.watch(pods, byLabel, { updatePredicate: (o, n) => podFacts(o) !== podFacts(n) });

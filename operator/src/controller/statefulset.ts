@@ -38,7 +38,8 @@ export function buildStatefulSet(fs: FtpServer, e: Effective, opts: { defaultSer
   const volumes: Record<string, unknown>[] = [
     // Whole-directory mounts (no subPath): the kubelet swaps the files atomically and the server reloads.
     { name: "config", configMap: { name: names.config } },
-    { name: "users", secret: { secretName: s.users.secretName, items: [{ key: s.users.key, path: "users.json" }] } },
+    // The operator-owned merge of spec.users' file and the FtpUsers (ftpusers.ts), not spec.users itself.
+    { name: "users", secret: { secretName: names.effectiveUsers, items: [{ key: "users.json", path: "users.json" }] } },
     { name: "tmp", emptyDir: {} },
   ];
   if (s.tls && s.tls.mode !== "None" && s.tls.secretName) {
