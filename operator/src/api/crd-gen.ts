@@ -96,16 +96,32 @@ export function toStructural(node: Json, path = "$"): Json {
   return out;
 }
 
-export function buildCrd(): Json {
-  const spec = toStructural(z.toJSONSchema(specSchema, { io: "input", unrepresentable: "throw" }), "spec");
-  const status = toStructural(z.toJSONSchema(statusSchema, { io: "input", unrepresentable: "throw" }), "status");
+/** What differs between our CRDs; everything else (group, version, scope, status subresource) is shared. */
+interface CrdDef {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  categories: string[];
+  description: string;
+  printerColumns: Json[];
+  spec: z.ZodType;
+  status: z.ZodType;
+}
+
+function crdFor(def: CrdDef): Json {
+  const spec = toStructural(z.toJSONSchema(def.spec, { io: "input", unrepresentable: "throw" }), "spec");
+  const status = toStructural(z.toJSONSchema(def.status, { io: "input", unrepresentable: "throw" }), "status");
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: `${PLURAL}.${GROUP}` },
+    metadata: { name: `${def.plural}.${GROUP}` },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: CATEGORIES },
+      names: {
+        kind: def.kind, listKind: `${def.kind}List`, plural: def.plural, singular: def.singular,
+        shortNames: def.shortNames, categories: def.categories,
+      },
       scope: "Namespaced",
       versions: [
         {
@@ -113,22 +129,15 @@ export function buildCrd(): Json {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Base Port", type: "integer", jsonPath: ".spec.passive.basePort", description: "First passive port." },
-            { name: "Ports", type: "integer", jsonPath: ".status.passive.numberOfPorts", description: "Passive ports in effect." },
-            { name: "Port End", type: "integer", jsonPath: ".status.passive.portEnd", description: "Last passive port." },
-            { name: "Address", type: "string", jsonPath: ".status.passive.externalAddress", description: "External PASV address." },
-            { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "Ready condition." },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
+          additionalPrinterColumns: def.printerColumns,
           schema: {
             openAPIV3Schema: {
               type: "object",
-              description: "An FTP service in passive mode: FTP-server pods, a Service with one port per passive port, routing that keeps each data connection on its control connection's pod, and the rendered server config.",
+              description: def.description,
               required: ["spec"],
               properties: {
-                apiVersion: { type: "string", description: "APIVersion: ftp.pasv.dev/v1alpha1." },
-                kind: { type: "string", description: "Kind: FtpServer." },
+                apiVersion: { type: "string", description: `APIVersion: ${GROUP}/${VERSION}.` },
+                kind: { type: "string", description: `Kind: ${def.kind}.` },
                 metadata: { type: "object" },
                 spec,
                 status,
@@ -141,52 +150,41 @@ export function buildCrd(): Json {
   };
 }
 
+const readyColumn: Json = { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "Ready condition." };
+const ageColumn: Json = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
+
+export function buildCrd(): Json {
+  return crdFor({
+    kind: KIND, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: CATEGORIES,
+    description: "An FTP service in passive mode: FTP-server pods, a Service with one port per passive port, routing that keeps each data connection on its control connection's pod, and the rendered server config.",
+    printerColumns: [
+      { name: "Base Port", type: "integer", jsonPath: ".spec.passive.basePort", description: "First passive port." },
+      { name: "Ports", type: "integer", jsonPath: ".status.passive.numberOfPorts", description: "Passive ports in effect." },
+      { name: "Port End", type: "integer", jsonPath: ".status.passive.portEnd", description: "Last passive port." },
+      { name: "Address", type: "string", jsonPath: ".status.passive.externalAddress", description: "External PASV address." },
+      readyColumn,
+      ageColumn,
+    ],
+    spec: specSchema,
+    status: statusSchema,
+  });
+}
+
 export function buildFtpUserCrd(): Json {
-  const spec = toStructural(z.toJSONSchema(ftpUserSpecSchema, { io: "input", unrepresentable: "throw" }), "spec");
-  const status = toStructural(z.toJSONSchema(ftpUserStatusSchema, { io: "input", unrepresentable: "throw" }), "status");
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: `${FTPUSER_PLURAL}.${GROUP}` },
-    spec: {
-      group: GROUP,
-      names: {
-        kind: FTPUSER_KIND, listKind: `${FTPUSER_KIND}List`, plural: FTPUSER_PLURAL, singular: FTPUSER_SINGULAR,
-        shortNames: FTPUSER_SHORT_NAMES, categories: FTPUSER_CATEGORIES,
-      },
-      scope: "Namespaced",
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Server", type: "string", jsonPath: ".spec.serverRef.name", description: "The FtpServer." },
-            { name: "User", type: "string", jsonPath: ".status.userName", description: "Login name in effect." },
-            { name: "Enabled", type: "boolean", jsonPath: ".spec.enabled", description: "false = disabled (empty = enabled)." },
-            { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: "Ready condition." },
-            { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: "Why (Active, Disabled, SecretNotFound, ...)." },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: {
-            openAPIV3Schema: {
-              type: "object",
-              description: "An FTP login of one FtpServer: user name, a Secret key holding its password hash, groups, type, home, permissions and quota. The operator merges it into the FtpServer's users file (hot-reloaded by the pods, no restart).",
-              required: ["spec"],
-              properties: {
-                apiVersion: { type: "string", description: "APIVersion: ftp.pasv.dev/v1alpha1." },
-                kind: { type: "string", description: "Kind: FtpUser." },
-                metadata: { type: "object" },
-                spec,
-                status,
-              },
-            },
-          },
-        },
-      ],
-    },
-  };
+  return crdFor({
+    kind: FTPUSER_KIND, plural: FTPUSER_PLURAL, singular: FTPUSER_SINGULAR, shortNames: FTPUSER_SHORT_NAMES, categories: FTPUSER_CATEGORIES,
+    description: "An FTP login of one FtpServer: user name, a Secret key holding its password hash, groups, type, home, permissions and quota. The operator merges it into the FtpServer's users file (hot-reloaded by the pods, no restart).",
+    printerColumns: [
+      { name: "Server", type: "string", jsonPath: ".spec.serverRef.name", description: "The FtpServer." },
+      { name: "User", type: "string", jsonPath: ".status.userName", description: "Login name in effect." },
+      { name: "Enabled", type: "boolean", jsonPath: ".spec.enabled", description: "false = disabled (empty = enabled)." },
+      readyColumn,
+      { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: "Why (Active, Disabled, SecretNotFound, ...)." },
+      ageColumn,
+    ],
+    spec: ftpUserSpecSchema,
+    status: ftpUserStatusSchema,
+  });
 }
 
 const header = (schema: string) =>
