@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { IMAGE, NS, log, metric, podMetrics, pods, setup, waitFor, waitReady, waitServing, type Env, type PodInfo } from "./lib.ts";
+import { IMAGE, NS, log, metric, podMetrics, pods, setup, waitFor, waitReadyAndServing, type Env, type PodInfo } from "./lib.ts";
 
 const NAME = "ftp-users-e2e";
 const USER = "dora";
@@ -57,9 +57,7 @@ describe("FtpUser with kubectl (full node, kubelet syncFrequency 1m)", () => {
         users: { secretName: "ftp-users" },
       },
     }));
-    const fs = await waitReady(env, NAME, 2, 150_000);
-    lb = fs.status!.passive!.externalAddress!;
-    await waitServing(env, lb);
+    lb = await waitReadyAndServing(env, NAME, 2, 150_000);
     before0 = pods(env, NAME);
     assert.equal(curlLogin(), 67, `${USER} does not exist yet: login denied`);
   });

@@ -523,6 +523,15 @@ export async function transferCounters(ps: PodInfo[]): Promise<Map<string, { upO
   return out;
 }
 
+/** Applies nothing: waits for `name` Ready with `replicas` pods and serving 220 through its LB address, which it returns. */
+export async function waitReadyAndServing(env: Env, name: string, replicas: number, timeoutMs = 180_000): Promise<string> {
+  const fs = await waitReady(env, name, replicas, timeoutMs);
+  const lb = fs.status?.passive?.externalAddress;
+  if (!lb) throw new Error(`${name} is Ready without status.passive.externalAddress`);
+  await waitServing(env, lb);
+  return lb;
+}
+
 /**
  * Waits until the control port answers 220 through the LB address from the client namespace:
  * FtpServer Ready says the pods and the Service exist; kube-proxy programs a 300-port Service a

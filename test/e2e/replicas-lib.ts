@@ -1,5 +1,6 @@
 // Shared by the replica e2e tests (replicas-storage, replicas-scaling): the demo's FtpServer on a
 // real ReadWriteMany volume, and "which pod is this session on" from the pods' own metrics.
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { sharedVolume } from "../cluster/shared-volume.ts";
 import { NS, Session, log, podMetrics, pods, sumMetric, waitFor, type Env, type PodInfo } from "./lib.ts";
@@ -80,6 +81,25 @@ export async function sessionOn(env: Env, name: string, host: string, user: stri
     }
   }
   throw new Error(`no session landed on ${want} in ${attempts} attempts`);
+}
+
+/** Each pod but `writer` lists `file` in `user`'s home and returns bytes whose checksum is `sha` (shared storage). */
+export async function assertReadableThroughOthers(
+  env: Env, name: string, host: string, user: string, podNames: string[], writer: string, file: string, sha: unknown,
+): Promise<void> {
+  for (const p of podNames.filter((n) => n !== writer)) {
+    const { session } = await sessionOn(env, name, host, user, p);
+    try {
+      const list = await session.op({ op: "list" });
+      assert.equal(list.ok, true, JSON.stringify(list));
+      assert.ok((list.lines as string[]).some((l) => l.endsWith(` ${file}`)), `${p} lists ${file}: ${JSON.stringify(list.lines)}`);
+      const get = await session.op({ op: "get", name: file });
+      assert.equal(get.ok, true, JSON.stringify(get));
+      assert.equal(get.sha, sha, `${p} returns the bytes stored through ${writer}`);
+    } finally {
+      session.close();
+    }
+  }
 }
 
 export { log };

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CLIENT_PY, NS, PASSWORD, applyFtpServer, getJson, pods, setup, summarize, waitFor, waitReady, waitServing, type Env, type FtpServerObj, type SessionRecord } from "./lib.ts";
+import { CLIENT_PY, NS, PASSWORD, applyFtpServer, getJson, pods, setup, summarize, waitFor, waitReady, waitReadyAndServing, type Env, type FtpServerObj, type SessionRecord } from "./lib.ts";
 import { DEMO_BASE_PORT, DEMO_PORTS_PER_REPLICA, createSharedClaim, demoServer, log, loginsByPod, waitClaimBound } from "./replicas-lib.ts";
 
 const NAME = "ftp-scale";
@@ -30,9 +30,7 @@ before(async () => {
   // this test fail without fixed blocks.
   if (process.env.E2E_SCALING_EVEN_SPLIT === "1") delete server.spec.passive.portsPerReplica;
   await applyFtpServer(env, server);
-  const fs = await waitReady(env, NAME, 3, 180_000);
-  lb = fs.status?.passive?.externalAddress ?? "";
-  await waitServing(env, lb);
+  lb = await waitReadyAndServing(env, NAME, 3, 180_000);
 }, { timeout: 300_000 });
 after(async () => {
   await env?.stop();

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { NS, applyFtpServer, cond, getJson, pods, runClient, setup, summarize, waitFor, waitReady, waitServing, type Env, type FtpServerObj } from "./lib.ts";
-import { DEMO_BASE_PORT, DEMO_PORTS, createSharedClaim, demoServer, log, sessionOn, waitClaimBound } from "./replicas-lib.ts";
+import { NS, applyFtpServer, cond, getJson, pods, runClient, setup, summarize, waitFor, waitReadyAndServing, type Env, type FtpServerObj } from "./lib.ts";
+import { DEMO_BASE_PORT, DEMO_PORTS, assertReadableThroughOthers, createSharedClaim, demoServer, log, sessionOn, waitClaimBound } from "./replicas-lib.ts";
 
 const NAME = "ftp-shared";
 const CLAIM = "ftp-files";
@@ -25,9 +25,7 @@ before(async () => {
   hostDir = createSharedClaim(env, CLAIM, [SUB_PATH]);
   await waitClaimBound(env, CLAIM);
   await applyFtpServer(env, demoServer(NAME, CLAIM, { subPath: SUB_PATH }));
-  const fs = await waitReady(env, NAME, 3, 180_000);
-  lb = fs.status?.passive?.externalAddress ?? "";
-  await waitServing(env, lb);
+  lb = await waitReadyAndServing(env, NAME, 3, 180_000);
 }, { timeout: 300_000 });
 after(async () => {
   await env?.stop();
@@ -71,19 +69,7 @@ describe("3 replicas on one ReadWriteMany claim", { timeout: 240_000 }, () => {
 
     // 2. Each other pod lists it and returns the same bytes.
     const others = podNames.filter((p) => p !== writer);
-    for (const p of others) {
-      const { session } = await sessionOn(env, NAME, lb, "alice", p);
-      try {
-        const list = await session.op({ op: "list" });
-        assert.equal(list.ok, true, JSON.stringify(list));
-        assert.ok((list.lines as string[]).some((l) => / report\.bin$/.test(l)), `${p} lists report.bin: ${JSON.stringify(list.lines)}`);
-        const get = await session.op({ op: "get", name: "report.bin" });
-        assert.equal(get.ok, true, JSON.stringify(get));
-        assert.equal(get.sha, put.sha, `${p} returns the bytes stored through ${writer}`);
-      } finally {
-        session.close();
-      }
-    }
+    await assertReadableThroughOthers(env, NAME, lb, "alice", podNames, writer, "report.bin", put.sha);
 
     // 3. Rename through another pod than the writer; every pod sees the new name only.
     const renamer = others[0]!;

@@ -20,8 +20,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { NODE_IP } from "../cluster/node.ts";
 import { startWeed, type Weed } from "../../server-image/test/seaweedfs.ts";
-import { NS, applyFtpServer, cond, ftpServer, getJson, pods, setup, waitFor, waitReady, waitServing, type Env, type FtpServerObj } from "./lib.ts";
-import { log, sessionOn } from "./replicas-lib.ts";
+import { NS, applyFtpServer, cond, ftpServer, getJson, pods, setup, waitFor, waitReadyAndServing, type Env, type FtpServerObj } from "./lib.ts";
+import { assertReadableThroughOthers, log, sessionOn } from "./replicas-lib.ts";
 
 const NAME = "ftp-s3";
 const BUCKET = "ftp-e2e";
@@ -57,9 +57,7 @@ before(async () => {
       s3: { endpoint: weed.endpoint, region: weed.region, bucket: BUCKET, prefix: PREFIX, forcePathStyle: true, credentialsSecret: { name: CREDENTIALS } },
     },
   }));
-  const fs = await waitReady(env, NAME, 3, 180_000);
-  lb = fs.status?.passive?.externalAddress ?? "";
-  await waitServing(env, lb);
+  lb = await waitReadyAndServing(env, NAME, 3, 180_000);
 }, { timeout: 300_000 });
 
 after(async () => {
@@ -118,19 +116,7 @@ describe("3 replicas on S3 (SeaweedFS on the node bridge)", { timeout: 600_000 }
     assert.equal(put.ok, true, JSON.stringify(put));
     const head = await weed.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}alice/report.bin` }));
     assert.equal(head.ContentLength, 3 * MiB + 17);
-    for (const p of podNames.filter((n) => n !== writer)) {
-      const { session } = await sessionOn(env, NAME, lb, "alice", p);
-      try {
-        const list = await session.op({ op: "list" });
-        assert.equal(list.ok, true, JSON.stringify(list));
-        assert.ok((list.lines as string[]).some((l) => / report\.bin$/.test(l)), `${p} lists report.bin: ${JSON.stringify(list.lines)}`);
-        const get = await session.op({ op: "get", name: "report.bin" });
-        assert.equal(get.ok, true, JSON.stringify(get));
-        assert.equal(get.sha, put.sha, `${p} returns the bytes stored through ${writer}`);
-      } finally {
-        session.close();
-      }
-    }
+    await assertReadableThroughOthers(env, NAME, lb, "alice", podNames, writer, "report.bin", put.sha);
     log(`report.bin stored through ${writer}, listed and read back byte-identical through the 2 others`);
   });
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { defaultTopologySpread } from "../../operator/src/controller/statefulset.ts";
-import { applyFtpServer, cond, ftpServer, getJson, log, pods, runClient, setup, waitFor, waitReady, waitServing, type Env, type FtpServerObj } from "./lib.ts";
+import { applyFtpServer, cond, ftpServer, getJson, log, pods, runClient, setup, waitFor, waitReady, waitReadyAndServing, type Env, type FtpServerObj } from "./lib.ts";
 
 const NAME = "ftp-spread";
 
@@ -22,9 +22,7 @@ let lb = "";
 before(async () => {
   env = await setup();
   await applyFtpServer(env, ftpServer(NAME, "PortPartitioned", 31000));
-  const fs = await waitReady(env, NAME, 3);
-  lb = fs.status?.passive?.externalAddress ?? "";
-  await waitServing(env, lb);
+  lb = await waitReadyAndServing(env, NAME, 3, 120_000);
 });
 after(async () => {
   await env?.stop();
