@@ -2,7 +2,7 @@
 # Builds the operator image offline under its published name, images.pasv.dev/pasv-operator:<the
 # chart's appVersion> (test/images/lib.sh operator_image_name; or $OPERATOR_IMAGE):
 # dockerd and pasv.local/node:24 from test/images (Debian packages + the pinned Node binary), and
-# a staged build context (the operator compiled to JavaScript by hack/operator-js.sh in prebuilt/dist,
+# a staged build context (the operator compiled to JavaScript by hack/compile-js.sh in prebuilt/dist,
 # package*.json and the packages the operator imports, pruned from the checkout's node_modules, in
 # prebuilt/node_modules), so neither the build nor the image needs a registry or network. Production builds use operator/Dockerfile's public default base instead.
 set -euo pipefail
@@ -23,12 +23,12 @@ rm -rf "$ctx"
 mkdir -p "$ctx/operator" "$ctx/server-image/src" "$ctx/prebuilt"
 cp -p "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/operator/Dockerfile" "$ctx/"
 cp -p "$root/operator/tsconfig.build.json" "$ctx/operator/"
-mkdir -p "$ctx/hack" && cp -p "$root/hack/operator-js.sh" "$ctx/hack/"
+mkdir -p "$ctx/hack" && cp -p "$root/hack/compile-js.sh" "$ctx/hack/"
 # The Dockerfile's COPY lines need the sources; the image takes prebuilt/dist.
 cp -rp "$root/operator/src" "$ctx/operator/src"
 cp -rp "$root/server-image/src/config" "$ctx/server-image/src/config"
 find "$ctx/operator/src" "$ctx/server-image/src" -name '*.test.ts' -delete
-"$root/hack/operator-js.sh" "$ctx/prebuilt/dist"
+"$root/hack/compile-js.sh" operator "$ctx/prebuilt/dist"
 # Packages the compiled operator imports (import type is gone from the emitted code).
 deps=$("$node_bin/node" "$root/test/images/prod-deps.ts" "$ctx/prebuilt/node_modules" "$ctx/prebuilt/dist")
 log "production packages the operator imports (with their closure): ${deps:-none}"

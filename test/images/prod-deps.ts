@@ -3,7 +3,7 @@
 // into OUT, so each image gets a pruned node_modules without network access. Used for the FTP
 // server image and the operator image.
 //   node test/images/prod-deps.ts OUT_NODE_MODULES SRC_DIR...   (SRC_DIR relative to the repo root, or absolute;
-//   its .ts sources or .js emitted code, e.g. the compiled operator of hack/operator-js.sh)
+//   its .ts sources or .js emitted code, e.g. the compiled operator of hack/compile-js.sh)
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join, posix, resolve } from "node:path";
 import { importedPackages, optionalPeers } from "./imports.ts";

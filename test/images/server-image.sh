@@ -2,7 +2,7 @@
 # Builds the FTP server image offline under its published name, images.pasv.dev/ftp-server:<the
 # chart's appVersion> (lib.sh server_image_name; or $SERVER_IMAGE):
 # dockerd from Debian, pasv.local/node:24 from Debian packages + the pinned Node binary,
-# and a staged build context (the server compiled to JavaScript by hack/server-js.sh in
+# and a staged build context (the server compiled to JavaScript by hack/compile-js.sh in
 # prebuilt/dist, a pruned production node_modules copied from the checkout in
 # prebuilt/node_modules), so neither the build nor the image needs a registry or network.
 # Re-runs are fast: the bases are cached and the classic builder caches unchanged layers.
@@ -24,11 +24,11 @@ rm -rf "$ctx"
 mkdir -p "$ctx/server-image" "$ctx/hack" "$ctx/prebuilt"
 cp -p "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/server-image/Dockerfile" "$ctx/"
 cp -p "$root/server-image/tsconfig.build.json" "$ctx/server-image/"
-cp -p "$root/hack/server-js.sh" "$ctx/hack/"
+cp -p "$root/hack/compile-js.sh" "$ctx/hack/"
 # The Dockerfile's COPY lines need the sources; the image takes prebuilt/dist.
 cp -rp "$root/server-image/src" "$ctx/server-image/src"
 find "$ctx/server-image/src" -name '*.test.ts' -delete
-"$root/hack/server-js.sh" "$ctx/prebuilt/dist"
+"$root/hack/compile-js.sh" server "$ctx/prebuilt/dist"
 # Packages the compiled server imports (import type is gone from the emitted code).
 deps=$("$node_bin/node" "$here/prod-deps.ts" "$ctx/prebuilt/node_modules" "$ctx/prebuilt/dist")
 log "production packages the server imports (with their closure): ${deps:-none}"

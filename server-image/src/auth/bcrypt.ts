@@ -27,7 +27,7 @@ const pending = new Map<number, { resolve: (ok: boolean) => void; reject: (e: Er
 function getWorker(): Worker {
   if (worker) return worker;
   // Same extension as this module: .ts from the sources, .js in the image (compiled by
-  // hack/server-js.sh; tsc rewrites import specifiers, not URLs).
+  // hack/compile-js.sh; tsc rewrites import specifiers, not URLs).
   const ext = import.meta.url.endsWith(".js") ? ".js" : ".ts";
   const w = new Worker(new URL(`./bcrypt-worker${ext}`, import.meta.url));
   w.unref();

@@ -2,7 +2,7 @@
 // (etcd + kube-apiserver + kube-controller-manager + kube-scheduler on 127.0.0.1, no kubelet).
 // Sizes (--sizes, comma-separated): `N` (ports --ports, replicas --replicas), `NxP`, `NxPxR`, or
 // `max` (one FtpServer at the schema's maximum port count). Default: 1000x100,100x1000,max
-// (3 replicas). The operator runs as compiled JavaScript (hack/operator-js.sh), as the image ships
+// (3 replicas). The operator runs as compiled JavaScript (hack/compile-js.sh), as the image ships
 // it; --source ts runs the TypeScript sources instead.
 //
 // Per size, in fresh namespaces:
@@ -60,7 +60,7 @@ const { values } = parseArgs({
     "timeout-seconds": { type: "string", default: "300" },
     /** bound on waiting for the trailing Pod events after all Ready */
     "settle-seconds": { type: "string", default: "300" },
-    /** js: compiled (hack/operator-js.sh), as in the image; ts: the sources, type-stripped */
+    /** js: compiled (hack/compile-js.sh), as in the image; ts: the sources, type-stripped */
     source: { type: "string", default: "js" },
     "no-bulk": { type: "boolean", default: false },
     results: { type: "string", default: "" },
@@ -99,7 +99,7 @@ if (values.source === "ts") MAIN = join(ROOT, "operator/src/main.ts");
 else if (values.source === "js") {
   // Inside the checkout, so the emitted ESM finds package.json ("type": "module") and node_modules.
   const dir = join(OUT, "operator-js");
-  execFileSync(join(ROOT, "hack/operator-js.sh"), [dir], { stdio: "inherit" });
+  execFileSync(join(ROOT, "hack/compile-js.sh"), ["operator", dir], { stdio: "inherit" });
   MAIN = join(dir, "operator/src/main.js");
 } else {
   console.error("--source: js or ts");
