@@ -83,7 +83,14 @@ function naiveManifests(): object[] {
                 name: "ftp-server",
                 image: IMAGE,
                 imagePullPolicy: "IfNotPresent",
-                env: [{ name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } }],
+                env: [
+                  { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+                  // Listen per PASV, as the servers of today's charts (vsftpd, pure-ftpd) do: a data
+                  // connection that reaches another pod is refused at once. With our pre-opened
+                  // listeners it would be accepted and closed there, and each failed session would
+                  // wait out acceptTimeoutSeconds (5 s) for its 425 instead (120 sessions: about 10 min).
+                  { name: "PASV_PREOPEN_MAX_PORTS", value: "0" },
+                ],
                 readinessProbe: { tcpSocket: { port: 21 }, periodSeconds: 2 },
                 volumeMounts: [
                   { name: "config", mountPath: "/etc/pasv/config", readOnly: true },

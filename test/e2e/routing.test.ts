@@ -125,14 +125,15 @@ describe("ClientIPAffinity, 3 replicas on one node", () => {
   });
 
   test("the operator says the routing is not sound, and keeps one pod per node", async () => {
-    // Ready follows the pods: 1 of 3 can run here, so Ready=False/WaitingForPods once the operator
-    // has seen the running pod (bounded: it may be a status write behind the snapshot above).
-    const now = await waitFor("ftp-ca Ready=False/WaitingForPods with 1/3 pods ready", 30_000, () => {
+    // Ready follows the pods: 1 of 3 can run here (one pod per node), so Ready=False/PodUnschedulable
+    // naming the rule once the operator has seen the running pod (bounded: it may be a status write
+    // behind the snapshot above).
+    const now = await waitFor("ftp-ca Ready=False/PodUnschedulable with 1/3 pods ready", 30_000, () => {
       const f = getJson<FtpServerObj>(env, "ftpserver", name);
       const r = cond(f, "Ready");
-      return r?.status === "False" && r.reason === "WaitingForPods" && f.status?.readyReplicas === 1 ? f : undefined;
+      return r?.status === "False" && r.reason === "PodUnschedulable" && f.status?.readyReplicas === 1 ? f : undefined;
     });
-    assert.match(cond(now, "Ready")?.message ?? "", /^1\/3 /);
+    assert.match(cond(now, "Ready")?.message ?? "", /cannot be scheduled: .*anti-affinity.*ClientIPAffinity runs at most one pod per node/);
     const rs = cond(fs, "RoutingSound");
     assert.equal(rs?.status, "False");
     assert.equal(rs?.reason, "PerPortAffinity");

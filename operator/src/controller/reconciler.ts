@@ -368,7 +368,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     }
     for (const pod of podObjs) {
       // Unschedulable only counts where pods must run (a control plane without nodes never schedules).
-      const p = containerProblem(pod) ?? (readiness === "pods" ? unschedulable(pod) : undefined);
+      const p = containerProblem(pod) ?? (readiness === "pods" ? unschedulable(pod, fs.spec.routing.mode) : undefined);
       if (p) return p;
     }
     if (readiness === "pods" && (st.readyReplicas ?? 0) < fs.spec.replicas) {

@@ -71,11 +71,15 @@ export function containerProblem(pod: KubeObject): { reason: string; message: st
  * podTemplate.spec.nodeSelector no node matches, an untolerated taint, a DoNotSchedule spread or
  * too little CPU. The scheduler's message says which nodes fail what.
  */
-export function unschedulable(pod: KubeObject): { reason: string; message: string } | undefined {
+export function unschedulable(pod: KubeObject, routingMode?: string): { reason: string; message: string } | undefined {
   const c = (pod.status as PodStatusLike | undefined)?.conditions?.find((x) => x.type === "PodScheduled" && x.status === "False");
   if (!c || (c.reason !== undefined && c.reason !== "Unschedulable")) return undefined;
   const ref = `${pod.metadata?.namespace}/${pod.metadata?.name}`;
-  return { reason: "PodUnschedulable", message: `pod ${ref} cannot be scheduled: ${c.message ?? "no node fits"} (check spec.podTemplate.spec nodeSelector, tolerations, affinity and topologySpreadConstraints)` };
+  // ClientIPAffinity's own required anti-affinity (one pod per node) is the usual cause there.
+  const hint = routingMode === "ClientIPAffinity"
+    ? "routing.mode ClientIPAffinity runs at most one pod per node: lower replicas to the number of schedulable nodes, or use PortPartitioned; else check spec.podTemplate.spec"
+    : "check spec.podTemplate.spec nodeSelector, tolerations, affinity and topologySpreadConstraints";
+  return { reason: "PodUnschedulable", message: `pod ${ref} cannot be scheduled: ${c.message ?? "no node fits"} (${hint})` };
 }
 
 /** A pod still creating its containers (where a FailedMount would show). */

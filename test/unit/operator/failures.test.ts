@@ -56,6 +56,16 @@ describe("workload problems from Kubernetes", () => {
     assert.equal(unschedulable(scheduled), undefined);
     assert.equal((scheduled.status as any).conditions, undefined, "a scheduled pod keeps nothing extra in the cache");
   });
+  it("PodUnschedulable under ClientIPAffinity names its one-pod-per-node rule as the likely cause", () => {
+    const message = "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules.";
+    const pod = slimPod({
+      apiVersion: "v1", kind: "Pod", metadata: { name: "f-1", namespace: "ns" },
+      status: { phase: "Pending", conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message }] },
+    });
+    const sticky = unschedulable(pod, "ClientIPAffinity");
+    assert.match(sticky?.message ?? "", /anti-affinity rules\. \(routing\.mode ClientIPAffinity runs at most one pod per node: lower replicas/);
+    assert.doesNotMatch(unschedulable(pod, "PortPartitioned")?.message ?? "", /ClientIPAffinity/);
+  });
 });
 
 describe("prerequisites", () => {
