@@ -78,7 +78,7 @@ function serverPid(pod: string): number {
   const line = ctr(["tasks", "ls"]).split("\n").find((l) => l.startsWith(id));
   const pid = Number(line?.trim().split(/\s+/)[1]);
   assert.ok(pid > 0, `task of ${pod}: ${line}`);
-  assert.match(readFileSync(`/proc/${pid}/cmdline`, "latin1"), /server-image\/src\/main\.ts/, "the pid is the FTP server's");
+  assert.match(readFileSync(`/proc/${pid}/cmdline`, "latin1"), /server-image\/src\/main\.(js|ts)/, "the pid is the FTP server's");
   return pid;
 }
 
