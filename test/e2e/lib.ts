@@ -73,6 +73,9 @@ export async function setup(opts: { operator?: boolean; node?: NodeOptions } = {
     logDir,
     kubectl: k,
     stop: async () => {
+      // A test that failed between opening a session and its finally leaves the client running, and
+      // its pipes would keep this test file's process alive until the suite's timeout.
+      for (const session of openSessions) session.close();
       if (operator && operator.exitCode === null) {
         operator.kill("SIGTERM");
         await Promise.race([new Promise((r) => operator?.once("exit", r)), sleep(5000)]);
@@ -392,6 +395,9 @@ export function parse229(reply: string): number {
 }
 
 /** One long-lived control session driven op by op (keeps its control connection open across cluster changes). */
+/** Sessions whose client process has not exited (closed by Env.stop). */
+const openSessions = new Set<Session>();
+
 export class Session {
   private readonly proc: ChildProcess;
   private readonly lines: string[] = [];
@@ -405,6 +411,8 @@ export class Session {
     this.proc = from === "host"
       ? spawn("python3", argv, { stdio: ["pipe", "pipe", "pipe"] })
       : spawn("ip", ["netns", "exec", env.client.netns, "python3", ...argv], { stdio: ["pipe", "pipe", "pipe"] });
+    openSessions.add(this);
+    this.proc.once("exit", () => openSessions.delete(this));
     this.proc.stderr?.setEncoding("utf8").on("data", (d: string) => (this.stderr += d));
     const rl = createInterface({ input: this.proc.stdout! });
     rl.on("line", (l) => {

@@ -126,12 +126,12 @@ describe("3 replicas on S3 (SeaweedFS on the node bridge)", { timeout: 600_000 }
     const podNames = pods(env, NAME).map((p) => p.name);
     const up = await sessionOn(env, NAME, lb, "alice");
     const writer = up.pod;
-    const pid = serverPid(writer);
     let baseline = 0;
     let peak = 0;
     let samples = 0;
     let put: Record<string, unknown>;
     try {
+      const pid = serverPid(writer);
       // Warm up on this pod (SDK client, part buffers), then the baseline.
       const warm = await up.session.op({ op: "put_stream", name: "warm.bin", size: 9 * MiB });
       assert.equal(warm.ok, true, JSON.stringify(warm));
