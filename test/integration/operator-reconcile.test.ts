@@ -26,14 +26,17 @@ async function reconcileCount(op: Operator): Promise<number> {
 }
 
 /** Wait until the queue is empty and no reconcile happened for `quietMs`. */
-async function waitIdle(op: Operator, quietMs = 700): Promise<void> {
-  let last = -1;
+// Idle: nothing queued, and neither a reconcile nor a write (other than leases and events) across
+// quietMs. Writes count too: the StatefulSet controller's late status update (status.replicas)
+// makes one legitimate status write after Ready, which must not land inside a no-op measurement.
+async function waitIdle(op: Operator, quietMs = 1_000): Promise<void> {
+  let last = "";
   await eventually(
     "operator idle",
     async () => {
-      const n = await reconcileCount(op);
-      const idle = n === last && op.controller.queue.length === 0;
-      last = n;
+      const now = `${await reconcileCount(op)}/${op.manager.client.writes.count({ exclude: ["leases", "events"] })}`;
+      const idle = now === last && op.controller.queue.length === 0;
+      last = now;
       return idle;
     },
     60_000,
