@@ -75,6 +75,16 @@ describe("PortPartitioned, 3 replicas", () => {
     await waitServing(env, lb);
     for (const s of fs.status?.passive?.slices ?? []) slices.set(`${name}-${s.slot}`, [s.portStart, s.portEnd]);
     seedWhoami(env, pods(env, name).map((p) => p.name));
+    // kube-proxy programs the 300 passive ports a moment after the control port (a data connection
+    // was refused once right after 220): wait, bounded, until one full probe with a data connection works.
+    await waitFor("a probe with a data connection through the LB", 30_000, () => {
+      try {
+        probe(env, lb, "alice");
+        return true;
+      } catch {
+        return false;
+      }
+    }, 1_000);
   });
 
   test("status: Ready, LB address from MetalLB, RoutingSound True, three disjoint slices", () => {
