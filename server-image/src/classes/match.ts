@@ -114,6 +114,11 @@ export class RuleTable {
     this.rules = rules.filter((r) => r.enabled).map((r) => ({ re: wildcardToRegExp(r.userClass), address: r.address }));
   }
 
+  /** No enabled rule: the class does not matter for the PASV address (it need not be computed). */
+  get empty(): boolean {
+    return this.rules.length === 0;
+  }
+
   /** The address of the first enabled rule matching the class (may be `auto`), or null. */
   addressFor(className: string): string | null {
     for (const r of this.rules) if (r.re.test(className)) return r.address;

@@ -3,6 +3,8 @@
 // indented so a client cannot mistake them for the last line.
 
 export function formatReply(code: number, text: string): string {
+  // The common case (every PASV's 227): one line, no CR/LF to split on or replace.
+  if (text.indexOf("\n") < 0 && text.indexOf("\r") < 0) return `${code} ${text}\r\n`;
   const lines = text.split(/\r?\n/);
   if (lines.length === 1) return `${code} ${sanitize(lines[0] ?? "")}\r\n`;
   let out = `${code}-${sanitize(lines[0] ?? "")}\r\n`;

@@ -546,8 +546,8 @@ export class Session {
   /** The PASV address: first enabled rule matching the class, else external, else local. */
   async pasvAddress(): Promise<string | null> {
     const rt = this.ctx.runtime;
-    const cls = this.userClass();
-    let addr = rt.rules.addressFor(cls);
+    // Without rules the class is not needed (computing it matches every userClasses entry).
+    let addr = rt.rules.empty ? null : rt.rules.addressFor(this.userClass());
     if (addr === null || addr === "auto") addr = rt.config.passive.externalAddress ?? this.info.localIp;
     const fam = isIP(addr);
     if (fam === 4) return addr;

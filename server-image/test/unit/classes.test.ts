@@ -47,4 +47,8 @@ test("rules: first enabled rule whose pattern matches; disabled rules skipped", 
   assert.equal(r.addressFor("partners"), "198.51.100.2");
   assert.equal(r.addressFor("partner"), "auto");
   assert.equal(new RuleTable([]).addressFor("x"), null);
+  // empty (the PASV path then skips computing the class) counts enabled rules only.
+  assert.equal(r.empty, false);
+  assert.equal(new RuleTable([]).empty, true);
+  assert.equal(new RuleTable([{ userClass: "*", address: "auto", enabled: false }]).empty, true);
 });

@@ -27,6 +27,10 @@ test("replies: single and multi-line, CR/LF in text neutralised, 257 quoting", (
   assert.equal(formatReply(200, "ok"), "200 ok\r\n");
   assert.equal(formatReply(211, "Features:\n EPSV\n123 x\nEnd"), "211-Features:\r\n EPSV\r\n 123 x\r\n211 End\r\n");
   assert.equal(formatReply(550, "a\rb"), "550 a b\r\n");
+  // The single-line fast path gives what the general path gives.
+  assert.equal(formatReply(227, "Entering Passive Mode (127,0,0,1,78,32)"), "227 Entering Passive Mode (127,0,0,1,78,32)\r\n");
+  assert.equal(formatReply(550, "a\r"), "550 a \r\n");
+  assert.equal(formatReply(550, "a\r\n"), "550-a\r\n550 \r\n");
   assert.equal(quotePath('/a"b'), '"/a""b"');
 });
 
