@@ -5,7 +5,9 @@
 //      servers interleaved, after one untimed warm-up round), the server's CPU time per transfer
 //      and of a login alone (so CPU per GiB can be read without it), the test file's page-cache residency
 //   2. BENCH_SESSIONS concurrent sessions: all log in and stay connected, then all at once
-//      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes
+//      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes;
+//      BENCH_SESSIONS_REPEAT rounds, servers interleaved (ABBA…), each round only once no server
+//      has session processes left (vsftpd's exiting ones load the machine), medians reported
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
 //      PASV listeners open without connecting; a probe session measures PASV round trips)
 //   4. small files: lftp mirrors BENCH_SMALL_FILES small files up (mirror -R) and back through a
@@ -14,20 +16,20 @@
 //   5. s3 (s3.ts): the BENCH_BIG_MB file RETR/STOR through ours on S3 (SeaweedFS from the cache of
 //      `make seaweedfs`), ours on local disk and vsftpd on local disk, BENCH_S3_REPEAT rounds
 //
-// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000
+// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000  BENCH_SESSIONS_REPEAT=3
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
 // BENCH_S3_REPEAT=3  BENCH_PHASES=throughput,sessions,pool,smallfiles,s3  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { createServer } from "node:net";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { Control } from "./ftp.ts";
-import { HOST, MemorySampler, ROOT, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
+import { HOST, MemorySampler, ROOT, processTree, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
 import {
-  renderServerResults, renderSmallFiles, type Name, type PoolLevel, type ServerResults, type SessionsResult, type SmallFilesResult, type SmallRound,
+  combineSessionRounds, renderServerResults, renderSmallFiles, type Name, type PoolLevel, type ServerResults, type SessionsResult, type SmallFilesResult, type SmallRound,
   type Throughput,
 } from "./results.ts";
 import { recordResult } from "../../../hack/bench-docs.ts";
@@ -38,6 +40,9 @@ const env = (k: string, d: number): number => (process.env[k] ? Number(process.e
 const BIG_MB = env("BENCH_BIG_MB", 1024);
 const REPEAT = env("BENCH_REPEAT", 7);
 const SESSIONS = env("BENCH_SESSIONS", 1000);
+const SESSIONS_REPEAT = Math.max(1, env("BENCH_SESSIONS_REPEAT", 3));
+/** Longest wait before a sessions round for the servers' session processes to be gone. */
+const QUIET_WAIT_MS = 60_000;
 const POOL = env("BENCH_POOL", 200);
 const PROBES = env("BENCH_PROBES", 1000);
 const WARMUP = env("BENCH_WARMUP", 100);
@@ -233,6 +238,35 @@ function listenOverflows(): number {
   const names = lines[head]?.split(" ") ?? [];
   const values = lines[head + 1]?.split(" ") ?? [];
   return Number(values[names.indexOf("ListenOverflows")] ?? NaN);
+}
+
+/**
+ * vsftpd processes besides the running servers' main ones: session processes of a round (or of
+ * a server already stopped, reparented away from its tree) still exiting. Ours is one process.
+ */
+function sessionProcesses(servers: ServerUnderTest[]): number {
+  const mains = new Set(servers.map((s) => s.proc.pid));
+  // Ours forks nothing; its tree is counted in case it ever does.
+  let n = 0;
+  for (const s of servers) if (s.name === "ours" && s.proc.pid) n += processTree(s.proc.pid).length - 1;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name) || mains.has(Number(name))) continue;
+    try {
+      if (readFileSync(`/proc/${name}/comm`, "latin1") === "vsftpd\n") n++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return n;
+}
+
+/** Waits (bounded) until no session process of any server is left; returns the seconds waited. */
+async function waitQuiet(servers: ServerUnderTest[]): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < QUIET_WAIT_MS && sessionProcesses(servers) > 0) await new Promise((r) => setTimeout(r, 250));
+  const left = sessionProcesses(servers);
+  if (left > 0) log(`still ${left} session processes after ${QUIET_WAIT_MS / 1000} s; starting the round anyway`);
+  return (performance.now() - t0) / 1000;
 }
 
 async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
@@ -511,11 +545,23 @@ async function main(): Promise<void> {
   const tp0 = performance.now();
   const tp = PHASES.has("throughput") ? await throughput(servers) : {};
   const throughputSeconds = PHASES.has("throughput") ? (performance.now() - tp0) / 1000 : undefined;
-  log(`2/4 ${SESSIONS} concurrent sessions`);
+  log(`2/4 ${SESSIONS} concurrent sessions, ${SESSIONS_REPEAT} rounds interleaved`);
   const sess: Record<string, SessionsResult> = {};
-  for (const s of PHASES.has("sessions") ? servers : []) {
-    sess[s.name] = await concurrentSessions(s);
-    log(`${s.name}: ${JSON.stringify(sess[s.name])}`);
+  if (PHASES.has("sessions")) {
+    const rounds: Record<string, SessionsResult[]> = {};
+    for (const s of servers) rounds[s.name] = [];
+    for (let round = 0; round < SESSIONS_REPEAT; round++) {
+      const order = round % 2 === 0 ? servers : [...servers].reverse();
+      for (const s of order) {
+        // vsftpd's ~2 processes per session take a while to exit; they would load the next round (or the other server's).
+        const quietWaitSeconds = await waitQuiet(servers);
+        const loadBefore = loadNow();
+        const r = { ...(await concurrentSessions(s)), quietWaitSeconds, loadBefore };
+        rounds[s.name]!.push(r);
+        log(`round ${round + 1}/${SESSIONS_REPEAT} ${s.name}: ${JSON.stringify(r)}`);
+      }
+    }
+    for (const s of servers) sess[s.name] = SESSIONS_REPEAT > 1 ? combineSessionRounds(rounds[s.name]!) : rounds[s.name]![0]!;
   }
   for (const s of servers) await s.stop();
   running.length = 0;
@@ -523,6 +569,7 @@ async function main(): Promise<void> {
   log(`3/4 PASV latency at 10 % and 99 % of a ${POOL}-port pool (${PROBES} probes each)`);
   const pools: Record<string, PoolLevel[]> = {};
   for (const n of PHASES.has("pool") ? wanted : []) {
+    await waitQuiet([]);
     const s = await start(n, poolOpts[n]);
     running.push(s);
     pools[n] = [];
@@ -564,7 +611,7 @@ async function main(): Promise<void> {
     phases: [...PHASES],
     date: new Date().toISOString(),
     machine: { ...machine, loadAfter: loadNow(), ...(throughputSeconds !== undefined ? { throughputSeconds } : {}) },
-    config: { BIG_MB, REPEAT, SESSIONS, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
+    config: { BIG_MB, REPEAT, SESSIONS, SESSIONS_REPEAT, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
     notes,
     throughput: tp,
     sessions: sess,

@@ -59,6 +59,40 @@ export interface SessionsResult {
   peakProcs: number;
   /** Host-wide TcpExt ListenOverflows during the run (accept queue full). */
   listenOverflows: number;
+  /** Seconds waited before the round until no server had session processes left (bounded; a round). */
+  quietWaitSeconds?: number;
+  /** Load average when the round started (a round). */
+  loadBefore?: string;
+  /**
+   * BENCH_SESSIONS_REPEAT rounds, the servers interleaved (ABBA…): each round's own figures. The
+   * fields above are then the medians over the rounds, except failures and listenOverflows (sums),
+   * loggedIn (the fewest) and pasvMax (the largest). Absent in older files (one round).
+   */
+  rounds?: SessionsResult[];
+}
+
+/** The figures of several rounds of the sessions phase as one (see SessionsResult.rounds). */
+export function combineSessionRounds(rounds: SessionsResult[]): SessionsResult {
+  const m = (f: (x: SessionsResult) => number): number => median(rounds.map(f));
+  const reasons: Record<string, number> = {};
+  for (const r of rounds) for (const [k, c] of Object.entries(r.failureReasons)) reasons[k] = (reasons[k] ?? 0) + c;
+  return {
+    sessions: rounds[0]?.sessions ?? 0,
+    loggedIn: Math.min(...rounds.map((r) => r.loggedIn)),
+    failures: rounds.reduce((a, r) => a + r.failures, 0),
+    failureReasons: reasons,
+    loginP50: m((x) => x.loginP50),
+    loginP99: m((x) => x.loginP99),
+    pasvP50: m((x) => x.pasvP50),
+    pasvP99: m((x) => x.pasvP99),
+    pasvMax: Math.max(...rounds.map((r) => r.pasvMax)),
+    wallSeconds: m((x) => x.wallSeconds),
+    peakRssMB: m((x) => x.peakRssMB),
+    peakPssMB: m((x) => x.peakPssMB),
+    peakProcs: m((x) => x.peakProcs),
+    listenOverflows: rounds.reduce((a, r) => a + r.listenOverflows, 0),
+    rounds,
+  };
 }
 
 export interface PoolLevel {
@@ -103,7 +137,7 @@ export interface ServerResults {
   date: string;
   machine: Record<string, string | number>;
   /** BIG_MB is the transfer file's size in MiB (2^20 bytes), as BENCH_BIG_MB sets it. */
-  config: { BIG_MB: number; REPEAT: number; SESSIONS: number; POOL: number; PROBES: number; SMALL_FILES?: number; SMALL_REPEAT?: number; SMALL_PORTS?: number };
+  config: { BIG_MB: number; REPEAT: number; SESSIONS: number; SESSIONS_REPEAT?: number; POOL: number; PROBES: number; SMALL_FILES?: number; SMALL_REPEAT?: number; SMALL_PORTS?: number };
   notes: string[];
   throughput: Record<string, Throughput>;
   sessions: Record<string, SessionsResult>;
@@ -171,26 +205,44 @@ export function renderServerResults(r: ServerResults): string {
   cpuRow(`RETR ${big}`, "retrCpu");
   cpuRow(`STOR ${big}`, "storCpu");
   const s = (n: Name): SessionsResult | undefined => r.sessions[n];
+  // Several rounds: the median, then each round's figure in the order they ran.
   const sRow = (label: string, f: (x: SessionsResult) => number, fmt: (x: number) => string, showRatio = true): void => {
     const v = (n: Name): string => {
       const x = s(n);
-      return x ? fmt(f(x)) : "–";
+      if (!x) return "–";
+      return x.rounds && x.rounds.length > 1 ? `${fmt(f(x))} (${x.rounds.map((y) => fmt(f(y))).join(", ")})` : fmt(f(x));
     };
     const so = s("ours");
     const sv = s("vsftpd");
     lines.push(`| ${label} | ${col("ours", v)} | ${col("vsftpd", v)} | ${showRatio ? ratio(so ? f(so) : undefined, sv ? f(sv) : undefined) : ""} |`);
   };
   const n0 = int(SESSIONS);
-  const fails = (n: Name): string => (s(n) ? `${s(n)?.failures} (${s(n)?.loggedIn}/${n0} logged in)` : "–");
-  lines.push(`| ${n0} sessions: failures | ${col("ours", fails)} | ${col("vsftpd", fails)} | |`);
-  sRow(`${n0} sessions: PASV p50, ms`, (x) => x.pasvP50, f1);
-  sRow(`${n0} sessions: PASV p99, ms`, (x) => x.pasvP99, f1);
-  sRow(`${n0} sessions: login p99, ms`, (x) => x.loginP99, f1);
-  sRow(`${n0} sessions: wall time, s`, (x) => x.wallSeconds, f1);
-  sRow(`${n0} sessions: peak RSS (sum over processes), MB`, (x) => x.peakRssMB, f1);
-  sRow(`${n0} sessions: peak PSS (sum over processes), MB`, (x) => x.peakPssMB, f1);
-  sRow(`${n0} sessions: peak process count`, (x) => x.peakProcs, (x) => String(x), false);
-  sRow(`${n0} sessions: accept-queue overflows (TcpExt ListenOverflows)`, (x) => x.listenOverflows, (x) => String(x), false);
+  const roundCount = (n: Name): number => s(n)?.rounds?.length ?? 1;
+  const many = names.some((n) => roundCount(n) > 1);
+  const fails = (n: Name): string => {
+    const x = s(n);
+    if (!x) return "–";
+    if (roundCount(n) === 1) return `${x.failures} (${x.loggedIn}/${n0} logged in)`;
+    return `${x.failures} in ${roundCount(n)} rounds (${x.rounds!.map((y) => y.failures).join(", ")}; at least ${x.loggedIn}/${n0} logged in)`;
+  };
+  lines.push(`| ${n0} sessions: failures${many ? ", all rounds" : ""} | ${col("ours", fails)} | ${col("vsftpd", fails)} | |`);
+  const med = many ? ", median (rounds)" : "";
+  sRow(`${n0} sessions: PASV p50, ms${med}`, (x) => x.pasvP50, f1);
+  sRow(`${n0} sessions: PASV p99, ms${med}`, (x) => x.pasvP99, f1);
+  const ro = s("ours")?.rounds;
+  const rv = s("vsftpd")?.rounds;
+  if (ro && rv && ro.length > 1 && ro.length === rv.length) {
+    // Round i of ours beside round i of vsftpd: they ran next to each other (ABBA…).
+    const per = ro.map((x, i) => f2(x.pasvP99 / (rv[i]?.pasvP99 ?? NaN)));
+    const atMost = ro.filter((x, i) => x.pasvP99 <= (rv[i]?.pasvP99 ?? NaN)).length;
+    lines.push(`| ${n0} sessions: PASV p99 ours ÷ vsftpd, round by round | ${per.join(", ")} | | ≤ 1 in ${atMost} of ${ro.length} |`);
+  }
+  sRow(`${n0} sessions: login p99, ms${med}`, (x) => x.loginP99, f1);
+  sRow(`${n0} sessions: wall time, s${med}`, (x) => x.wallSeconds, f1);
+  sRow(`${n0} sessions: peak RSS (sum over processes), MB${med}`, (x) => x.peakRssMB, f1);
+  sRow(`${n0} sessions: peak PSS (sum over processes), MB${med}`, (x) => x.peakPssMB, f1);
+  sRow(`${n0} sessions: peak process count${med}`, (x) => x.peakProcs, (x) => String(x), false);
+  sRow(`${n0} sessions: accept-queue overflows (TcpExt ListenOverflows)${many ? ", all rounds" : ""}`, (x) => x.listenOverflows, (x) => String(x), false);
   const p = (n: Name, lvl: number): PoolLevel | undefined => r.pools[n]?.find((x) => x.level === lvl);
   for (const lvl of [0.1, 0.99]) {
     const v = (n: Name): string => {
