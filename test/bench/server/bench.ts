@@ -301,6 +301,8 @@ async function concurrentSessions(s: ServerUnderTest): Promise<SessionsResult> {
   );
   const loggedIn = ctls.filter((c) => c !== null).length;
   log(`${s.name}: ${loggedIn}/${SESSIONS} sessions logged in and held; all now PASV + RETR 1 MiB at once`);
+  // The client's own garbage (this round's logins, earlier rounds) is collected now, not inside the burst it times.
+  (globalThis as { gc?: () => void }).gc?.();
   // Phase B: all of them at once: PASV, data connection, RETR 1 MiB, QUIT.
   const pasvMs: number[] = [];
   await Promise.all(

@@ -13,4 +13,5 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt "$want" ]; then ulimit -Hn "$want" 
 ulimit -n "$want"
 node_bin=$("$root/hack/node.sh")
 echo "[bench] ulimit -n $(ulimit -n); bench files and server state in ${PASV_CACHE:-~/.cache/pasv-operator}/bench-server" >&2
-exec "$node_bin/node" "$here/bench.ts" "$@"
+# --expose-gc: the client collects its garbage before each timed burst (bench.ts).
+exec "$node_bin/node" --expose-gc "$here/bench.ts" "$@"
