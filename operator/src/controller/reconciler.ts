@@ -241,7 +241,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     return cached ?? (await mgr.client.get(type, name, run.namespace));
   }
 
-  async function refuseForeignObjects(run: Run, fs: FtpServer, want: Desired): Promise<void> {
+  /** Refuses objects with a child's name we do not own; tells whether the StatefulSet exists. */
+  async function refuseForeignObjects(run: Run, fs: FtpServer, want: Desired): Promise<{ statefulSetExists: boolean }> {
     const children: [ResourceType, KubeObject][] = [
       [Resources.Service, want.service], [Resources.ConfigMap, want.configMap], [Resources.StatefulSet, want.statefulSet],
       ...want.endpointSlices.map((s) => [Resources.EndpointSlice, s] as [ResourceType, KubeObject]),
@@ -249,6 +250,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     // Looked up concurrently: on a cold start none is cached and each is a GET (one round, not seven).
     const found = await Promise.all(children.map(([type, obj]) => findChild(run, type, obj.metadata!.name!)));
     children.forEach(([type, obj], i) => checkOwnership(fs, type.kind, obj.metadata!.name!, found[i]));
+    return { statefulSetExists: found[children.findIndex(([type]) => type === Resources.StatefulSet)] !== undefined };
   }
 
   async function apply<T extends KubeObject>(run: Run, type: ResourceType, desired: KubeObject): Promise<T | undefined> {
@@ -280,14 +282,21 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     return svc;
   }
 
-  /** Routing, config and firewall first (concurrently), then the workload that reads the config. */
-  async function applyChildren(run: Run, want: Desired): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
-    const [slices] = await Promise.all([
+  /**
+   * Routing, config and firewall concurrently, and the workload that reads the config: after them
+   * when the StatefulSet exists (a pod it rolls must start with the new config), with them when it
+   * is created — its pods cannot start before the ConfigMap exists (the volume is not optional),
+   * so nothing can run an older config, and a cold start saves a dependent round per FtpServer.
+   */
+  async function applyChildren(run: Run, want: Desired, creating: boolean): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
+    const workload = () => apply(run, Resources.StatefulSet, want.statefulSet);
+    const [slices, , , created] = await Promise.all([
       Promise.all(want.endpointSlices.map((s) => apply(run, Resources.EndpointSlice, s))),
       apply(run, Resources.ConfigMap, want.configMap),
       applyNetworkPolicy(run, want),
+      creating ? workload() : undefined,
     ]);
-    const sts = await apply(run, Resources.StatefulSet, want.statefulSet);
+    const sts = creating ? created : await workload();
     return { slices, sts };
   }
 
@@ -435,11 +444,11 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
         .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)));
       const podViews = podObjs.map((p) => podView(p, childNames(fs.metadata.name).statefulSet)).filter((p) => p !== undefined);
       // Names first (built with the address unknown: only names are read), then the Service.
-      await refuseForeignObjects(run, fs, desiredChildren(fs, e, null, podViews, opts));
+      const { statefulSetExists } = await refuseForeignObjects(run, fs, desiredChildren(fs, e, null, podViews, opts));
       const svc = await applyService(run, fs, e);
       address = externalAddress(fs, e, svc);
       const want = desiredChildren(fs, e, address.address, podViews, opts);
-      const { slices, sts } = await applyChildren(run, want);
+      const { slices, sts } = await applyChildren(run, want, !statefulSetExists);
       await removeStaleSlices(run, fs, e, want);
       await seams.afterChildren?.(req.key);
       const problem = await workloadProblem(run, fs, podObjs, sts);
