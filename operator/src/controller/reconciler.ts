@@ -14,11 +14,11 @@ import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
-import { desiredChildren, type Desired } from "./desired.ts";
+import { desiredChildren, withAddress, type Desired } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
 import { ENDPOINTSLICE_MANAGED_BY, SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount, type Effective } from "./model.ts";
 import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
-import { buildService, externalAddress, type AddressResult } from "./service.ts";
+import { externalAddress, type AddressResult } from "./service.ts";
 import { computeStatus, mergeConditions, type Blocker, type StatusInput } from "./status.ts";
 import { containerProblem, failedCreate, failedMount, isContainerCreating, unschedulable, type EventLike } from "./workload.ts";
 import { withUsersHash } from "./users.ts";
@@ -268,8 +268,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   }
 
   /** The Service, first and alone: what it exposes is what the rest is built for. */
-  async function applyService(run: Run, fs: FtpServer, e: Effective): Promise<KubeObject | undefined> {
-    const svc = await apply(run, Resources.Service, buildService(fs, e));
+  async function applyService(run: Run, fs: FtpServer, e: Effective, desired: KubeObject): Promise<KubeObject | undefined> {
+    const svc = await apply(run, Resources.Service, desired);
     const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector;
     if (e.spec.routing.mode === "PortPartitioned" && selector && Object.keys(selector).length) {
       // Someone else set it: the EndpointSlice controller would add slices for every pod and port,
@@ -443,11 +443,13 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
         .byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)
         .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)));
       const podViews = podObjs.map((p) => podView(p, childNames(fs.metadata.name).statefulSet)).filter((p) => p !== undefined);
-      // Names first (built with the address unknown: only names are read), then the Service.
-      const { statefulSetExists } = await refuseForeignObjects(run, fs, desiredChildren(fs, e, null, podViews, opts));
-      const svc = await applyService(run, fs, e);
+      // Built with the address unknown: the names (refuseForeignObjects), the Service, and what
+      // does not read the address; the ConfigMap and NetworkPolicy again once the Service answered.
+      const unaddressed = desiredChildren(fs, e, null, podViews, opts);
+      const { statefulSetExists } = await refuseForeignObjects(run, fs, unaddressed);
+      const svc = await applyService(run, fs, e, unaddressed.service);
       address = externalAddress(fs, e, svc);
-      const want = desiredChildren(fs, e, address.address, podViews, opts);
+      const want = withAddress(unaddressed, fs, e, address.address);
       const { slices, sts } = await applyChildren(run, want, !statefulSetExists);
       await removeStaleSlices(run, fs, e, want);
       await seams.afterChildren?.(req.key);
