@@ -129,6 +129,16 @@ export class RecentWrites {
     const slim = this.slimmers.get(type.plural) ?? slimObject;
     this.map.set(RecentWrites.key(type, md.namespace ?? "", md.name), { obj: slim(obj), at: Date.now() });
   }
+  /**
+   * The informer event carries exactly the state our last write of the object returned (the
+   * watch echo of our own write): the reconcile that wrote it already knew it, so the event is
+   * not a reason to reconcile again.
+   */
+  isEcho(type: ResourceType, obj: KubeObject): boolean {
+    const md = obj.metadata;
+    const r = md?.name ? this.map.get(RecentWrites.key(type, md.namespace ?? "", md.name)) : undefined;
+    return r !== undefined && md?.resourceVersion !== undefined && r.obj.metadata?.resourceVersion === md.resourceVersion && Date.now() - r.at <= this.ttlMs;
+  }
   forget(type: ResourceType, namespace: string, name: string): void {
     this.map.delete(RecentWrites.key(type, namespace, name));
   }
@@ -472,7 +482,11 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       });
       // Events are not watched: while pods cannot be created or run, look again soon.
       if (problem) return { requeueAfterMs: UNWATCHED_RETRY_MS };
-      if (sts && podObjs.length < e.spec.replicas) return { requeueAfterMs: PODS_MISSING_RETRY_MS };
+      // Pods missing: FailedCreate (not watched) is looked for once the StatefulSet controller has
+      // seen this generation; before that, its status update is the (watched) next event.
+      if (sts && podObjs.length < e.spec.replicas && stsStatus.observedGeneration !== undefined && stsStatus.observedGeneration >= (sts.metadata?.generation ?? 1)) {
+        return { requeueAfterMs: PODS_MISSING_RETRY_MS };
+      }
     } catch (err) {
       if (ctx.signal.aborted) throw err; // stopping or deposed: write nothing more
       const blocked = err instanceof Blocked ? err : apiBlocker(err, `FtpServer ${req.key}`);
@@ -496,7 +510,9 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       o === n,
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
-  for (const inf of [services, configMaps, statefulSets, endpointSlices, networkPolicies]) controller.watch(inf, byLabel);
+  // The echo of our own write is no news (the delete handler above forgot the write first, so a
+  // delete always enqueues): on a cold start that is one reconcile less per FtpServer.
+  for (const [type, inf] of childCaches) controller.watch(inf, (o) => (recent.isEcho(type, o) ? [] : byLabel(o)));
   // Pods: only changes of what podView and workload.ts read (slot label, IP, readiness, node,
   // deletion, container waiting reasons) matter; other scheduler/kubelet status churn is not a
   // reconcile (most reconciles at 1,000 FtpServers were these).
