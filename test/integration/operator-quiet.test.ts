@@ -1,8 +1,8 @@
 // What a cold start costs in reconciles, on a control plane without controllers (etcd +
 // kube-apiserver only: no StatefulSet controller, no scheduler, no pods), so every reconcile is the
-// operator's own doing: the watch echo of its own writes is no reason to reconcile again, and
-// nothing polls before the StatefulSet controller has seen the StatefulSet (its status update is
-// a watched event). At 1,000 FtpServers each of these was one reconcile per FtpServer.
+// operator's own doing: nothing polls before the StatefulSet controller has seen the StatefulSet
+// (its status update is a watched event; the look-again timer for unwatched FailedCreate Events was
+// one more reconcile per FtpServer every 5 s at a cold start of 1,000).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -40,7 +40,7 @@ describe("FtpServer operator: reconciles of a cold start", () => {
   const reconciles = async () =>
     (await op.manager.metrics.reconcileTotal.get()).values.filter((v) => v.labels.controller === "ftpserver").reduce((a, v) => a + v.value, 0);
 
-  test(`${N} new FtpServers: one reconcile each (not one more per echo of our writes), none while the StatefulSets are not observed`, async () => {
+  test(`${N} new FtpServers: no reconcile while nothing changes and the StatefulSets are not observed`, async (t) => {
     const before = await reconciles();
     for (let i = 0; i < N; i++) {
       await client.create(FtpServers, ftpServerObject(`q${i}`, ns, {
@@ -50,14 +50,14 @@ describe("FtpServer operator: reconciles of a cold start", () => {
     for (let i = 0; i < N; i++) {
       await eventually(`q${i} Ready`, async () => condition(await client.get(FtpServers, `q${i}`, ns), "Ready")?.status === "True", 30_000, 50);
     }
-    await sleep(500); // the echoes of the last writes are in
+    await sleep(500); // the watch events of the last writes are in
     const cold = (await reconciles()) - before;
-    // Each FtpServer's children are created in its first reconcile; without the echo rule every
-    // one of them gets at least one more (the created children's watch events). A response that
-    // loses the race against its own watch event may still cost one: allow N / 2 of those.
-    assert.ok(cold <= N + N / 2, `${cold} reconciles for ${N} new FtpServers`);
-    // The StatefulSets are never observed here (no controller): no look-again timer may fire
-    // (it was 5 s after each reconcile).
+    // The first reconcile, plus one for the watch events of its own writes that arrived before
+    // their answers (the echo rule, RecentWrites.isEcho, only knows a write once its answer is in).
+    t.diagnostic(`${cold} reconciles for ${N} new FtpServers`);
+    assert.ok(cold >= N && cold <= 2 * N, `${cold} reconciles for ${N} new FtpServers`);
+    // The StatefulSets are never observed here (no controller): no look-again timer may fire (it
+    // was 5 s after each reconcile).
     await sleep(6_000);
     assert.equal((await reconciles()) - before, cold, "no reconcile while nothing changed");
   });
