@@ -93,8 +93,8 @@ export interface ScaleResults {
 
 /** What a file's name says about the code it measured (`-before-ssa-fix`, `-ssa-fix`, `-profile`, `-compact`). */
 export function scaleCodeLabel(file: string): string {
-  if (file.includes("-rounds-nozod")) return "compact, new StatefulSet in the children's round, no echo reconciles, validation without zod";
-  if (file.includes("-rounds")) return "compact, new StatefulSet in the children's round, no echo reconciles";
+  if (file.includes("-rounds-nozod")) return "compact, new StatefulSet in the children's round, fewer reconciles, validation without zod";
+  if (file.includes("-rounds")) return "compact, new StatefulSet in the children's round, fewer reconciles";
   if (file.includes("-compact")) return "compact caches, heap growth 1.25×, fewer rounds";
   if (file.includes("-before-ssa-fix")) return "before";
   if (file.includes("-ssa-fix")) return "ssa fix";
