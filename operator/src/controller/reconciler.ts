@@ -511,7 +511,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
   // The echo of our own write is no news (the delete handler above forgot the write first, so a
-  // delete always enqueues): on a cold start that is one reconcile less per FtpServer.
+  // delete always enqueues). Known only once the write's answer is in: an echo that arrives
+  // first still enqueues (docs/operator.md, "Remembered writes").
   for (const [type, inf] of childCaches) controller.watch(inf, (o) => (recent.isEcho(type, o) ? [] : byLabel(o)));
   // Pods: only changes of what podView and workload.ts read (slot label, IP, readiness, node,
   // deletion, container waiting reasons) matter; other scheduler/kubelet status churn is not a
