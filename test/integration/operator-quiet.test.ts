@@ -1,6 +1,7 @@
 // What a cold start costs in reconciles, on a control plane without controllers (etcd +
 // kube-apiserver only: no StatefulSet controller, no scheduler, no pods), so every reconcile is the
-// operator's own doing: nothing polls before the StatefulSet controller has seen the StatefulSet
+// operator's own doing: the watch echo of its own write is no reason to reconcile again, and
+// nothing polls before the StatefulSet controller has seen the StatefulSet
 // (its status update is a watched event; the look-again timer for unwatched FailedCreate Events was
 // one more reconcile per FtpServer every 5 s at a cold start of 1,000).
 import assert from "node:assert/strict";
@@ -40,7 +41,7 @@ describe("FtpServer operator: reconciles of a cold start", () => {
   const reconciles = async () =>
     (await op.manager.metrics.reconcileTotal.get()).values.filter((v) => v.labels.controller === "ftpserver").reduce((a, v) => a + v.value, 0);
 
-  test(`${N} new FtpServers: no reconcile while nothing changes and the StatefulSets are not observed`, async (t) => {
+  test(`${N} new FtpServers: at most 2 reconciles each (echoes of our writes are no news), none while nothing changes`, async (t) => {
     const before = await reconciles();
     for (let i = 0; i < N; i++) {
       await client.create(FtpServers, ftpServerObject(`q${i}`, ns, {
@@ -53,7 +54,8 @@ describe("FtpServer operator: reconciles of a cold start", () => {
     await sleep(500); // the watch events of the last writes are in
     const cold = (await reconciles()) - before;
     // The first reconcile, plus one for the watch events of its own writes that arrived before
-    // their answers (the echo rule, RecentWrites.isEcho, only knows a write once its answer is in).
+    // their answers (the echo rule, RecentWrites.isEcho, only knows a write once its answer is in);
+    // without the rule every later echo is one more (measured: 13 for 4).
     t.diagnostic(`${cold} reconciles for ${N} new FtpServers`);
     assert.ok(cold >= N && cold <= 2 * N, `${cold} reconciles for ${N} new FtpServers`);
     // The StatefulSets are never observed here (no controller): no look-again timer may fire (it
