@@ -19,6 +19,8 @@
 //   5. the yardstick: bulk server-side apply of exactly the child objects the operator's pure
 //      builders produce for the second namespace's FtpServers (bulk-apply.ts), same cluster, same
 //      run; its wall time, writes and API-server CPU. ratio = operator time to all Ready / bulk time.
+//   Both phases also record the CPU of every process (controller-manager, scheduler, the driver) and
+//   the API server's requests by verb and resource (its apiserver_request_duration_seconds).
 // Results: a table on stdout and JSON in out/bench/operator-results.json (--results FILE to change).
 // Memory in bytes in the file (the table says MB = 10^6 bytes). BENCH_DOCS=1 is not supported for
 // scale runs yet (hack/bench-docs.ts renders only the N-only shape): commit the file under
