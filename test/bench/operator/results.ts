@@ -95,6 +95,7 @@ export interface ScaleResults {
 export function scaleCodeLabel(file: string): string {
   if (file.includes("-rounds-nozod")) return "compact, new StatefulSet in the children's round, fewer reconciles, validation without zod";
   if (file.includes("-rounds")) return "compact, new StatefulSet in the children's round, fewer reconciles";
+  if (file.includes("-nozod")) return "compact caches, validation without zod";
   if (file.includes("-compact")) return "compact caches, heap growth 1.25×, fewer rounds";
   if (file.includes("-before-ssa-fix")) return "before";
   if (file.includes("-ssa-fix")) return "ssa fix";
