@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { parse } from "yaml";
-import { serverConfigSchema } from "#server-config";
+import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
 import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
 import { ApiError, type ApiClient } from "../../operator/src/runtime/client.ts";

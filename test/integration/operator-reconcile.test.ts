@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse } from "yaml";
-import { serverConfigSchema } from "#server-config";
+import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
 import type { Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
 import { canonicalQuantity } from "../../operator/src/controller/quantity.ts";

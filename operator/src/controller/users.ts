@@ -11,7 +11,7 @@
 // - the output is deterministic (the file's users in file order, then FtpUsers sorted by name, fixed
 //   key order), so an unchanged input gives byte-identical output and a no-op resync writes nothing.
 import { createHash } from "node:crypto";
-import { homeProblem, parseUsers, usersFileSchema, type UsersFile } from "#server-config";
+import { checkUsersFile, homeProblem, parseUsers, type UsersFile } from "#server-config";
 import type { KubeObject } from "../runtime/types.ts";
 import { DEFAULT_PASSWORD_KEY, effectiveUserName, validateFtpUserSpec, type FtpUser } from "../api/ftpuser.ts";
 
@@ -65,8 +65,7 @@ type Entry = UsersFile["users"][number];
 /** What a hash check of the Secret's value says: the hash (trimmed) or why it is not one. */
 export function checkHash(value: string): { hash: string } | { problem: string } {
   const v = value.trim();
-  const one = usersFileSchema.safeParse({ users: [{ name: "x", password: v }] });
-  if (one.success) return { hash: v };
+  if (checkUsersFile({ users: [{ name: "x", password: v }] }).ok) return { hash: v };
   if (/^[^$:\s]+:\$/.test(v)) return { problem: "holds an htpasswd line (user:hash): store only the part after the colon (htpasswd -nbB user pass | cut -d: -f2-)" };
   if (/^\$2[aby]\$\d\d\$/.test(v)) return { problem: "holds a bcrypt hash the server refuses (cost must be 4-17, 53 characters after the cost)" };
   return { problem: "is not an scrypt or bcrypt hash (plain passwords are refused: hash it with htpasswd -nbB or make hash-password)" };
@@ -159,9 +158,9 @@ export function mergeUsers(input: MergeInput): MergeResult {
       no("InvalidSpec", `home ${JSON.stringify(home)}${spec.home === undefined ? " (from the user name)" : ""} ${why}; set spec.home to a directory below the storage root`);
       continue;
     }
-    const single = usersFileSchema.safeParse({ users: [entry] });
-    if (!single.success) {
-      no("InvalidSpec", single.error.issues.map((i) => `${i.path.slice(2).join(".")}: ${i.message}`).join("; "));
+    const single = checkUsersFile({ users: [entry] });
+    if (!single.ok) {
+      no("InvalidSpec", single.problems.map((p) => p.replace(/^users\[0\]\.?/, "")).join("; "));
       continue;
     }
     entries.push(entry);

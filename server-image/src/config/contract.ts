@@ -1,13 +1,15 @@
 // The contract between the operator and the FTP server, in one module both import by name
-// (`#server-config`, package.json "imports"): the config file's schema and parser, the users
-// file's schema and parser, the TLS key pair check, and where a pod finds each file. The operator
-// renders the config with these types and validates the users Secret and the TLS Secret with the
-// same functions the server runs at start and on reload, so a file the server would refuse is
-// reported on the FtpServer before a pod crash-loops on it.
+// (`#server-config`, package.json "imports"): the config file's types, the users file's parser,
+// the TLS key pair check, the run-time JSON Schema validator, and where a pod finds each file. The
+// operator renders the config with these types and validates the users Secret and the TLS Secret
+// with the same functions the server runs at start and on reload, so a file the server would
+// refuse is reported on the FtpServer before a pod crash-loops on it. Nothing here loads zod (the
+// operator imports this module at run time): the config file's zod schema and parser are
+// schema.ts and load.ts, which only the server and the tests import.
 import { createSecureContext, type SecureContext } from "node:tls";
 
-export { ConfigError, homeProblem, normalHome, parseConfig, parseUsers, passiveRangeFor } from "./load.ts";
-export { serverConfigSchema, usersFileSchema, wildcardPattern } from "./schema.ts";
+export { ConfigError, checkUsersFile, homeProblem, normalHome, parseUsers } from "./users-file.ts";
+export { compileSchema, type JsonSchema, type ValidationResult, type Validator } from "./json-schema.ts";
 export type { AddressRule, ServerConfig, ServerConfigInput, UserClass, UsersFile } from "./schema.ts";
 
 /** Where the pod mounts what (the operator's StatefulSet and the server's defaults agree on these). */

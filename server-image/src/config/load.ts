@@ -1,11 +1,12 @@
-// Reading and checking the config file (YAML or JSON) and the users file, and picking this
-// server's passive slice.
+// Reading and checking the config file (YAML or JSON), and picking this server's passive slice.
+// The users file's parser is users-file.ts (zod-free: the operator runs it too).
 
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { serverConfigSchema, usersFileSchema, type ServerConfig, type UsersFile } from "./schema.ts";
+import { serverConfigSchema, type ServerConfig } from "./schema.ts";
+import { ConfigError } from "./users-file.ts";
 
-export class ConfigError extends Error {}
+export { ConfigError, homeProblem, normalHome, parseUsers } from "./users-file.ts";
 
 /** Parses config text (YAML is a superset of JSON) and validates it. Throws ConfigError. */
 export function parseConfig(text: string, source = "config"): ServerConfig {
@@ -42,52 +43,6 @@ export function parseConfig(text: string, source = "config"): ServerConfig {
 export function loadConfigFile(file: string): { config: ServerConfig; text: string } {
   const text = readFileSync(file, "utf8");
   return { config: parseConfig(text, file), text };
-}
-
-export function parseUsers(text: string, source = "users file"): UsersFile {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${source}: not valid JSON: ${(e as Error).message}`);
-  }
-  const r = usersFileSchema.safeParse(raw);
-  if (!r.success) {
-    throw new ConfigError(`${source}: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  }
-  const seen = new Set<string>();
-  for (const u of r.data.users) {
-    if (seen.has(u.name)) throw new ConfigError(`${source}: duplicate user ${u.name}`);
-    seen.add(u.name);
-    const why = homeProblem(u.home ?? u.name);
-    if (why) {
-      throw new ConfigError(
-        `${source}: user ${JSON.stringify(u.name)}: home ${JSON.stringify(u.home ?? u.name)}${u.home === undefined ? " (from the user name)" : ""} ${why}; set "home" to a directory below storage.root`,
-      );
-    }
-  }
-  return r.data;
-}
-
-/**
- * Why `home` cannot be a user's home (null when it can): it must name a directory strictly below
- * storage.root, so "", ".", "/", any ".." component and NUL are refused. Empty components and
- * leading or trailing slashes are ignored ("a//b/" = "a/b").
- */
-export function homeProblem(home: string): string | null {
-  if (home.includes("\0")) return "contains a NUL byte";
-  const comps = home.split("/").filter((c) => c !== "");
-  if (comps.includes("..")) return 'has a ".." component';
-  if (comps.filter((c) => c !== ".").length === 0) return "is storage.root itself";
-  return null;
-}
-
-/** The home as a normalised relative path ("a//./b/" -> "a/b"); call after homeProblem() said null. */
-export function normalHome(home: string): string {
-  return home
-    .split("/")
-    .filter((c) => c !== "" && c !== ".")
-    .join("/");
 }
 
 /**

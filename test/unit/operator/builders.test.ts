@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { serverConfigSchema } from "#server-config";
+import { serverConfigSchema } from "../../../server-image/src/config/schema.ts";
 import { buildConfigMap, renderServerConfig } from "../../../operator/src/controller/config.ts";
 import { buildEndpointSlices, type PodView } from "../../../operator/src/controller/endpointslices.ts";
 import { ENDPOINTSLICE_MANAGED_BY, effective, fixedBlocks, partition } from "../../../operator/src/controller/model.ts";

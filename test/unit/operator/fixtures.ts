@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access -- test fixtures poke at plain JSON */
 // Shared fixtures for the operator's unit tests.
-import { ftpServerSchema, type FtpServer, type SpecInput } from "../../../operator/src/api/v1alpha1.ts";
+import type { FtpServer, SpecInput } from "../../../operator/src/api/v1alpha1.ts";
+import { ftpServerSchema } from "../../../operator/src/api/schema/ftpserver.ts";
 
 export function ftpServer(spec: Partial<SpecInput> = {}, name = "ftp"): FtpServer {
   return ftpServerSchema.parse({

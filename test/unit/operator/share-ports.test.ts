@@ -2,7 +2,7 @@
 // only with the strict data-connection check it needs (admission refuses the rest: api.test.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { serverConfigSchema } from "#server-config";
+import { serverConfigSchema } from "../../../server-image/src/config/schema.ts";
 import { renderServerConfig } from "../../../operator/src/controller/config.ts";
 import { effective } from "../../../operator/src/controller/model.ts";
 import { ftpServer } from "./fixtures.ts";
