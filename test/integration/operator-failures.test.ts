@@ -232,22 +232,22 @@ describe("FtpServer operator under change and failure", () => {
   });
 
   test("a child deleted right after the operator wrote it (its reconcile still running) is re-created at once", async () => {
-    // Hold the reconcile that created the ConfigMap before its StatefulSet write; delete the ConfigMap
+    // Hold the reconcile that created the ConfigMap before its status write; delete the ConfigMap
     // meanwhile. The next reconcile must not trust the remembered write (recent-writes) over the
     // informer's delete.
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
     let reached!: () => void;
-    const atStatefulSet = new Promise<void>((r) => (reached = r));
+    const atStatus = new Promise<void>((r) => (reached = r));
     hooks.beforeWrite = async (key, what) => {
-      if (key !== `${ns}/del` || !what.startsWith("StatefulSet")) return;
+      if (key !== `${ns}/del` || what !== "status") return;
       hooks.beforeWrite = undefined;
       reached();
       await held;
     };
     try {
       await client.create(FtpServers, ftpServerObject("del", ns, clusterIp()));
-      await atStatefulSet;
+      await atStatus;
       const first = await get(Resources.ConfigMap, "del-config");
       assert.ok(first, "the held reconcile applied the ConfigMap");
       await client.delete(Resources.ConfigMap, "del-config", ns, { uid: first.metadata.uid });
@@ -265,6 +265,48 @@ describe("FtpServer operator under change and failure", () => {
     } finally {
       hooks.beforeWrite = undefined;
       release();
+    }
+  });
+
+  test("a new StatefulSet is applied in the ConfigMap's round; an existing one only after the ConfigMap", async () => {
+    // Cold start: nothing can run the config before the ConfigMap exists (the volume is not
+    // optional), so the StatefulSet does not wait for it (one dependent round less per FtpServer).
+    // Update: a pod the StatefulSet rolls must start with the new config, so the ConfigMap first.
+    // beforeWrite runs before every apply, skipped ones too: one hold per phase (the next ConfigMap write).
+    let releaseCm: (() => void) | undefined;
+    let holdNextCm = true;
+    let cmHeld = false;
+    let stsWrites: { whileCmHeld: boolean }[] = [];
+    hooks.beforeWrite = async (key, what) => {
+      if (key !== `${ns}/rounds`) return;
+      if (what.startsWith("StatefulSet")) stsWrites.push({ whileCmHeld: cmHeld });
+      if (!what.startsWith("ConfigMap") || !holdNextCm) return;
+      holdNextCm = false;
+      cmHeld = true;
+      await new Promise<void>((r) => (releaseCm = r));
+      cmHeld = false;
+    };
+    try {
+      await client.create(FtpServers, ftpServerObject("rounds", ns, clusterIp()));
+      await eventually("the new StatefulSet's write starts while the ConfigMap's is held", () => stsWrites.length > 0, 10_000, 20);
+      assert.deepEqual(stsWrites, [{ whileCmHeld: true }]);
+      releaseCm?.();
+      await readyAgain("rounds");
+
+      stsWrites = [];
+      holdNextCm = true;
+      await patchFsSpec("rounds", { replicas: 2 }); // changes the config (slots) and the StatefulSet
+      await eventually("the ConfigMap's write is held", () => cmHeld, 10_000, 20);
+      await sleep(1_000); // the StatefulSet's write would start meanwhile if it did not wait
+      assert.equal(stsWrites.length, 0, "the existing StatefulSet is not written while the ConfigMap's write is held");
+      releaseCm?.();
+      await eventually("the StatefulSet written after the ConfigMap", () => stsWrites.length > 0, 10_000, 20);
+      assert.ok(stsWrites.every((w) => !w.whileCmHeld));
+      await readyAgain("rounds");
+      assert.equal((await get(Resources.StatefulSet, "rounds")).spec.replicas, 2);
+    } finally {
+      hooks.beforeWrite = undefined;
+      releaseCm?.();
     }
   });
 

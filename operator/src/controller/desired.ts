@@ -33,3 +33,12 @@ export function desiredChildren(
     networkPolicy: buildNetworkPolicy(fs, e, externalAddress),
   };
 }
+
+/**
+ * `desired` (built before the Service's answer, e.g. with the address unknown) for another external
+ * address: only the children that read the address are built again (the ConfigMap and the
+ * NetworkPolicy); equal to `desiredChildren(fs, e, externalAddress, …)` with the same pods.
+ */
+export function withAddress(desired: Desired, fs: FtpServer, e: Effective, externalAddress: string | null): Desired {
+  return { ...desired, configMap: buildConfigMap(fs, e, externalAddress), networkPolicy: buildNetworkPolicy(fs, e, externalAddress) };
+}

@@ -121,9 +121,25 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
     }
   }
 
+  /**
+   * Secret data as last read, by resourceVersion: a reconcile runs per FtpServer (and again on its
+   * merged Secret's and pods' events), and FtpServers usually share a users Secret — re-read only
+   * when the informer's copy (no data, but the resourceVersion) says it changed. A change also
+   * enqueues every server using it (secretUsers), so nothing waits on a stale read.
+   */
+  const secretData = new Map<string, { rv: string; data: SecretData }>();
   async function readSecret(name: string, namespace: string): Promise<SecretData> {
+    const key = `${namespace}/${name}`;
+    const rv = secrets.get(name, namespace)?.metadata?.resourceVersion;
+    const known = secretData.get(key);
+    if (rv !== undefined && known?.rv === rv) return known.data;
     const s = await mgr.client.get<SecretLike>(Resources.Secret, name, namespace);
-    return s ? (s.data ?? {}) : undefined;
+    const data = s ? (s.data ?? {}) : undefined;
+    if (s?.metadata?.resourceVersion) {
+      if (secretData.size >= 10_000) secretData.clear();
+      secretData.set(key, { rv: s.metadata.resourceVersion, data });
+    } else secretData.delete(key);
+    return data;
   }
 
   /**

@@ -14,11 +14,11 @@ import { ApiError } from "../runtime/client.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
-import { desiredChildren, type Desired } from "./desired.ts";
+import { desiredChildren, withAddress, type Desired } from "./desired.ts";
 import { podView } from "./endpointslices.ts";
 import { ENDPOINTSLICE_MANAGED_BY, SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount, type Effective } from "./model.ts";
 import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
-import { buildService, externalAddress, type AddressResult } from "./service.ts";
+import { externalAddress, type AddressResult } from "./service.ts";
 import { computeStatus, mergeConditions, type Blocker, type StatusInput } from "./status.ts";
 import { containerProblem, failedCreate, failedMount, isContainerCreating, unschedulable, type EventLike } from "./workload.ts";
 import { withUsersHash } from "./users.ts";
@@ -128,6 +128,16 @@ export class RecentWrites {
     // kept in the same shape as the informer caches hold it
     const slim = this.slimmers.get(type.plural) ?? slimObject;
     this.map.set(RecentWrites.key(type, md.namespace ?? "", md.name), { obj: slim(obj), at: Date.now() });
+  }
+  /**
+   * The informer event carries exactly the state our last write of the object returned (the
+   * watch echo of our own write): the reconcile that wrote it already knew it, so the event is
+   * not a reason to reconcile again.
+   */
+  isEcho(type: ResourceType, obj: KubeObject): boolean {
+    const md = obj.metadata;
+    const r = md?.name ? this.map.get(RecentWrites.key(type, md.namespace ?? "", md.name)) : undefined;
+    return r !== undefined && md?.resourceVersion !== undefined && r.obj.metadata?.resourceVersion === md.resourceVersion && Date.now() - r.at <= this.ttlMs;
   }
   forget(type: ResourceType, namespace: string, name: string): void {
     this.map.delete(RecentWrites.key(type, namespace, name));
@@ -241,7 +251,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     return cached ?? (await mgr.client.get(type, name, run.namespace));
   }
 
-  async function refuseForeignObjects(run: Run, fs: FtpServer, want: Desired): Promise<void> {
+  /** Refuses objects with a child's name we do not own; tells whether the StatefulSet exists. */
+  async function refuseForeignObjects(run: Run, fs: FtpServer, want: Desired): Promise<{ statefulSetExists: boolean }> {
     const children: [ResourceType, KubeObject][] = [
       [Resources.Service, want.service], [Resources.ConfigMap, want.configMap], [Resources.StatefulSet, want.statefulSet],
       ...want.endpointSlices.map((s) => [Resources.EndpointSlice, s] as [ResourceType, KubeObject]),
@@ -249,6 +260,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     // Looked up concurrently: on a cold start none is cached and each is a GET (one round, not seven).
     const found = await Promise.all(children.map(([type, obj]) => findChild(run, type, obj.metadata!.name!)));
     children.forEach(([type, obj], i) => checkOwnership(fs, type.kind, obj.metadata!.name!, found[i]));
+    return { statefulSetExists: found[children.findIndex(([type]) => type === Resources.StatefulSet)] !== undefined };
   }
 
   async function apply<T extends KubeObject>(run: Run, type: ResourceType, desired: KubeObject): Promise<T | undefined> {
@@ -266,8 +278,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   }
 
   /** The Service, first and alone: what it exposes is what the rest is built for. */
-  async function applyService(run: Run, fs: FtpServer, e: Effective): Promise<KubeObject | undefined> {
-    const svc = await apply(run, Resources.Service, buildService(fs, e));
+  async function applyService(run: Run, fs: FtpServer, e: Effective, desired: KubeObject): Promise<KubeObject | undefined> {
+    const svc = await apply(run, Resources.Service, desired);
     const selector = (svc?.spec as { selector?: Record<string, string> } | undefined)?.selector;
     if (e.spec.routing.mode === "PortPartitioned" && selector && Object.keys(selector).length) {
       // Someone else set it: the EndpointSlice controller would add slices for every pod and port,
@@ -280,14 +292,21 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     return svc;
   }
 
-  /** Routing, config and firewall first (concurrently), then the workload that reads the config. */
-  async function applyChildren(run: Run, want: Desired): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
-    const [slices] = await Promise.all([
+  /**
+   * Routing, config and firewall concurrently, and the workload that reads the config: after them
+   * when the StatefulSet exists (a pod it rolls must start with the new config), with them when it
+   * is created — its pods cannot start before the ConfigMap exists (the volume is not optional),
+   * so nothing can run an older config, and a cold start saves a dependent round per FtpServer.
+   */
+  async function applyChildren(run: Run, want: Desired, creating: boolean): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
+    const workload = () => apply(run, Resources.StatefulSet, want.statefulSet);
+    const [slices, , , created] = await Promise.all([
       Promise.all(want.endpointSlices.map((s) => apply(run, Resources.EndpointSlice, s))),
       apply(run, Resources.ConfigMap, want.configMap),
       applyNetworkPolicy(run, want),
+      creating ? workload() : undefined,
     ]);
-    const sts = await apply(run, Resources.StatefulSet, want.statefulSet);
+    const sts = creating ? created : await workload();
     return { slices, sts };
   }
 
@@ -434,12 +453,14 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
         .byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)
         .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)));
       const podViews = podObjs.map((p) => podView(p, childNames(fs.metadata.name).statefulSet)).filter((p) => p !== undefined);
-      // Names first (built with the address unknown: only names are read), then the Service.
-      await refuseForeignObjects(run, fs, desiredChildren(fs, e, null, podViews, opts));
-      const svc = await applyService(run, fs, e);
+      // Built with the address unknown: the names (refuseForeignObjects), the Service, and what
+      // does not read the address; the ConfigMap and NetworkPolicy again once the Service answered.
+      const unaddressed = desiredChildren(fs, e, null, podViews, opts);
+      const { statefulSetExists } = await refuseForeignObjects(run, fs, unaddressed);
+      const svc = await applyService(run, fs, e, unaddressed.service);
       address = externalAddress(fs, e, svc);
-      const want = desiredChildren(fs, e, address.address, podViews, opts);
-      const { slices, sts } = await applyChildren(run, want);
+      const want = withAddress(unaddressed, fs, e, address.address);
+      const { slices, sts } = await applyChildren(run, want, !statefulSetExists);
       await removeStaleSlices(run, fs, e, want);
       await seams.afterChildren?.(req.key);
       const problem = await workloadProblem(run, fs, podObjs, sts);
@@ -461,7 +482,11 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       });
       // Events are not watched: while pods cannot be created or run, look again soon.
       if (problem) return { requeueAfterMs: UNWATCHED_RETRY_MS };
-      if (sts && podObjs.length < e.spec.replicas) return { requeueAfterMs: PODS_MISSING_RETRY_MS };
+      // Pods missing: FailedCreate (not watched) is looked for once the StatefulSet controller has
+      // seen this generation; before that, its status update is the (watched) next event.
+      if (sts && podObjs.length < e.spec.replicas && stsStatus.observedGeneration !== undefined && stsStatus.observedGeneration >= (sts.metadata?.generation ?? 1)) {
+        return { requeueAfterMs: PODS_MISSING_RETRY_MS };
+      }
     } catch (err) {
       if (ctx.signal.aborted) throw err; // stopping or deposed: write nothing more
       const blocked = err instanceof Blocked ? err : apiBlocker(err, `FtpServer ${req.key}`);
@@ -485,7 +510,10 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       o === n,
   });
   const byLabel = enqueueByLabel(SERVER_LABEL);
-  for (const inf of [services, configMaps, statefulSets, endpointSlices, networkPolicies]) controller.watch(inf, byLabel);
+  // The echo of our own write is no news (the delete handler above forgot the write first, so a
+  // delete always enqueues). Known only once the write's answer is in: an echo that arrives
+  // first still enqueues (docs/operator.md, "Remembered writes").
+  for (const [type, inf] of childCaches) controller.watch(inf, (o) => (recent.isEcho(type, o) ? [] : byLabel(o)));
   // Pods: only changes of what podView and workload.ts read (slot label, IP, readiness, node,
   // deletion, container waiting reasons) matter; other scheduler/kubelet status churn is not a
   // reconcile (most reconciles at 1,000 FtpServers were these).

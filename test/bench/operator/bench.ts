@@ -19,6 +19,8 @@
 //   5. the yardstick: bulk server-side apply of exactly the child objects the operator's pure
 //      builders produce for the second namespace's FtpServers (bulk-apply.ts), same cluster, same
 //      run; its wall time, writes and API-server CPU. ratio = operator time to all Ready / bulk time.
+//   Both phases also record the CPU of every process (controller-manager, scheduler, the driver) and
+//   the API server's requests by verb and resource (its apiserver_request_duration_seconds).
 // Results: a table on stdout and JSON in out/bench/operator-results.json (--results FILE to change).
 // Memory in bytes in the file (the table says MB = 10^6 bytes). BENCH_DOCS=1 is not supported for
 // scale runs yet (hack/bench-docs.ts renders only the N-only shape): commit the file under
@@ -165,6 +167,36 @@ async function metrics(port: number): Promise<{ writes: Record<string, number>; 
   return { writes, requests, reconciles, depth };
 }
 
+/**
+ * The API server's own request counters (apiserver_request_duration_seconds: count and summed
+ * latency per verb and resource), to say which requests a phase made and where their time went.
+ */
+type ApiRequests = Record<string, { count: number; seconds: number }>;
+async function apiserverRequests(): Promise<ApiRequests> {
+  const text = await client.request<string>("GET", "/metrics").catch(() => "");
+  const out: ApiRequests = {};
+  for (const line of typeof text === "string" ? text.split("\n") : []) {
+    const m = /^apiserver_request_duration_seconds_(sum|count)\{([^}]*)\} (\S+)/.exec(line);
+    if (!m) continue;
+    const label = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m[2]!)?.[1] ?? "";
+    const key = `${label("verb")} ${label("resource")}${label("subresource") ? `/${label("subresource")}` : ""}`;
+    const e = (out[key] ??= { count: 0, seconds: 0 });
+    if (m[1] === "sum") e.seconds += Number(m[3]);
+    else e.count += Number(m[3]);
+  }
+  return out;
+}
+/** after − before, largest summed latency first, rounded; watches (open for minutes) left out */
+function requestDelta(before: ApiRequests, after: ApiRequests): ApiRequests {
+  return Object.fromEntries(
+    Object.entries(after)
+      .filter(([k]) => !k.startsWith("WATCH"))
+      .map(([k, v]) => [k, { count: v.count - (before[k]?.count ?? 0), seconds: +(v.seconds - (before[k]?.seconds ?? 0)).toFixed(2) }] as const)
+      .filter(([, v]) => v.count > 0)
+      .sort((a, b) => b[1].seconds - a[1].seconds),
+  );
+}
+
 const sum = (w: Record<string, number>, exclude: string[] = []) =>
   Object.entries(w).filter(([k]) => !exclude.includes(k)).reduce((a, [, v]) => a + v, 0);
 
@@ -279,7 +311,12 @@ try {
     watcher.start();
     await watcher.waitForSync();
     const apiPids = ["kube-apiserver", "etcd"].map((k) => cluster.state?.pids[k]);
+    // the rest of the control plane (their share of the 2 cores is not the operator's nor the bulk's)
+    const otherPids = ["kube-controller-manager", "kube-scheduler"].map((k) => cluster.state?.pids[k]);
+    const otherCpu = (before: number[]) => otherPids.map((p, i) => +(cpuSeconds(p) - before[i]!).toFixed(1));
     const apiCpu0 = apiPids.map(cpuSeconds);
+    const otherCpu0 = otherPids.map(cpuSeconds);
+    const requests0 = await apiserverRequests();
 
     // 2. cold start
     const t0 = Date.now();
@@ -293,6 +330,9 @@ try {
     const readyMs = (readySet.size === n ? lastReadyAt : Date.now()) - t0;
     const opCpu = cpuSeconds(op.proc.pid);
     const apiCpu = apiPids.map((p, i) => cpuSeconds(p) - apiCpu0[i]!);
+    const controlPlaneCpu = otherCpu(otherCpu0);
+    const requestsToReady = requestDelta(requests0, await apiserverRequests());
+    const reconcilesToReady = (await metrics(op.port).catch(() => undefined))?.reconciles;
     await watcher.stop();
     const ready = await readyCount();
     // let the trailing events settle, then read the counters
@@ -339,17 +379,30 @@ try {
 
     // 5. the yardstick: bulk SSA of the same child objects, no operator
     let bulk: Record<string, number> | undefined;
+    let bulkRequests: ApiRequests | undefined;
     if (!values["no-bulk"]) {
       const cpu0 = apiPids.map(cpuSeconds);
+      const other0 = otherPids.map(cpuSeconds);
+      const benchCpu0 = process.cpuUsage();
+      const req0 = await apiserverRequests();
       const b = await bulkApply(client, bulkNs, Number(values.workers));
       const cpu = apiPids.map((p, i) => cpuSeconds(p) - cpu0[i]!);
+      const benchCpu = process.cpuUsage(benchCpu0);
+      const other = otherCpu(other0);
       bulk = {
         seconds: +b.seconds.toFixed(2),
         writes: b.objects,
         bodyMB: +(b.bytes / 1e6).toFixed(1),
         apiserverCpuSeconds: +cpu[0]!.toFixed(1),
         etcdCpuSeconds: +cpu[1]!.toFixed(1),
+        /** the bench process itself (the driver builds and sends the objects) */
+        driverCpuSeconds: +((benchCpu.user + benchCpu.system) / 1e6).toFixed(1),
+        controllerManagerCpuSeconds: other[0]!,
+        schedulerCpuSeconds: other[1]!,
+        /** driver + kube-apiserver + etcd + controller-manager + scheduler */
+        cpuSecondsAll: +((benchCpu.user + benchCpu.system) / 1e6 + cpu[0]! + cpu[1]! + other[0]! + other[1]!).toFixed(1),
       };
+      bulkRequests = requestDelta(req0, await apiserverRequests());
     }
     // the largest child: the Service, as stored (JSON as served, managedFields included)
     const svc = await client.get<KubeObject>(Resources.Service, "ftp-0", ns).catch(() => undefined);
@@ -372,6 +425,13 @@ try {
       operatorCpuSecondsToReady: +opCpu.toFixed(1),
       apiserverCpuSecondsToReady: +apiCpu[0]!.toFixed(1),
       etcdCpuSecondsToReady: +apiCpu[1]!.toFixed(1),
+      controllerManagerCpuSecondsToReady: controlPlaneCpu[0],
+      schedulerCpuSecondsToReady: controlPlaneCpu[1],
+      reconcilesToReady,
+      /** operator + kube-apiserver + etcd + controller-manager + scheduler: on 2 cores both phases are CPU-bound, so time follows this sum */
+      cpuSecondsAllToReady: +(opCpu + apiCpu[0]! + apiCpu[1]! + controlPlaneCpu[0]! + controlPlaneCpu[1]!).toFixed(1),
+      /** the API server's requests from spawn to all Ready (every client: operator, bench watch, controllers), by verb and resource */
+      apiserverRequestsToReady: requestsToReady,
       apiWrites: sum(writes),
       apiWritesPerFtpServer: +(sum(writes, ["events"]) / n).toFixed(2),
       writesByResource: writes,
@@ -387,8 +447,10 @@ try {
       pods: podCount,
       serviceJsonBytes,
       bulkApply: bulk,
+      bulkApplyApiserverRequests: bulkRequests,
       ratioToBulkApply: bulk ? +(readyMs / 1000 / bulk.seconds!).toFixed(2) : undefined,
       apiserverCpuRatioToBulkApply: bulk && bulk.apiserverCpuSeconds! > 0 ? +(apiCpu[0]! / bulk.apiserverCpuSeconds!).toFixed(2) : undefined,
+      cpuAllRatioToBulkApply: bulk && bulk.cpuSecondsAll! > 0 ? +((opCpu + apiCpu[0]! + apiCpu[1]! + controlPlaneCpu[0]! + controlPlaneCpu[1]!) / bulk.cpuSecondsAll!).toFixed(2) : undefined,
     };
     results.push(r);
     console.log(JSON.stringify(r));

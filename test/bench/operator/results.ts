@@ -70,10 +70,13 @@ export interface ScaleRow {
   apiWritesPerFtpServer: number;
   ratioToBulkApply: number;
   apiserverCpuRatioToBulkApply: number;
-  bulkApply: { seconds: number; writes: number; apiserverCpuSeconds: number };
+  bulkApply: { seconds: number; writes: number; apiserverCpuSeconds: number; cpuSecondsAll?: number };
   noopResyncWrites: number;
   noopResyncSeconds: number;
   loadAverageBefore: number[];
+  /** operator + apiserver + etcd + controller-manager + scheduler CPU s to all Ready (files from the `-rounds` run on) */
+  cpuSecondsAllToReady?: number;
+  cpuAllRatioToBulkApply?: number;
   /** bytes; files written before the unit change carry MB (10^6) in the *MBdecimal fields instead */
   peakRssBytes?: number;
   noopResyncPeakRssBytes?: number;
@@ -90,6 +93,9 @@ export interface ScaleResults {
 
 /** What a file's name says about the code it measured (`-before-ssa-fix`, `-ssa-fix`, `-profile`, `-compact`). */
 export function scaleCodeLabel(file: string): string {
+  if (file.includes("-rounds-nozod")) return "compact, new StatefulSet in the children's round, fewer reconciles, validation without zod";
+  if (file.includes("-rounds")) return "compact, new StatefulSet in the children's round, fewer reconciles";
+  if (file.includes("-nozod")) return "compact caches, validation without zod";
   if (file.includes("-compact")) return "compact caches, heap growth 1.25×, fewer rounds";
   if (file.includes("-before-ssa-fix")) return "before";
   if (file.includes("-ssa-fix")) return "ssa fix";
@@ -104,13 +110,14 @@ export function renderScaleResults(files: { file: string; data: ScaleResults }[]
     .sort((a, b) => order(a.x) - order(b.x) || b.date.localeCompare(a.date));
   const rss = (bytes: number | undefined, mbDecimal: number | undefined): string => (bytes !== undefined ? mb(bytes) : `${Math.round(mbDecimal ?? 0)} MB`);
   const lines = [
-    "| size (N × ports × replicas) | code | cold start → all Ready | bulk apply | **ratio** | API-server CPU s (bulk) | writes / FtpServer (bulk) | operator CPU s | peak RSS | no-op resync: writes, time, RSS | load avg 1 min | file |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| size (N × ports × replicas) | code | cold start → all Ready | bulk apply | **ratio** | API-server CPU s (bulk) | all-process CPU s (bulk) | writes / FtpServer (bulk) | operator CPU s | peak RSS | no-op resync: writes, time, RSS | load avg 1 min | file |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
   ];
   for (const { x, file } of rows) {
     const name = file.split("/").at(-1) ?? file;
     lines.push(`| ${int(x.ftpServers)} × ${int(x.passivePorts)} × ${x.replicas} | ${scaleCodeLabel(file)} | ${x.coldStartToAllReadySeconds.toFixed(1)} s | ` +
       `${x.bulkApply.seconds.toFixed(1)} s | **${x.ratioToBulkApply.toFixed(2)}** | ${x.apiserverCpuSecondsToReady.toFixed(1)} (${x.bulkApply.apiserverCpuSeconds.toFixed(1)}): ${x.apiserverCpuRatioToBulkApply.toFixed(2)}× | ` +
+      `${x.cpuSecondsAllToReady !== undefined && x.bulkApply.cpuSecondsAll !== undefined && x.cpuAllRatioToBulkApply !== undefined ? `${x.cpuSecondsAllToReady.toFixed(1)} (${x.bulkApply.cpuSecondsAll.toFixed(1)}): ${x.cpuAllRatioToBulkApply.toFixed(2)}×` : "–"} | ` +
       `${x.apiWritesPerFtpServer.toFixed(2)} (${(x.bulkApply.writes / x.ftpServers).toFixed(0)}) | ${x.operatorCpuSecondsToReady.toFixed(1)} | ${rss(x.peakRssBytes, x.peakRssMBdecimal)} | ` +
       `${x.noopResyncWrites}, ${x.noopResyncSeconds.toFixed(1)} s, ${rss(x.noopResyncPeakRssBytes, x.noopResyncPeakRssMBdecimal)} | ${x.loadAverageBefore[0] ?? "?"} | ${name} |`);
   }

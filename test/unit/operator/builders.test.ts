@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { parse } from "yaml";
 import { serverConfigSchema } from "../../../server-image/src/config/schema.ts";
 import { buildConfigMap, renderServerConfig } from "../../../operator/src/controller/config.ts";
+import { desiredChildren, withAddress } from "../../../operator/src/controller/desired.ts";
 import { buildEndpointSlices, type PodView } from "../../../operator/src/controller/endpointslices.ts";
 import { ENDPOINTSLICE_MANAGED_BY, effective, fixedBlocks, partition } from "../../../operator/src/controller/model.ts";
 import { buildService, externalAddress, providerAnnotations } from "../../../operator/src/controller/service.ts";
@@ -272,5 +273,24 @@ describe("StatefulSet", () => {
     const sts = buildStatefulSet(fs, effective(fs.spec)) as any;
     assert.equal(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, "10Gi");
     assert.ok(!sts.spec.template.spec.volumes.some((v: any) => v.name === "data"));
+  });
+});
+
+describe("withAddress (the reconciler builds the children once, before the Service answers)", () => {
+  it("equals building every child with the address, for a host-name and an IP address, with pods", () => {
+    const fs = ftpServer({
+      replicas: 2,
+      passive: { basePort: 30000, numberOfPorts: 10, addressRules: [{ userClass: "*", address: "auto", enabled: true }] },
+      networkPolicy: { enabled: true },
+      service: { type: "LoadBalancer", hostnamePolicy: "PassThrough" },
+    } as any);
+    const e = effective(fs.spec);
+    const pods = [pod(0, "10.0.0.1"), pod(1, "10.0.0.2", false)];
+    const unaddressed = desiredChildren(fs, e, null, pods);
+    for (const address of ["ftp.example.com", "198.51.100.7"]) {
+      const want = desiredChildren(fs, e, address, pods);
+      assert.notDeepEqual(unaddressed.configMap, want.configMap, "the address reaches the config");
+      assert.deepEqual(withAddress(unaddressed, fs, e, address), want);
+    }
   });
 });

@@ -119,6 +119,19 @@ describe("RecentWrites", () => {
     r.forget(Resources.ConfigMap, "n", "c"); // the informer's delete event
     assert.equal(r.observed(Resources.ConfigMap, "n", "c", undefined), undefined, "deleted: re-create it");
   });
+  it("tells the watch echo of our own write (same resourceVersion) from any later change", () => {
+    const r = new RecentWrites(new Map(), 10_000);
+    assert.equal(r.isEcho(Resources.ConfigMap, cm("5")), false, "nothing written");
+    r.record(Resources.ConfigMap, cm("5"));
+    assert.equal(r.isEcho(Resources.ConfigMap, cm("5")), true);
+    assert.equal(r.isEcho(Resources.ConfigMap, cm("6")), false, "someone else's write after ours");
+    assert.equal(r.isEcho(Resources.Service, { ...cm("5"), kind: "Service" }), false, "another kind");
+    r.forget(Resources.ConfigMap, "n", "c");
+    assert.equal(r.isEcho(Resources.ConfigMap, cm("5")), false, "forgotten (deleted)");
+    const expired = new RecentWrites(new Map(), -1);
+    expired.record(Resources.ConfigMap, cm("5"));
+    assert.equal(expired.isEcho(Resources.ConfigMap, cm("5")), false, "expired");
+  });
   it("sweeps expired entries", () => {
     const r = new RecentWrites(new Map(), 1);
     r.record(Resources.ConfigMap, cm("1"));

@@ -32,6 +32,7 @@ import {
 } from "../v1alpha1.ts";
 
 const port = (what: string) => z.number().int().min(1).max(65535).describe(what);
+const portCount = () => z.number().int().min(1).max(MAX_PASSIVE_PORTS);
 const cel = (rules: CrossRule<never>[]) =>
   rules.map((r) => ({
     rule: r.rule,
@@ -76,11 +77,7 @@ export const addressRuleSchema = z
 const passiveShape = z
   .object({
     basePort: port("Base Port: the first port of the passive range (product default example: 10000)."),
-    numberOfPorts: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_PASSIVE_PORTS)
+    numberOfPorts: portCount()
       .optional()
       .describe(
         "Number Of Ports in the passive range; Port End = basePort + numberOfPorts - 1. When omitted it is 5 x expectedConcurrentConnections (the product's sizing advice; it is about transfers open at the same time, not per minute: the server reuses a released port when no other is free, TIME_WAIT does not block it).",
@@ -117,11 +114,7 @@ const passiveShape = z
       .max(600)
       .optional()
       .describe("How long a PASV listener waits for its data connection. Server default 30."),
-    portsPerReplica: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_PASSIVE_PORTS)
+    portsPerReplica: portCount()
       .optional()
       .describe(
         "PortPartitioned: fixed port blocks. Pod i (StatefulSet ordinal) owns ports basePort + i x portsPerReplica .. + portsPerReplica - 1 whatever the replica count, so scaling adds or removes whole blocks and no port ever changes owner: changing replicas drops no session. The range holds numberOfPorts / portsPerReplica blocks, the most replicas this FtpServer can scale to. Omitted: the range is split evenly among the current replicas (re-sliced on every scale, which can fail sessions in flight).",
