@@ -7,33 +7,23 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { pino } from "pino";
-import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import type { Operator } from "../../operator/src/controller/operator.ts";
 import { selectorLabels } from "../../operator/src/controller/model.ts";
 import { USERS_HASH_ANNOTATION, usersHash } from "../../operator/src/controller/users.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type KubeObject } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
-import { FtpServers, FtpUsers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient, usersSecretObject } from "./operator-helpers.ts";
+import { FtpServers, FtpUsers, condition, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = "ftp-users-it";
 // htpasswd -nbB -C 4 alice pw1
 const BCRYPT = "$2y$04$EZsrEDKYlg4Hhca3mPjX6ulWymXoUEkrtzgdiES6gmUGfBxDy6erG";
-let cluster: TestCluster;
+let env: TestEnv;
 let client: ApiClient;
 let op: Operator;
 
 before(async () => {
-  cluster = await startTestCluster();
-  client = newClient(cluster.kubeConfig);
-  await installCrd(client);
-  await ensureNamespace(client, ns);
-  await client.create(Resources.Secret, usersSecretObject(ns, "file-users"));
-  op = createOperator({
-    kubeConfig: cluster.kubeConfig, logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
-    http: { host: "127.0.0.1", port: 0 }, leaderElection: false, workloadReadiness: "applied", workers: 2,
-  });
-  await op.start();
+  env = await startTestEnv({ namespace: ns, usersSecrets: ["file-users"], operator: true });
+  ({ client, operator: op } = env);
   await client.create(FtpServers, ftpServerObject("files", ns, { passive: { basePort: 30000, numberOfPorts: 20 }, users: { secretName: "file-users" } }));
   // A pod of the server, as the StatefulSet would make it (no kubelet: it stays Pending).
   await client.create(Resources.Pod, {
@@ -41,11 +31,7 @@ before(async () => {
     spec: { containers: [{ name: "ftp-server", image: "pasv.local/ftp-server:dev" }] },
   });
 });
-after(async () => {
-  await op?.stop();
-  client?.close();
-  await cluster?.stop();
-});
+after(() => env?.stop());
 
 const secret = (name: string, data: Record<string, string>): KubeObject => ({
   apiVersion: "v1", kind: "Secret", metadata: { name, namespace: ns }, type: "Opaque",

@@ -4,17 +4,15 @@
 // InProgress while the operator is still working (Reconciling=True), Current once Ready,
 // Failed when the spec is stalled (Stalled=True), and back when the spec is fixed.
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type KubeObject } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
-import { within } from "../support/eventually.ts";
-import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { uniqueName } from "../cluster/harness.ts";
+import { FtpServers, condition, ensureNamespace, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ns = uniqueName("ftp-kstatus");
@@ -27,10 +25,9 @@ interface KStatus {
 }
 
 describe("kstatus (sigs.k8s.io/cli-utils) on FtpServers through their lifecycle", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
   let kstatusBin = "";
-  let operator: ChildProcess | undefined;
 
   /** The FtpServer as the API server serves it, and kstatus' verdict on exactly that object. */
   const observe = async (name: string): Promise<{ fs: Fs; ks: KStatus }> => {
@@ -51,30 +48,16 @@ describe("kstatus (sigs.k8s.io/cli-utils) on FtpServers through their lifecycle"
   before(async () => {
     // Built (and cached) before the cluster starts: a cold build takes about a minute.
     kstatusBin = execFileSync(join(ROOT, "test/tools/kstatus/build.sh"), { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], timeout: 600_000 }).trim();
-    cluster = await startTestCluster();
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
+    env = await startTestEnv({ namespace: ns });
+    ({ client } = env);
     const hash = execFileSync(process.execPath, [join(ROOT, "server-image/src/hash-password.ts"), "--cost", "1024"], { env: { ...process.env, PASSWORD: "pw-1" }, encoding: "utf8" }).trim();
     await client.create(Resources.Secret, {
       apiVersion: "v1", kind: "Secret", metadata: { name: "users", namespace: ns }, type: "Opaque",
       stringData: { "users.json": JSON.stringify({ users: [{ name: "alice", password: hash, groups: [] }] }) },
     });
-    const log = createWriteStream(join(cluster.dir || "/tmp", "operator-kstatus.log"), { flags: "a" });
-    operator = spawn(process.execPath, [join(ROOT, "operator/src/main.ts"), "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns,
-      "--no-leader-elect", "--health-host", "127.0.0.1", "--health-port", "0", "--workload-readiness", "applied"],
-    { env: { ...process.env, LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] });
-    operator.stdout?.pipe(log);
-    operator.stderr?.pipe(log);
+    env.spawnOperator("kstatus", ["--namespace", ns, "--no-leader-elect"]);
   });
-  after(async () => {
-    if (operator && operator.exitCode === null) {
-      const gone = new Promise((r) => operator?.once("exit", r));
-      operator.kill("SIGTERM");
-      await within("the operator exits after SIGTERM", gone, 15_000).catch(() => operator?.kill("SIGKILL"));
-    }
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   const spec = (extra: Record<string, unknown> = {}) => ({
     replicas: 2,

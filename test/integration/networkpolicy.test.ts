@@ -7,37 +7,22 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { pino } from "pino";
-import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import type { Operator } from "../../operator/src/controller/operator.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
 import { CHART, must, parseDocs, tools } from "./chart-lib.ts";
-import { FtpServers, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = "ftp-np";
-let cluster: TestCluster;
+let env: TestEnv;
 let client: ApiClient;
 let op: Operator;
 
 before(async () => {
-  cluster = await startTestCluster();
-  client = newClient(cluster.kubeConfig);
-  await installCrd(client);
-  await ensureNamespace(client, ns);
-  // The operator reads the users Secret before it applies anything (a missing one blocks the reconcile).
-  await ensureUsersSecrets(client, ns, "u");
-  op = createOperator({
-    kubeConfig: cluster.kubeConfig, logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
-    http: { host: "127.0.0.1", port: 0 }, leaderElection: false, workloadReadiness: "applied", workers: 2,
-  });
-  await op.start();
+  env = await startTestEnv({ namespace: ns, usersSecrets: ["u"], operator: true });
+  ({ client, operator: op } = env);
 });
-after(async () => {
-  await op?.stop();
-  client?.close();
-  await cluster?.stop();
-});
+after(() => env?.stop());
 
 const policy = () => client.get<any>(Resources.NetworkPolicy, "files", ns);
 const ingressPorts = (np: any) => np?.spec?.ingress?.[0]?.ports;

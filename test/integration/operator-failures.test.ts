@@ -16,14 +16,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { parse } from "yaml";
 import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
-import { createOperator, type Operator, type OperatorOptions } from "../../operator/src/controller/operator.ts";
+import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
 import { ApiError, type ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, type TestCluster } from "../cluster/harness.ts";
+import type { TestCluster } from "../cluster/harness.ts";
 import { pausableLeaseClient } from "../support/seams.ts";
 import {
-  FtpServers, VALID_USERS_JSON, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient, usersSecretObject,
+  FtpServers, VALID_USERS_JSON, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, startTestEnv, usersSecretObject, type TestEnv,
 } from "./operator-helpers.ts";
 
 const ns = "ftp-fail";
@@ -47,30 +47,22 @@ function selfSignedPair(): { cert: string; key: string } {
 }
 
 describe("FtpServer operator under change and failure", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
   let op: Operator;
   /** per-test seam: runs before each write of the shared operator's reconciles */
   const hooks: { beforeWrite?: (key: string, what: string) => Promise<void> } = {};
-  const quiet = pino({ level: process.env.LOG_LEVEL ?? "silent" });
-  const base: Partial<OperatorOptions> = { logger: quiet, http: { host: "127.0.0.1", port: 0 }, workloadReadiness: "applied", workers: 4 };
 
   before(async () => {
-    cluster = await startTestCluster({ extraApiserverArgs: [`--service-node-port-range=${NODE_PORT_RANGE}`] });
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "users");
-    op = createOperator({
-      ...base, kubeConfig: cluster.kubeConfig, leaderElection: false,
-      seams: { beforeWrite: (key, what) => hooks.beforeWrite?.(key, what) ?? Promise.resolve() },
+    env = await startTestEnv({
+      cluster: { extraApiserverArgs: [`--service-node-port-range=${NODE_PORT_RANGE}`] },
+      namespace: ns,
+      usersSecrets: ["users"],
+      operator: { workers: 4, seams: { beforeWrite: (key, what) => hooks.beforeWrite?.(key, what) ?? Promise.resolve() } },
     });
-    await op.start();
+    ({ client, operator: op } = env);
   });
-  after(async () => {
-    await op?.stop();
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   const get = (type: ResourceType, name: string, namespace = ns) => client.get<any>(type, name, namespace);
   const getFs = (name: string, namespace = ns) => client.get<any>(FtpServers, name, namespace);
@@ -406,21 +398,17 @@ describe("FtpServer operator under change and failure", () => {
 });
 
 describe("a deposed leader never writes", () => {
+  let env: TestEnv;
   let cluster: TestCluster;
   let client: ApiClient;
   const lns = "ftp-leader";
   const timing = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250 };
 
   before(async () => {
-    cluster = await startTestCluster();
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, lns);
-    await ensureUsersSecrets(client, lns, "users");
+    env = await startTestEnv({ namespace: lns, usersSecrets: ["users"] });
+    ({ cluster, client } = env);
   });
-  after(async () => {
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   test("leader loses its Lease while a write is in flight: the write is cancelled, the new leader converges", async (t) => {
     let release!: () => void;

@@ -3,63 +3,28 @@
 // two replicas with leader election: one leader, failover when it is killed.
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return -- plain JSON objects */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
-import { within } from "../support/eventually.ts";
-import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { uniqueName } from "../cluster/harness.ts";
+import { FtpServers, condition, eventually, ftpServerObject, signalAndWait, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
-const MAIN = fileURLToPath(new URL("../../operator/src/main.ts", import.meta.url));
 const ns = uniqueName("ftp-ha");
 
 describe("operator process: crash recovery and leader election", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
-  const procs = new Set<ChildProcess>();
 
-  const run = (id: string, extra: string[] = []): ChildProcess => {
-    const log = createWriteStream(join(cluster.dir || "/tmp", `operator-${id}.log`), { flags: "a" });
-    const p = spawn(
-      process.execPath,
-      [MAIN, "--kubeconfig", cluster.kubeconfigPath, "--namespace", ns, "--health-host", "127.0.0.1", "--health-port", "0",
-        "--workload-readiness", "applied", ...extra],
-      { env: { ...process.env, POD_NAME: id, LOG_LEVEL: "info" }, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    p.stdout.pipe(log);
-    p.stderr.pipe(log);
-    procs.add(p);
-    p.once("exit", () => procs.delete(p));
-    return p;
-  };
-  /** Signals `p` and waits (bounded) for its exit; a process that ignores SIGTERM for 15 s is SIGKILLed and the wait fails. */
-  const kill = async (p: ChildProcess, sig: NodeJS.Signals = "SIGKILL") => {
-    if (p.exitCode !== null || p.signalCode !== null) return;
-    const gone = new Promise((r) => p.once("exit", r));
-    p.kill(sig);
-    try {
-      await within(`operator pid ${p.pid} exits after ${sig}`, gone, 15_000);
-    } catch (err) {
-      p.kill("SIGKILL");
-      throw err;
-    }
-  };
+  /** An operator process watching `ns`, its identity (POD_NAME) `id`. */
+  const run = (id: string, extra: string[] = []) => env.spawnOperator(id, ["--namespace", ns, ...extra]);
+  /** Signals the process and waits (15 s) for its exit; one that ignores the signal is SIGKILLed and the wait fails. */
+  const kill = signalAndWait;
 
   before(async () => {
-    cluster = await startTestCluster();
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "users");
+    env = await startTestEnv({ namespace: ns, usersSecrets: ["users"] });
+    ({ client } = env);
   });
-  after(async () => {
-    for (const p of [...procs]) await kill(p);
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   const spec = (i: number) => ({
     replicas: 2,
@@ -102,7 +67,7 @@ describe("operator process: crash recovery and leader election", () => {
     // every child has exactly one controller owner, and names are unique
     for (const o of [...svcs, ...cms, ...stss, ...slices]) assert.equal(o.metadata.ownerReferences.filter((r: any) => r.controller).length, 1);
     assert.equal(new Set(slices.map((s: any) => s.metadata.name)).size, slices.length);
-    for (const p of [...procs]) await kill(p, "SIGTERM");
+    for (const p of env.runningProcesses()) await kill(p, "SIGTERM");
   });
 
   test("two replicas: one leader; SIGKILL the leader → the standby takes over and reconciles", async () => {

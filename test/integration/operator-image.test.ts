@@ -6,12 +6,11 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { pino } from "pino";
-import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import type { Operator } from "../../operator/src/controller/operator.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
-import { FtpServers, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { uniqueName } from "../cluster/harness.ts";
+import { FtpServers, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = uniqueName("ftp-image");
 const V1 = "images.pasv.dev/ftp-server:1.0.0";
@@ -20,38 +19,18 @@ const PINNED = "registry.example/ftp-server:pinned";
 const spec = { replicas: 1, passive: { basePort: 30000, numberOfPorts: 10 }, users: { secretName: "users" } };
 
 describe("FTP-server image: the operator's default, spec.image as an override", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
   let op: Operator | undefined;
 
-  const start = async (defaultServerImage: string) => {
-    const o = createOperator({
-      kubeConfig: cluster.kubeConfig,
-      logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
-      http: { host: "127.0.0.1", port: 0 },
-      leaderElection: false,
-      workloadReadiness: "applied",
-      workers: 2,
-      defaultServerImage,
-    });
-    await o.start();
-    return o;
-  };
   const stsImage = async (name: string): Promise<string | undefined> =>
     (await client.get<any>(Resources.StatefulSet, name, ns))?.spec.template.spec.containers[0].image;
 
   before(async () => {
-    cluster = await startTestCluster();
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "users");
-    op = await start(V1);
+    env = await startTestEnv({ namespace: ns, usersSecrets: ["users"], operator: { defaultServerImage: V1 } });
+    ({ client, operator: op } = env);
   });
-  after(async () => {
-    await op?.stop();
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   test("without spec.image: nothing is stored in the object, the StatefulSet runs the operator's default", async () => {
     const created = await client.create<any>(FtpServers, ftpServerObject("plain", ns, spec));
@@ -71,7 +50,7 @@ describe("FTP-server image: the operator's default, spec.image as an override", 
   test("operator restarted with a new default (helm upgrade): unpinned StatefulSets follow, the FtpServer is not edited", async () => {
     const before = await client.get<any>(FtpServers, "plain", ns);
     await op?.stop();
-    op = await start(V2);
+    op = await env.startOperator({ defaultServerImage: V2 });
     await eventually(`StatefulSet plain on ${V2}`, async () => (await stsImage("plain")) === V2);
     const after = await client.get<any>(FtpServers, "plain", ns);
     assert.equal(after.metadata.generation, before.metadata.generation, "generation unchanged: no spec edit");

@@ -5,21 +5,20 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return -- plain JSON objects */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { pino } from "pino";
-import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import type { Operator } from "../../operator/src/controller/operator.ts";
 import { selectorLabels } from "../../operator/src/controller/model.ts";
 import { defaultTopologySpread } from "../../operator/src/controller/statefulset.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
+import { uniqueName } from "../cluster/harness.ts";
 import { EVERY_FIELD, validBase } from "../unit/operator/fixtures.ts";
-import { FtpServers, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = uniqueName("ftp-podtpl");
 const PriorityClasses: ResourceType = { apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", plural: "priorityclasses", namespaced: false };
 
 describe("spec.podTemplate → StatefulSet (real API server)", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
   let op: Operator;
 
@@ -43,26 +42,12 @@ describe("spec.podTemplate → StatefulSet (real API server)", () => {
   const template = async (name: string) => (await sts(name))?.spec.template;
 
   before(async () => {
-    cluster = await startTestCluster();
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "u");
+    env = await startTestEnv({ namespace: ns, usersSecrets: ["u"], operator: true });
+    ({ client, operator: op } = env);
+    // Before any FtpServer names it (pod admission resolves the class; the operator never reads it).
     await client.create(PriorityClasses, { apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", metadata: { name: "ftp-critical" }, value: 1000 } as any);
-    op = createOperator({
-      kubeConfig: cluster.kubeConfig,
-      logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
-      http: { host: "127.0.0.1", port: 0 },
-      leaderElection: false,
-      workloadReadiness: "applied",
-      workers: 2,
-    });
-    await op.start();
   });
-  after(async () => {
-    await op?.stop();
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   test("every field is in the StatefulSet's pod template as applied", async () => {
     await client.create(FtpServers, ftpServerObject("every", ns, { ...validBase, podTemplate: EVERY_FIELD }));

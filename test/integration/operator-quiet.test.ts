@@ -7,36 +7,24 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pino } from "pino";
-import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import type { Operator } from "../../operator/src/controller/operator.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
-import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
-import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { uniqueName } from "../cluster/harness.ts";
+import { FtpServers, condition, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = uniqueName("ftp-quiet");
 const N = 4;
 
 describe("FtpServer operator: reconciles of a cold start", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
   let op: Operator;
 
   before(async () => {
-    cluster = await startTestCluster({ controllerManager: false, scheduler: false });
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "users");
-    op = createOperator({
-      kubeConfig: cluster.kubeConfig, logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }), http: { host: "127.0.0.1", port: 0 },
-      leaderElection: false, workloadReadiness: "applied", workers: 4,
-    });
-    await op.start();
+    env = await startTestEnv({ cluster: { controllerManager: false, scheduler: false }, namespace: ns, usersSecrets: ["users"], operator: { workers: 4 } });
+    ({ client, operator: op } = env);
   });
-  after(async () => {
-    await op?.stop();
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   const reconciles = async () =>
     (await op.manager.metrics.reconcileTotal.get()).values.filter((v) => v.labels.controller === "ftpserver").reduce((a, v) => a + v.value, 0);

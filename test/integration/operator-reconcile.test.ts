@@ -6,17 +6,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pino } from "pino";
 import { parse } from "yaml";
 import { serverConfigSchema } from "../../server-image/src/config/schema.ts";
-import { createOperator, type Operator } from "../../operator/src/controller/operator.ts";
+import type { Operator } from "../../operator/src/controller/operator.ts";
 import { ENDPOINTSLICE_MANAGED_BY } from "../../operator/src/controller/model.ts";
 import { canonicalQuantity } from "../../operator/src/controller/quantity.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type ResourceType } from "../../operator/src/runtime/types.ts";
-import { startTestCluster, uniqueName, type TestCluster } from "../cluster/harness.ts";
+import { uniqueName } from "../cluster/harness.ts";
 import { INVALID, validBase } from "../unit/operator/fixtures.ts";
-import { FtpServers, condition, ensureNamespace, ensureUsersSecrets, eventually, ftpServerObject, installCrd, newClient } from "./operator-helpers.ts";
+import { FtpServers, condition, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = uniqueName("ftp-it");
 
@@ -45,35 +44,15 @@ async function waitIdle(op: Operator, quietMs = 1_000): Promise<void> {
 }
 
 describe("FtpServer operator", () => {
-  let cluster: TestCluster;
+  let env: TestEnv;
   let client: ApiClient;
   let op: Operator;
 
-  const start = async () => {
-    const o = createOperator({
-      kubeConfig: cluster.kubeConfig,
-      logger: pino({ level: process.env.LOG_LEVEL ?? "silent" }),
-      http: { host: "127.0.0.1", port: 0 },
-      leaderElection: false,
-      workloadReadiness: "applied",
-      workers: 4,
-    });
-    await o.start();
-    return o;
-  };
-
   before(async () => {
-    cluster = await startTestCluster();
-    client = newClient(cluster.kubeConfig);
-    await installCrd(client);
-    await ensureNamespace(client, ns);
-    await ensureUsersSecrets(client, ns, "u", "users", "files-users");
-    op = await start();
+    env = await startTestEnv({ namespace: ns, usersSecrets: ["u", "users", "files-users"], operator: { workers: 4 } });
+    ({ client, operator: op } = env);
   });
-  after(async () => {
-    await op?.stop();
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   const get = (type: ResourceType, name: string) => client.get<any>(type, name, ns);
   const getFs = (name: string) => client.get<any>(FtpServers, name, ns);
@@ -237,7 +216,7 @@ describe("FtpServer operator", () => {
     assert.equal(op.manager.client.writes.count({ exclude: ["leases", "events"] }) - before, 0, "writes during resync");
     // A fresh operator process state (cold caches) against the converged cluster: also zero writes.
     await op.stop();
-    op = await start();
+    op = await env.startOperator();
     await eventually("cold-start reconciled", async () => (await reconcileCount(op)) > 0);
     await waitIdle(op);
     assert.deepEqual(op.manager.client.writes.records.filter((r) => r.resource !== "leases"), [], "writes after a cold start");

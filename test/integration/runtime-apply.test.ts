@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
-import { startTestCluster, uniqueName } from "../cluster/harness.ts";
+import { uniqueName } from "../cluster/harness.ts";
 import type { TestCluster } from "../cluster/harness.ts";
 import { Applier, ownerReference } from "../../operator/src/runtime/apply.ts";
 import { ApiClient, FIELD_MANAGER } from "../../operator/src/runtime/client.ts";
@@ -16,6 +16,7 @@ import { needsApply } from "../../operator/src/runtime/ssa.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import type { KubeObject, ResourceType } from "../../operator/src/runtime/types.ts";
 import { eventually as pollUntil } from "../support/eventually.ts";
+import { startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
   pollUntil(what, fn, timeoutMs, 50);
@@ -69,26 +70,21 @@ function widget(name: string, spec: Record<string, unknown>): KubeObject {
 const quiet = pino({ level: process.env.LOG_LEVEL ?? "silent" });
 
 describe("runtime apply, status, events and manager on a real apiserver", () => {
+  let env: TestEnv;
   let cluster: TestCluster;
   let admin: ApiClient;
 
   before(async () => {
-    cluster = await startTestCluster({ controllerManager: false, scheduler: false });
-    admin = new ApiClient(cluster.kubeConfig);
-    await admin.create(Resources.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
-    // Cluster-wide and the same every run: on an existing cluster the last run's CRD may be there.
-    await admin.create(Resources.CustomResourceDefinition, widgetCrd).catch((err: unknown) => {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+    // The CRD is cluster-wide and the same every run: on an existing cluster the last run's may be there (kept).
+    env = await startTestEnv({
+      cluster: { controllerManager: false, scheduler: false },
+      crds: [{ crd: widgetCrd, served: Widgets }],
+      crdWait: { timeoutMs: 20_000, everyMs: 50 },
+      namespace: ns,
     });
-    await eventually("CRD established", async () => {
-      const crd = await admin.get<KubeObject & { status?: { conditions?: { type: string; status: string }[] } }>(Resources.CustomResourceDefinition, "widgets.rt.pasv.dev");
-      return crd?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True");
-    });
-    await eventually("widgets served", async () => (await admin.list(Widgets, { namespace: ns }).then(() => true, () => false)));
+    ({ cluster, client: admin } = env);
   });
-  after(async () => {
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   test("SSA apply + status apply on a CRD; no-op applies are skipped and write nothing", async (t) => {
     const client = new ApiClient(cluster.kubeConfig);

@@ -3,7 +3,7 @@
 // repaired, and that a restarted operator (empty memo) over existing objects writes nothing.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startTestCluster, uniqueName } from "../cluster/harness.ts";
+import { uniqueName } from "../cluster/harness.ts";
 import type { TestCluster } from "../cluster/harness.ts";
 import { Applier } from "../../operator/src/runtime/apply.ts";
 import { ApiClient } from "../../operator/src/runtime/client.ts";
@@ -12,6 +12,7 @@ import { Informer } from "../../operator/src/runtime/informer.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import type { KubeObject } from "../../operator/src/runtime/types.ts";
 import { eventually } from "../support/eventually.ts";
+import { startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const ns = uniqueName("rt-compact");
 const KEEP = [["spec", "clusterIP"], ["spec", "selector"]];
@@ -38,18 +39,15 @@ async function operatorParts(cluster: TestCluster) {
 }
 
 describe("compact caches of owned children on a real apiserver", () => {
+  let env: TestEnv;
   let cluster: TestCluster;
   let admin: ApiClient;
 
   before(async () => {
-    cluster = await startTestCluster({ controllerManager: false, scheduler: false });
-    admin = new ApiClient(cluster.kubeConfig);
-    await admin.create(Resources.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    env = await startTestEnv({ cluster: { controllerManager: false, scheduler: false }, crds: [], namespace: ns });
+    ({ cluster, client: admin } = env);
   });
-  after(async () => {
-    admin?.close();
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   test("an entry keeps metadata, keep paths and a fingerprint, not the ports; a repeated apply writes nothing", async (t) => {
     const op = await operatorParts(cluster);

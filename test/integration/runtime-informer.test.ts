@@ -7,7 +7,7 @@ import { createServer, connect } from "node:net";
 import type { Server, Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ownClusterOnly, startTestCluster, uniqueName } from "../cluster/harness.ts";
+import { ownClusterOnly, uniqueName } from "../cluster/harness.ts";
 import type { TestCluster } from "../cluster/harness.ts";
 import { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Informer } from "../../operator/src/runtime/informer.ts";
@@ -15,6 +15,7 @@ import { Resources, collectionPath } from "../../operator/src/runtime/types.ts";
 import type { KubeObject } from "../../operator/src/runtime/types.ts";
 import { eventually as pollUntil } from "../support/eventually.ts";
 import { controllableWatches } from "../support/seams.ts";
+import { startTestEnv, type TestEnv } from "./operator-helpers.ts";
 
 const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
   pollUntil(what, fn, timeoutMs, 50);
@@ -83,19 +84,21 @@ const ns = uniqueName("rt-informer");
 const ours = (o: KubeObject): boolean => o.metadata?.name !== "kube-root-ca.crt";
 
 describe("runtime informer on a real apiserver", () => {
+  let env: TestEnv;
   let cluster: TestCluster;
   let admin: ApiClient;
 
   before(async () => {
     // Frequent etcd compaction and no watch cache for Secrets, so a watch of Secrets from an old
     // resourceVersion really expires (410 Gone); ConfigMaps keep the watch cache.
-    cluster = await startTestCluster({ controllerManager: false, scheduler: false, extraApiserverArgs: ["--etcd-compaction-interval=2s", "--watch-cache-sizes=secrets#0"] });
-    admin = new ApiClient(cluster.kubeConfig);
-    await admin.create(Resources.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+    env = await startTestEnv({
+      cluster: { controllerManager: false, scheduler: false, extraApiserverArgs: ["--etcd-compaction-interval=2s", "--watch-cache-sizes=secrets#0"] },
+      crds: [],
+      namespace: ns,
+    });
+    ({ cluster, client: admin } = env);
   });
-  after(async () => {
-    await cluster?.stop();
-  });
+  after(() => env?.stop());
 
   test("sees adds, updates and deletes; store get/list by label; handlers fire", async (t) => {
     await admin.create(Resources.ConfigMap, cm("pre", { a: "1" }));

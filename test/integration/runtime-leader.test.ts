@@ -17,6 +17,8 @@ import { Manager } from "../../operator/src/runtime/manager.ts";
 import { Resources } from "../../operator/src/runtime/types.ts";
 import { eventually as pollUntil, within } from "../support/eventually.ts";
 import { pausableLeaseClient } from "../support/seams.ts";
+import type { TestCluster } from "../cluster/harness.ts";
+import type { TestEnv } from "./operator-helpers.ts";
 
 // The child (below) gets the namespace from its parent: uniqueName() is random per process.
 const ns = process.env.RT_NAMESPACE ?? (await import("../cluster/harness.ts")).uniqueName("rt-leader");
@@ -38,13 +40,14 @@ if (process.env.RT_LEADER_CHILD) {
   await mgr.waitForLeadership();
   process.stdout.write("LEADING\n");
 } else {
-  const { startTestCluster } = await import("../cluster/harness.ts");
-  type TestCluster = Awaited<ReturnType<typeof startTestCluster>>;
+  // Loaded in the parent only: the child needs neither the helpers nor the harness, which installs exit and signal handlers.
+  const { startTestEnv } = await import("./operator-helpers.ts");
 
   const eventually = <T,>(what: string, fn: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> =>
     pollUntil(what, fn, timeoutMs, 25);
 
   describe("runtime leader election on a real apiserver", () => {
+    let env: TestEnv;
     let cluster: TestCluster;
     let admin: ApiClient;
     const quiet = pino({ level: process.env.LOG_LEVEL ?? "silent" });
@@ -89,13 +92,10 @@ if (process.env.RT_LEADER_CHILD) {
     }
 
     before(async () => {
-      cluster = await startTestCluster({ controllerManager: false, scheduler: false });
-      admin = new ApiClient(cluster.kubeConfig);
-      await admin.create(Resources.Namespace, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } });
+      env = await startTestEnv({ cluster: { controllerManager: false, scheduler: false }, crds: [], namespace: ns });
+      ({ cluster, client: admin } = env);
     });
-    after(async () => {
-      await cluster?.stop();
-    });
+    after(() => env?.stop());
 
     test("two managers → exactly one leader; a leader that stops renewing loses, the other takes over", async (t) => {
       let lostA = 0;
