@@ -25,7 +25,7 @@ describe("fatal start error → termination log", () => {
     const log = join(dir, "termination-log");
     writeFileSync(log, "");
     assert.equal(start({ PASV_TERMINATION_LOG: log }), 1);
-    assert.match(readFileSync(log, "utf8"), /^cannot start: .*users\.0\.password: password must be an scrypt hash/);
+    assert.match(readFileSync(log, "utf8"), /^cannot start: .*users\[0\]\.password: password must be an scrypt hash/);
   });
   it("creates nothing when no termination log is mounted", () => {
     const log = join(dir, "absent-termination-log");
