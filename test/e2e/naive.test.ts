@@ -176,8 +176,11 @@ describe("the naive setup: ClientIP affinity, 3 replicas on one node", () => {
     assert.equal(rs?.status, "False");
     assert.equal(rs?.reason, "PerPortAffinity");
     assert.match(rs?.message ?? "", /103000/);
-    const events = env.kubectl(["get", "events", "-n", NS, "--field-selector", "involvedObject.name=sticky,type=Warning", "-o", "jsonpath={.items[*].reason}"]);
+    // The Event is posted after the status write that carries the condition (fire and forget), so it can trail it.
+    const events = await waitFor("a Warning Event PerPortAffinity on FtpServer sticky", 30_000, () => {
+      const reasons = env.kubectl(["get", "events", "-n", NS, "--field-selector", "involvedObject.name=sticky,type=Warning", "-o", "jsonpath={.items[*].reason}"]);
+      return /PerPortAffinity|RoutingSound/.test(reasons) ? reasons : undefined;
+    });
     log(`FtpServer sticky Warning events: ${events}`);
-    assert.match(events, /PerPortAffinity|RoutingSound/);
   });
 });
