@@ -19,6 +19,7 @@
 // Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000  BENCH_SESSIONS_REPEAT=3
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
 // BENCH_S3_REPEAT=3  BENCH_PHASES=throughput,sessions,pool,smallfiles,s3  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
+// BENCH_NODE_FLAGS (node flags for ours on top of the image's ENTRYPOINT flags, for trials; recorded in machine.oursNodeFlags)
 // (record the raw results in docs/benchmarks/results/ and regenerate docs/benchmarks.md from them).
 import { spawn, spawnSync } from "node:child_process";
 import { randomFillSync } from "node:crypto";
@@ -27,7 +28,7 @@ import { createServer } from "node:net";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { Control } from "./ftp.ts";
-import { HOST, MemorySampler, ROOT, processTree, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
+import { HOST, MemorySampler, ROOT, imageNodeFlags, processTree, startOurs, startVsftpd, type ServerOptions, type ServerUnderTest } from "./servers.ts";
 import {
   combineSessionRounds, renderServerResults, renderSmallFiles, type Name, type PoolLevel, type ServerResults, type SessionsResult, type SmallFilesResult, type SmallRound,
   type Throughput,
@@ -502,7 +503,8 @@ async function main(): Promise<void> {
   for (const n of wanted) rmSync(join(WORK, `${n}-main`), { recursive: true, force: true });
   for (const n of wanted) rmSync(join(WORK, `${n}-pool`), { recursive: true, force: true });
   for (const n of wanted) rmSync(join(WORK, `${n}-small`), { recursive: true, force: true });
-  const nodeFlags = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "profiles")}`] : [];
+  // Ours runs with the image's node flags (servers.ts imageNodeFlags); BENCH_NODE_FLAGS adds some for a trial (e.g. --trace-gc).
+  const nodeFlags = [...(process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean), ...(PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(OUT, "profiles")}`] : [])];
   const range = SESSIONS * 2;
   const mainOpts: Record<Name, ServerOptions> = {
     ours: { port: 2121, pasvStart: 20000, pasvEnd: 20000 + range - 1, quarantineSeconds: 60, acceptTimeoutSeconds: 60, work: WORK, nodeFlags, tag: "main" },
@@ -533,6 +535,7 @@ async function main(): Promise<void> {
     kernel: readFileSync("/proc/sys/kernel/osrelease", "utf8").trim(),
     node: process.version,
     vsftpd: "Debian bookworm vsftpd " + (spawnVersion() ?? "?"),
+    oursNodeFlags: [...imageNodeFlags(), ...nodeFlags].join(" "),
     loadBefore: loadNow(),
   };
   log(`machine: ${machine.cpu}, ${machine.memGB} GB, load ${machine.loadBefore}; servers: ${wanted.join(", ")}`);

@@ -10,7 +10,10 @@
 // 10 ms ticks: over 10,000 PASVs ±1 µs), the whole process's CPU per PASV per round (cpuacct:
 // includes the JIT and GC threads) and the burst's wall time. PASV_CPU_PERF=<file> also records
 // `perf record -g` of the server over the rounds; PASV_CPU_NODE_FLAGS (e.g. --perf-basic-prof)
-// go to the server's node. 127.0.0.1 only; control port 2131, passive ports 12000-13999.
+// go to the server's node. PASV_CPU_IDLE_S=<s> then leaves the server idle that long (the sessions
+// stay logged in, as in bench.ts while the other server runs its rounds) and runs PASV_CPU_ROUNDS_AFTER
+// (3) more rounds, printed apart: what a cooled-down process pays. 127.0.0.1 only; control port
+// 2131, passive ports 12000-13999.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +22,8 @@ import { HOST, startOurs } from "./servers.ts";
 
 const N = Number(process.env.PASV_CPU_SESSIONS ?? 1000);
 const ROUNDS = Number(process.env.PASV_CPU_ROUNDS ?? 10);
+const IDLE_S = Number(process.env.PASV_CPU_IDLE_S ?? 0);
+const ROUNDS_AFTER = Number(process.env.PASV_CPU_ROUNDS_AFTER ?? 3);
 const cache = process.env.PASV_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? "/tmp", ".cache"), "pasv-operator");
 
 /** User and system CPU seconds of the process's main thread. */
@@ -57,15 +62,21 @@ try {
   const perf = perfFile ? spawn("perf", ["record", "-F", "4999", "-g", "-p", String(pid), "-o", perfFile], { stdio: "ignore" }) : null;
   if (perf) await new Promise((r) => setTimeout(r, 1000));
   const [u0, s0] = mainThreadCpu(pid);
-  const perPasv: number[] = [];
-  const walls: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
+  /** One burst: every session sends PASV at once; the process's CPU per PASV (µs) and the wall time (ms). */
+  const burst = async (): Promise<[number, number]> => {
     const c0 = s.cpuSeconds();
     const t0 = performance.now();
     await Promise.all(ctls.map((c) => c.pasv()));
-    walls.push(performance.now() - t0);
+    const wall = performance.now() - t0;
     await new Promise((done) => setTimeout(done, 300));
-    perPasv.push(((s.cpuSeconds() - c0) * 1e6) / N);
+    return [((s.cpuSeconds() - c0) * 1e6) / N, wall];
+  };
+  const perPasv: number[] = [];
+  const walls: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const [cpu, wall] = await burst();
+    perPasv.push(cpu);
+    walls.push(wall);
   }
   const [u1, s1] = mainThreadCpu(pid);
   if (perf) {
@@ -77,6 +88,12 @@ try {
   console.log(`server main thread per PASV: user ${us(u1 - u0)} µs, system ${us(s1 - s0)} µs`);
   console.log(`server process per PASV (all threads), µs: median ${median(perPasv).toFixed(1)} (${perPasv.map((x) => x.toFixed(0)).join(", ")})`);
   console.log(`burst wall time, ms: median ${median(walls).toFixed(1)} (${walls.map((x) => x.toFixed(0)).join(", ")})`);
+  if (IDLE_S > 0) {
+    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    const after: [number, number][] = [];
+    for (let r = 0; r < ROUNDS_AFTER; r++) after.push(await burst());
+    console.log(`after ${IDLE_S} s idle, per round: process µs per PASV ${after.map(([c]) => c.toFixed(0)).join(", ")}; burst wall ms ${after.map(([, w]) => w.toFixed(0)).join(", ")}`);
+  }
   for (const c of ctls) c.close();
 } finally {
   await s.stop();

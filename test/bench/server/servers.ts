@@ -75,7 +75,7 @@ export interface ServerOptions {
   /** undefined = the server's default (ours 30 s, vsftpd 60 s). */
   acceptTimeoutSeconds?: number;
   work: string;
-  /** Extra node flags for ours, e.g. --cpu-prof. */
+  /** Extra node flags for ours, e.g. --cpu-prof (after the image's own, imageNodeFlags). */
   nodeFlags?: string[];
   tag: string;
   /** Ours only: the config's storage line instead of the local root (the s3 phase: `storage: { type: s3, ... }`). */
@@ -115,6 +115,19 @@ function stopper(proc: ChildProcess, graceMs: number, cleanup: () => void): () =
   };
 }
 
+/**
+ * The node flags of the server image's ENTRYPOINT (server-image/Dockerfile), so the bench runs
+ * ours exactly as the image does (test/bench/operator/bench.ts reads the operator's the same way).
+ */
+export function imageNodeFlags(): string[] {
+  const df = readFileSync(join(ROOT, "server-image/Dockerfile"), "utf8");
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(df);
+  const argv = m ? (JSON.parse(m[1]!) as string[]) : [];
+  // node's own flags: between "node" and the script (the script's --config comes after it).
+  const script = argv.findIndex((a, i) => i > 0 && !a.startsWith("-"));
+  return argv.slice(1, script < 0 ? argv.length : script);
+}
+
 export const BENCH_USER = "bench";
 export const BENCH_PASS = "bench-password";
 
@@ -149,7 +162,7 @@ export async function startOurs(o: ServerOptions): Promise<ServerUnderTest> {
   );
   const logFile = join(dir, "server.log");
   const fd = openSync(logFile, "w");
-  const proc = spawn(process.execPath, [...(o.nodeFlags ?? []), join(ROOT, "server-image/src/main.ts"), "--config", config], {
+  const proc = spawn(process.execPath, [...imageNodeFlags(), ...(o.nodeFlags ?? []), join(ROOT, "server-image/src/main.ts"), "--config", config], {
     stdio: ["ignore", fd, fd],
     cwd: dir,
     env: { ...process.env, NODE_ENV: "production", ...o.env },
