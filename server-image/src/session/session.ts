@@ -395,7 +395,7 @@ export class Session {
 
   /** REST applies to the next transfer command (clients put PASV/TYPE/SIZE in between); RNFR to the next RNTO only. */
   private commandDone(cmd: Command): void {
-    if (cmd.verb !== "RETR" && cmd.verb !== "STOR" && cmd.verb !== "APPE") this.restOffset = 0;
+    if (cmd.verb === "RETR" || cmd.verb === "STOR" || cmd.verb === "APPE") this.restOffset = 0;
     if (cmd.verb !== "RNFR" && cmd.verb !== "RNTO") this.renameFrom = null;
   }
 
