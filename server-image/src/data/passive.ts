@@ -85,8 +85,6 @@ class PortListener {
   readonly server: Server;
   readonly waiting = new Map<string, PassiveChannel>();
   readonly ready: Promise<void>;
-  /** True once listen() succeeded (ready resolved): a channel may register without waiting. */
-  listening = false;
   /** Set once the last channel stopped waiting: resolves when the socket is closed. */
   closing: Promise<void> | null = null;
   readonly host: string;
@@ -110,7 +108,6 @@ class PortListener {
       };
       this.server.once("error", onErr);
       this.server.listen({ host, port, backlog: 16, exclusive: true }, () => {
-        this.listening = true;
         this.server.off("error", onErr);
         this.server.on("error", (e) => {
           for (const ch of [...this.waiting.values()]) ch.fail(e);
@@ -257,12 +254,6 @@ export function openListenerCount(): number {
   return listeners.size;
 }
 
-/** The listener for host:port if a channel can register on it now (listening, not closing), else null. */
-function listeningNow(host: string, port: number): PortListener | null {
-  const l = listeners.get(`${host}|${port}`);
-  return l && l.listening && !l.closing ? l : null;
-}
-
 /** The open listener for host:port (created if needed), once it is listening and not closing. */
 async function listenerFor(host: string, port: number): Promise<PortListener> {
   const key = `${host}|${port}`;
@@ -336,19 +327,6 @@ export class PassiveChannel {
   ): Promise<PassiveChannel> {
     let listener = await listenerFor(host, port);
     while (listener.closing) listener = await listenerFor(host, port);
-    return PassiveChannel.register(listener, port, check, acceptTimeoutMs, onRelease, onReject, policy);
-  }
-
-  /** Waits on a listener that is listening and not closing (synchronous: no listen, no await). */
-  static register(
-    listener: PortListener,
-    port: number,
-    check: DataCheck,
-    acceptTimeoutMs: number,
-    onRelease: (port: number, carriedConnection: boolean) => void,
-    onReject: OnReject,
-    policy: ListenerPolicy | null,
-  ): PassiveChannel {
     listener.policy = policy;
     const ch = new PassiveChannel(listener, port, check, acceptTimeoutMs, onRelease, onReject);
     if (listener.waiting.has(ch.waitKey) || (listener.waiting.size > 0 && (ch.waitKey === ANY || listener.waiting.has(ANY)))) {
@@ -468,76 +446,38 @@ export interface OpenPassive {
 const current = new WeakMap<object, PassiveChannel>();
 /** How long a new PASV waits for the session's previous channel (its connection closing). */
 const PREVIOUS_RELEASE_MS = 2000;
-/** Ports tried per PASV when a listen fails (someone else holds the port). */
-const ATTEMPTS = 3;
 
 /**
  * A passive channel from the pool for one session, or null when the pool has no port for its
  * client. Closes the session's previous channel first and waits (bounded) until its lease is back,
  * so repeated PASV/EPSV from one session never holds more than one port.
- *
- * Synchronous when nothing has to be waited for: the previous channel (if any) never carried a
- * connection, and the allocated port's listener is already listening (a pre-opened pool port, or
- * one another session waits on with passive.sharePorts). That is the common case of a burst of
- * PASVs on pre-opened ports: no promise and no microtask hop per PASV. Otherwise a Promise.
  */
-export function openPassiveChannel(o: OpenPassive): PassiveChannel | null | Promise<PassiveChannel | null> {
+export async function openPassiveChannel(o: OpenPassive): Promise<PassiveChannel | null> {
   const prev = current.get(o.owner);
   if (prev) {
     prev.close();
     // A channel that never accepted a connection is released by close() itself; one whose
     // connection is closing is released on its 'close' event.
-    if (!prev.isReleased) return afterRelease(prev, o);
+    if (!prev.isReleased) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([prev.released, new Promise<void>((r) => (timer = setTimeout(r, PREVIOUS_RELEASE_MS)))]);
+      clearTimeout(timer);
+    }
     current.delete(o.owner);
   }
-  return openFromPool(o, 0);
-}
-
-async function afterRelease(prev: PassiveChannel, o: OpenPassive): Promise<PassiveChannel | null> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([prev.released, new Promise<void>((r) => (timer = setTimeout(r, PREVIOUS_RELEASE_MS)))]);
-  clearTimeout(timer);
-  current.delete(o.owner);
-  return openFromPool(o, 0);
-}
-
-/** Allocates and registers, synchronously while the allocated port already listens; else via listen. */
-function openFromPool(o: OpenPassive, firstAttempt: number): PassiveChannel | null | Promise<PassiveChannel | null> {
   const client = o.check.clientIp;
-  const onRelease = (p: number, carried: boolean): void => o.pool.release(p, client, carried);
-  for (let attempt = firstAttempt; attempt < ATTEMPTS; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     const port = o.pool.allocate(client);
     if (port === null) return null;
-    const listener = listeningNow(o.host, port);
-    if (!listener) return listenAndOpen(o, port, attempt);
     try {
-      return adopt(o, PassiveChannel.register(listener, port, o.check, o.acceptTimeoutMs, onRelease, o.onReject, o.policy ?? null));
+      const ch = await PassiveChannel.open(o.host, port, o.check, o.acceptTimeoutMs, (p, carried) => o.pool.release(p, client, carried), o.onReject, o.policy ?? null);
+      current.set(o.owner, ch);
+      return ch;
     } catch (err) {
-      refused(o, port, err as Error);
+      // Someone else holds the port: make it the last choice (as if it had carried a connection), try another.
+      o.pool.release(port, client, true);
+      o.onListenError(port, err as Error);
     }
   }
   return null;
-}
-
-/** The port has no open listener yet (or one still closing): listen, then carry on as openFromPool. */
-async function listenAndOpen(o: OpenPassive, port: number, attempt: number): Promise<PassiveChannel | null> {
-  const client = o.check.clientIp;
-  try {
-    const ch = await PassiveChannel.open(o.host, port, o.check, o.acceptTimeoutMs, (p, carried) => o.pool.release(p, client, carried), o.onReject, o.policy ?? null);
-    return adopt(o, ch);
-  } catch (err) {
-    refused(o, port, err as Error);
-  }
-  return openFromPool(o, attempt + 1);
-}
-
-function adopt(o: OpenPassive, ch: PassiveChannel): PassiveChannel {
-  current.set(o.owner, ch);
-  return ch;
-}
-
-/** Someone else holds the port (or waits on it for this client): make it the last choice, as if it had carried a connection. */
-function refused(o: OpenPassive, port: number, err: Error): void {
-  o.pool.release(port, o.check.clientIp, true);
-  o.onListenError(port, err);
 }

@@ -297,9 +297,7 @@ export class Session {
         }
         this.executing = true;
         try {
-          // A command that finished synchronously (e.g. PASV on a pre-opened port) costs no await.
-          const running = this.execute(item);
-          if (running) await running;
+          await this.execute(item);
         } finally {
           this.executing = false;
         }
@@ -349,8 +347,7 @@ export class Session {
     this.loginTimer.unref();
   }
 
-  /** Runs one command; a Promise only while the command itself still runs asynchronously. */
-  private execute(cmd: Command): Promise<void> | void {
+  private async execute(cmd: Command): Promise<void> {
     if (cmd.verb === "") {
       this.reply(500, "Syntax error, command unrecognized");
       return;
@@ -368,35 +365,21 @@ export class Session {
       this.reply(530, "Please login with USER and PASS");
       return;
     }
-    let running: Promise<void> | void = undefined;
+    // REST applies to the next transfer command (clients put PASV/TYPE/SIZE in between); RNFR to the next RNTO only.
+    const keepRest = cmd.verb !== "RETR" && cmd.verb !== "STOR" && cmd.verb !== "APPE";
+    const keepRename = cmd.verb === "RNFR" || cmd.verb === "RNTO";
     try {
-      running = spec.run(this, cmd.arg);
+      await spec.run(this, cmd.arg);
     } catch (err) {
-      this.commandFailed(cmd, err);
+      if (err instanceof Reply) {
+        this.reply(err.code, err.message);
+      } else {
+        this.ctx.log.warn({ session: this.id, verb: cmd.verb, err: (err as Error).message }, "command failed");
+        this.reply(451, "Requested action aborted: local error in processing");
+      }
     }
-    if (!running) return this.commandDone(cmd);
-    return running.then(
-      () => this.commandDone(cmd),
-      (err: unknown) => {
-        this.commandFailed(cmd, err);
-        this.commandDone(cmd);
-      },
-    );
-  }
-
-  private commandFailed(cmd: Command, err: unknown): void {
-    if (err instanceof Reply) {
-      this.reply(err.code, err.message);
-    } else {
-      this.ctx.log.warn({ session: this.id, verb: cmd.verb, err: (err as Error).message }, "command failed");
-      this.reply(451, "Requested action aborted: local error in processing");
-    }
-  }
-
-  /** REST applies to the next transfer command (clients put PASV/TYPE/SIZE in between); RNFR to the next RNTO only. */
-  private commandDone(cmd: Command): void {
-    if (cmd.verb === "RETR" || cmd.verb === "STOR" || cmd.verb === "APPE") this.restOffset = 0;
-    if (cmd.verb !== "RNFR" && cmd.verb !== "RNTO") this.renameFrom = null;
+    if (!keepRest) this.restOffset = 0;
+    if (!keepRename) this.renameFrom = null;
   }
 
   // ---- login ----
@@ -532,11 +515,7 @@ export class Session {
     this.active = null;
   }
 
-  /**
-   * PASV / EPSV. Synchronous when the address is an IP literal (no DNS lookup) and the channel
-   * opens without waiting (openPassiveChannel: a pre-opened port, no previous connection closing).
-   */
-  pasv(extended: boolean, arg: string): Promise<void> | void {
+  async pasv(extended: boolean, arg: string): Promise<void> {
     const a = arg.trim().toUpperCase();
     if (extended && a === "ALL") {
       this.epsvAll = true;
@@ -547,21 +526,12 @@ export class Session {
     const localFamily = isIP(this.info.localIp) === 6 ? "2" : "1";
     if (extended && a !== "" && a !== localFamily) throw new Reply(522, `Network protocol not supported, use (${localFamily})`);
     this.closeData();
-    if (extended) return this.openAndAnnounce(null);
-    const address = this.pasvAddress();
-    if (address instanceof Promise) return address.then((addr) => this.openAndAnnounce(addr ?? false));
-    return this.openAndAnnounce(address ?? false);
-  }
-
-  /** Opens the channel and replies 227 (at `address`) or 229 (`null`); `false`: PASV without an IPv4 address. */
-  private openAndAnnounce(address: string | null | false): Promise<void> | void {
-    if (address === false) throw new Reply(425, "No IPv4 passive address for this connection, use EPSV");
-    const channel = this.openPassive();
-    if (channel instanceof Promise) return channel.then((ch) => this.announce(address, ch));
-    this.announce(address, channel);
-  }
-
-  private announce(address: string | null, channel: PassiveChannel | null): void {
+    let address: string | null = null;
+    if (!extended) {
+      address = await this.pasvAddress();
+      if (!address) throw new Reply(425, "No IPv4 passive address for this connection, use EPSV");
+    }
+    const channel = await this.openPassive();
     if (!channel) {
       const st = this.ctx.pool.stats();
       this.ctx.log.warn({ session: this.id, client: this.info.clientIp, pool: st }, "passive pool exhausted");
@@ -569,12 +539,12 @@ export class Session {
     }
     this.passive = channel;
     const p = channel.port;
-    if (address === null) this.reply(229, `Entering Extended Passive Mode (|||${p}|)`);
-    else this.reply(227, `Entering Passive Mode (${address.split(".").join(",")},${p >> 8},${p & 255})`);
+    if (extended) this.reply(229, `Entering Extended Passive Mode (|||${p}|)`);
+    else this.reply(227, `Entering Passive Mode (${address!.split(".").join(",")},${p >> 8},${p & 255})`);
   }
 
-  /** The PASV address: first enabled rule matching the class, else external, else local; a Promise only for a host name (DNS). */
-  pasvAddress(): string | null | Promise<string | null> {
+  /** The PASV address: first enabled rule matching the class, else external, else local. */
+  async pasvAddress(): Promise<string | null> {
     const rt = this.ctx.runtime;
     // Without rules the class is not needed (computing it matches every userClasses entry).
     let addr = rt.rules.empty ? null : rt.rules.addressFor(this.userClass());
@@ -585,7 +555,7 @@ export class Session {
     return this.ctx.resolveIpv4(addr);
   }
 
-  private openPassive(): PassiveChannel | null | Promise<PassiveChannel | null> {
+  private openPassive(): Promise<PassiveChannel | null> {
     const rt = this.ctx.runtime;
     return openPassiveChannel({
       owner: this,
