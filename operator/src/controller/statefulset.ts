@@ -55,7 +55,7 @@ export function buildStatefulSet(fs: FtpServer, e: Effective, opts: { defaultSer
     // (a new --ftp-server-image) rolls these pods with no edit to the FtpServer.
     image: s.image ?? opts.defaultServerImage ?? DEFAULT_FTP_SERVER_IMAGE,
     imagePullPolicy: s.imagePullPolicy,
-    // The image's entrypoint runs `node server-image/src/main.js --config /etc/pasv/config/config.yaml` (compiled).
+    // The image's entrypoint runs `node [flags] server-image/src/main.js --config /etc/pasv/config/config.yaml` (compiled).
     env: [
       // The pod's slot = StatefulSet ordinal; the server picks passive.slices[slot] by it.
       { name: "PASV_SLOT", valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } },

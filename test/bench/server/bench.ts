@@ -6,7 +6,7 @@
 //      and of a login alone (so CPU per GiB can be read without it), the test file's page-cache residency
 //   2. BENCH_SESSIONS concurrent sessions: all log in and stay connected, then all at once
 //      PASV + RETR 1 MiB; failures, PASV latency p50/p99, peak memory of each server's processes;
-//      BENCH_SESSIONS_REPEAT rounds, servers interleaved (ABBA…), each round only once no server
+//      an untimed warm-up round per server, then BENCH_SESSIONS_REPEAT rounds, servers interleaved (ABBA…), each round only once no server
 //      has session processes left (vsftpd's exiting ones load the machine), medians reported
 //   3. PASV latency with the passive pool at 10 % and at 99 % use (holder sessions keep their
 //      PASV listeners open without connecting; a probe session measures PASV round trips)
@@ -16,7 +16,7 @@
 //   5. s3 (s3.ts): the BENCH_BIG_MB file RETR/STOR through ours on S3 (SeaweedFS from the cache of
 //      `make seaweedfs`), ours on local disk and vsftpd on local disk, BENCH_S3_REPEAT rounds
 //
-// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000  BENCH_SESSIONS_REPEAT=3
+// Environment: BENCH_SERVERS=ours,vsftpd  BENCH_BIG_MB=1024  BENCH_REPEAT=7  BENCH_SESSIONS=1000  BENCH_SESSIONS_REPEAT=3  BENCH_SESSIONS_WARMUP=1
 // BENCH_POOL=200  BENCH_PROBES=1000  BENCH_WARMUP=100  BENCH_SMALL_FILES=1000  BENCH_SMALL_REPEAT=3
 // BENCH_S3_REPEAT=3  BENCH_PHASES=throughput,sessions,pool,smallfiles,s3  BENCH_PROFILE=1 (node --cpu-prof for ours)  BENCH_DOCS=1
 // BENCH_NODE_FLAGS (node flags for ours on top of the image's ENTRYPOINT flags, for trials; recorded in machine.oursNodeFlags)
@@ -42,6 +42,8 @@ const BIG_MB = env("BENCH_BIG_MB", 1024);
 const REPEAT = env("BENCH_REPEAT", 7);
 const SESSIONS = env("BENCH_SESSIONS", 1000);
 const SESSIONS_REPEAT = Math.max(1, env("BENCH_SESSIONS_REPEAT", 3));
+/** An untimed warm-up round per server before the sessions rounds (1) or none (0). */
+const SESSIONS_WARMUP = env("BENCH_SESSIONS_WARMUP", 1) > 0;
 /** Longest wait before a sessions round for the servers' session processes to be gone. */
 const QUIET_WAIT_MS = 60_000;
 const POOL = env("BENCH_POOL", 200);
@@ -555,18 +557,30 @@ async function main(): Promise<void> {
   if (PHASES.has("sessions")) {
     const rounds: Record<string, SessionsResult[]> = {};
     for (const s of servers) rounds[s.name] = [];
-    for (let round = 0; round < SESSIONS_REPEAT; round++) {
+    const warmups: Record<string, SessionsResult> = {};
+    // Round -1 is the warm-up (a fresh process's JIT; see docs/benchmarks.md, PASV latency): the
+    // same ABBA order one step earlier (B A | A B | B A | A B), recorded apart, not in the medians.
+    for (let round = SESSIONS_WARMUP ? -1 : 0; round < SESSIONS_REPEAT; round++) {
       const order = round % 2 === 0 ? servers : [...servers].reverse();
       for (const s of order) {
         // vsftpd's ~2 processes per session take a while to exit; they would load the next round (or the other server's).
         const quietWaitSeconds = await waitQuiet(servers);
         const loadBefore = loadNow();
         const r = { ...(await concurrentSessions(s)), quietWaitSeconds, loadBefore };
+        if (round < 0) {
+          warmups[s.name] = r;
+          log(`warm-up ${s.name}: ${JSON.stringify(r)}`);
+          continue;
+        }
         rounds[s.name]!.push(r);
         log(`round ${round + 1}/${SESSIONS_REPEAT} ${s.name}: ${JSON.stringify(r)}`);
       }
     }
-    for (const s of servers) sess[s.name] = SESSIONS_REPEAT > 1 ? combineSessionRounds(rounds[s.name]!) : rounds[s.name]![0]!;
+    for (const s of servers) {
+      const combined = SESSIONS_REPEAT > 1 ? combineSessionRounds(rounds[s.name]!) : rounds[s.name]![0]!;
+      const w = warmups[s.name];
+      sess[s.name] = w ? { ...combined, warmup: w } : combined;
+    }
   }
   for (const s of servers) await s.stop();
   running.length = 0;
@@ -616,7 +630,7 @@ async function main(): Promise<void> {
     phases: [...PHASES],
     date: new Date().toISOString(),
     machine: { ...machine, loadAfter: loadNow(), ...(throughputSeconds !== undefined ? { throughputSeconds } : {}) },
-    config: { BIG_MB, REPEAT, SESSIONS, SESSIONS_REPEAT, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
+    config: { BIG_MB, REPEAT, SESSIONS, SESSIONS_REPEAT, SESSIONS_WARMUP: SESSIONS_WARMUP ? 1 : 0, POOL, PROBES, SMALL_FILES, SMALL_REPEAT, SMALL_PORTS },
     notes,
     throughput: tp,
     sessions: sess,

@@ -69,6 +69,8 @@ export interface SessionsResult {
    * loggedIn (the fewest) and pasvMax (the largest). Absent in older files (one round).
    */
   rounds?: SessionsResult[];
+  /** The untimed warm-up round before them (BENCH_SESSIONS_WARMUP=1): recorded apart, not in the medians. */
+  warmup?: SessionsResult;
 }
 
 /** The figures of several rounds of the sessions phase as one (see SessionsResult.rounds). */
@@ -137,7 +139,7 @@ export interface ServerResults {
   date: string;
   machine: Record<string, string | number>;
   /** BIG_MB is the transfer file's size in MiB (2^20 bytes), as BENCH_BIG_MB sets it. */
-  config: { BIG_MB: number; REPEAT: number; SESSIONS: number; SESSIONS_REPEAT?: number; POOL: number; PROBES: number; SMALL_FILES?: number; SMALL_REPEAT?: number; SMALL_PORTS?: number };
+  config: { BIG_MB: number; REPEAT: number; SESSIONS: number; SESSIONS_REPEAT?: number; SESSIONS_WARMUP?: number; POOL: number; PROBES: number; SMALL_FILES?: number; SMALL_REPEAT?: number; SMALL_PORTS?: number };
   notes: string[];
   throughput: Record<string, Throughput>;
   sessions: Record<string, SessionsResult>;
