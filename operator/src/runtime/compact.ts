@@ -56,26 +56,52 @@ function memoKey(type: ResourceType, namespace: string | undefined, name: string
 
 interface MemoEntry {
   uid: string | undefined;
-  /** hash of the apply body last applied or found in sync */
-  desired: string;
+  /** hash of the apply body last applied or found in sync (undefined: only `seen` is known) */
+  desired?: string;
   /** the object's fingerprint then */
-  fingerprint: string;
+  fingerprint?: string;
+  /** the version of the object whose fingerprint was last taken, and that fingerprint */
+  seenVersion?: string;
+  seen?: Fingerprint;
 }
 
-/** Per object: the last body applied (or found in sync) and the fingerprint the object had then. In process only. */
+/**
+ * Per object: the last body applied (or found in sync) and the fingerprint the object had then;
+ * and the fingerprint last taken of it with the resourceVersion it was taken of. In process only.
+ *
+ * The same version of an object reaches the operator up to three times — the apply's answer, the
+ * copy kept of our last write (reconciler.ts RecentWrites), and the watch echo — and each took
+ * the fingerprint anew (the owned view built, serialised and hashed: most of the allocation per
+ * child event at 1,000 × 100 ports). An object with the same uid and resourceVersion is the same
+ * object, so its fingerprint is taken once (`fingerprintVersion`).
+ */
 export class AppliedMemo {
   private readonly entries = new Map<string, MemoEntry>();
+  /** fingerprints taken / reused by resourceVersion (tests and profiles) */
+  readonly stats = { taken: 0, reused: 0 };
+
+  private entry(type: ResourceType, md: ObjectMeta): MemoEntry {
+    const key = memoKey(type, md.namespace, md.name);
+    let e = this.entries.get(key);
+    if (!e || (e.uid !== undefined && md.uid !== undefined && e.uid !== md.uid)) {
+      e = { uid: md.uid };
+      this.entries.set(key, e);
+    }
+    e.uid ??= md.uid;
+    return e;
+  }
 
   remember(type: ResourceType, obj: KubeObject, desiredHash: string, fingerprint: string): void {
-    const md = obj.metadata ?? {};
-    this.entries.set(memoKey(type, md.namespace, md.name), { uid: md.uid, desired: desiredHash, fingerprint });
+    const e = this.entry(type, obj.metadata ?? {});
+    e.desired = desiredHash;
+    e.fingerprint = fingerprint;
   }
 
   /** Whether `fingerprint` is what the object had when we last applied or verified it. */
   knows(type: ResourceType, obj: KubeObject, fingerprint: string): boolean {
     const md = obj.metadata ?? {};
     const e = this.entries.get(memoKey(type, md.namespace, md.name));
-    return e !== undefined && e.fingerprint === fingerprint && (e.uid === undefined || md.uid === undefined || e.uid === md.uid);
+    return e !== undefined && e.fingerprint !== undefined && e.fingerprint === fingerprint && (e.uid === undefined || md.uid === undefined || e.uid === md.uid);
   }
 
   /** Whether applying a body hashing to `desiredHash` is known to change nothing on `obj`. */
@@ -83,6 +109,30 @@ export class AppliedMemo {
     const md = obj.metadata ?? {};
     const e = this.entries.get(memoKey(type, md.namespace, md.name));
     return e !== undefined && e.desired === desiredHash && this.knows(type, obj, fingerprint);
+  }
+
+  /**
+   * The fingerprint of `obj` (`fingerprint(obj, opts)`), taken once per object version: an
+   * object with the uid and resourceVersion of the last one fingerprinted gets that Fingerprint
+   * (the same instance, so dropping its view drops it wherever it is held). A reused fingerprint
+   * whose view was dropped while the memo no longer knows its hash is taken again, so an entry
+   * the memo does not know always carries its view (the rule in `compactOwned`).
+   */
+  fingerprintVersion(type: ResourceType, obj: KubeObject, opts: CompactOptions): Fingerprint {
+    const md = obj.metadata ?? {};
+    const rv = md.resourceVersion;
+    const e = rv !== undefined && md.name !== undefined ? this.entry(type, md) : undefined;
+    if (e?.seen && e.seenVersion === rv && (e.seen.view !== undefined || this.knows(type, obj, e.seen.hash))) {
+      this.stats.reused++;
+      return e.seen;
+    }
+    this.stats.taken++;
+    const fp = fingerprint(obj, opts);
+    if (e) {
+      e.seenVersion = rv;
+      e.seen = fp;
+    }
+    return fp;
   }
 
   forget(type: ResourceType, namespace: string | undefined, name: string | undefined): void {
@@ -118,7 +168,7 @@ export function fingerprint(obj: KubeObject, opts: CompactOptions = {}): Fingerp
 export function compactOwned(type: ResourceType, memo: AppliedMemo, opts: CompactOptions = {}): Transform {
   const keep = opts.keep ?? [];
   return (obj) => {
-    const fp = fingerprint(obj, opts);
+    const fp = memo.fingerprintVersion(type, obj, opts);
     if (memo.knows(type, obj, fp.hash)) delete fp.view;
     const out: KubeObject = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: pick(obj.metadata ?? {}, META_KEYS) };
     if (obj.status !== undefined) out.status = obj.status;
