@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import { FIELD_MANAGER } from "./client.ts";
 import type { ApiClient } from "./client.ts";
-import { AppliedMemo, compactOwned, fingerprintOf, hashText, type CompactOptions } from "./compact.ts";
+import { AppliedMemo, compactOwned, fingerprintOf, hashText, viewOf, type CompactOptions } from "./compact.ts";
 import type { Transform } from "./slim.ts";
 import { needsApply } from "./ssa.ts";
 import type { KubeObject, OwnerReference, ResourceType } from "./types.ts";
@@ -75,7 +75,7 @@ export class Applier {
     const desiredHash = compact ? hashText(JSON.stringify(body)) : "";
     if (compact && observed && fp) {
       const skip = this.memo.inSync(type, observed, desiredHash, fp.hash) ||
-        (fp.view !== undefined && !needsApply(desired, JSON.parse(fp.view) as KubeObject, this.fieldManager));
+        (fp.view !== undefined && !needsApply(desired, viewOf(fp), this.fieldManager));
       if (skip) {
         this.memo.remember(type, observed, desiredHash, fp.hash);
         delete fp.view; // verified: the entry needs only its fingerprint from now on
@@ -92,7 +92,7 @@ export class Applier {
     if (compact && object) {
       // The answer's version is the one the watch echo carries: one fingerprint for both, and a
       // view an echo that came first left in the cache is dropped here (the memo knows it now).
-      const fp = this.memo.fingerprintVersion(type, object, compact);
+      const fp = this.memo.fingerprintVersion(type, object, compact, false);
       this.memo.remember(type, object, desiredHash, fp.hash);
       delete fp.view;
     }

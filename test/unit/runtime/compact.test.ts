@@ -3,14 +3,15 @@
 // decide and drift is repaired).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AppliedMemo, compactOwned, fingerprint, fingerprintOf } from "../../../operator/src/runtime/compact.ts";
+import { AppliedMemo, compactOwned, fingerprint, fingerprintOf, viewOf } from "../../../operator/src/runtime/compact.ts";
+import { needsApply } from "../../../operator/src/runtime/ssa.ts";
 import { Resources, type KubeObject } from "../../../operator/src/runtime/types.ts";
 
 const ours = (ports: number[]) => ({
   manager: "pasv-operator", operation: "Apply", apiVersion: "v1", fieldsType: "FieldsV1",
   fieldsV1: {
     "f:metadata": { "f:labels": { "f:app": {} } },
-    "f:spec": { "f:ports": Object.fromEntries(ports.map((p) => [`k:{"port":${p},"protocol":"TCP"}`, { ".": {}, "f:name": {}, "f:port": {} }])) },
+    "f:spec": { "f:ports": Object.fromEntries(ports.map((p) => [`k:{"port":${p},"protocol":"TCP"}`, { ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {} }])) },
   },
 });
 
@@ -78,4 +79,24 @@ test("drift: a changed object is not known, keeps its view, and a dropped view i
   const again = t2(svc("10"));
   assert.ok(fingerprintOf(again)!.view, "taken again with its view, not reused without one");
   assert.equal(memo2.stats.taken, 2);
+});
+
+test("the kept view is deflated and parses back to what the skip rule reads", () => {
+  const ports = Array.from({ length: 100 }, (_, i) => 30000 + i);
+  const memo = new AppliedMemo();
+  const entry = compactOwned(S, memo, OPTS)(svc("11", ports));
+  const fp = fingerprintOf(entry)!;
+  const view = viewOf(fp)!;
+  const json = JSON.stringify(view);
+  assert.ok(fp.view!.length * 5 < json.length, `packed ${fp.view!.length} chars for ${json.length} of JSON`);
+  assert.equal((view.spec as { ports: unknown[] }).ports.length, 100, "the owned ports are in the view");
+  assert.equal(view.metadata?.managedFields?.length, 1, "our managedFields entry is in the view");
+  const desired: KubeObject = {
+    apiVersion: "v1", kind: "Service", metadata: { name: "s", namespace: "n", labels: { app: "x" } },
+    spec: { ports: ports.map((p) => ({ name: `p${p}`, port: p, protocol: "TCP" })) },
+  };
+  assert.equal(needsApply(desired, view, "pasv-operator"), false, "in sync on the parsed view");
+  const drifted = viewOf(fingerprintOf(compactOwned(S, memo, OPTS)(svc("12", ports.slice(1))))!)!;
+  assert.equal(needsApply(desired, drifted, "pasv-operator"), true, "a port we own removed: applied");
+  assert.equal(viewOf({ hash: "h" }), undefined);
 });
