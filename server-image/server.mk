@@ -6,7 +6,18 @@ S3_TESTS := server-image/test/s3.test.ts
 SERVER_TESTS := $(filter-out server-image/test/image.test.ts $(S3_TESTS),$(sort $(wildcard server-image/test/*.test.ts server-image/test/*/*.test.ts)))
 UNIT_TESTS += $(SERVER_TESTS)
 
-.PHONY: server-test server-run
+.PHONY: server-test server-run server-schemas server-schemas-check
+
+# The users file's run-time schema (config/generated/users-file.ts) is generated from its zod
+# schema; `make manifests` / `manifests-check` (operator.mk) cover it with the CRDs.
+manifests: server-schemas
+manifests-check: server-schemas-check
+
+server-schemas: deps ## generate server-image/src/config/generated/ from the zod schema (config/schema.ts)
+	$(NODE) server-image/src/config/users-file-gen.ts
+
+server-schemas-check: deps ## fail when server-image/src/config/generated/ differs from the zod schema
+	$(NODE) server-image/src/config/users-file-gen.ts --check
 
 server-test: deps ## FTP server tests only (real clients: curl, lftp, python ftplib, basic-ftp)
 	$(NODE_TEST) $(SERVER_TESTS)

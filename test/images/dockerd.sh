@@ -24,6 +24,16 @@ ensure_installed() {
   if [ -x /usr/bin/docker ]; then DOCKER=/usr/bin/docker; fi
 }
 
+# Closes this shell's descriptors above 2 (the daemon started next inherits them otherwise).
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] 2>/dev/null || continue
+    eval "exec $fd>&-" 2>/dev/null || true
+  done
+}
+
 start() {
   ensure_installed
   if api_up; then
@@ -42,7 +52,9 @@ start() {
     # - ip-forward on (dockerd sets net.ipv4.ip_forward itself), no IPv6 on the bridge;
     # - cgroupfs driver (no systemd as PID 1); overlay2 on the cache's ext4.
     # A quiet bridge name/subnet so we do not collide with other local networks.
-    setsid dockerd \
+    # The daemon outlives this script: it must not inherit the caller's descriptors above 2 (a
+    # `flock LOCK make test` would otherwise stay locked for as long as dockerd runs).
+    (close_inherited_fds; exec setsid dockerd \
       --data-root "$DOCKER_STATE/data" \
       --exec-root "$DOCKER_STATE/exec" \
       --pidfile "$pidfile" \
@@ -53,7 +65,7 @@ start() {
       --userland-proxy=true \
       --bip 172.29.0.1/24 \
       --default-address-pool base=172.30.0.0/16,size=24 \
-      --log-level warn \
+      --log-level warn) \
       </dev/null >>"$logfile" 2>&1 &
     log "dockerd starting (pid $!), log: $logfile"
   fi

@@ -38,6 +38,17 @@ export function effectiveUsersSecretName(server: string): string {
   return childNames(server).effectiveUsers;
 }
 
+/** The merged users Secret of a server (its pods mount it): the merged file and its hash. */
+export function desiredUsersSecret(fs: FtpServer, merged: { text: string; hash: string }): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { ...childMeta(fs, effectiveUsersSecretName(fs.metadata.name)), annotations: { [USERS_HASH_ANNOTATION]: merged.hash } },
+    type: "Opaque",
+    data: { [MERGED_USERS_KEY]: Buffer.from(merged.text).toString("base64") },
+  };
+}
+
 /** Wait this long after writing the merged Secret before touching the pods (the kubelet's Secret watch must have the new content). */
 export const TOUCH_DELAY_MS = 1_000;
 
@@ -212,15 +223,8 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
       return;
     }
     if (cached?.metadata?.annotations?.[USERS_HASH_ANNOTATION] !== merged.hash) {
-      const desired: KubeObject = {
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { ...childMeta(fs, secretName), annotations: { [USERS_HASH_ANNOTATION]: merged.hash } },
-        type: "Opaque",
-        data: { [MERGED_USERS_KEY]: Buffer.from(merged.text).toString("base64") },
-      };
       // The cache holds no data: the hash annotation is the no-op check, so apply unconditionally here.
-      const res = await mgr.applier.apply(Resources.Secret, desired, undefined, { signal: ctx.signal });
+      const res = await mgr.applier.apply(Resources.Secret, desiredUsersSecret(fs, merged), undefined, { signal: ctx.signal });
       recent.record(Resources.Secret, res.object);
       writtenAt.set(req.key, Date.now());
       ctx.log?.info({ hash: merged.hash, ftpUsers: users.length }, "users file updated");

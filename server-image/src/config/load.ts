@@ -6,8 +6,6 @@ import { parse as parseYaml } from "yaml";
 import { serverConfigSchema, type ServerConfig } from "./schema.ts";
 import { ConfigError } from "./users-file.ts";
 
-export { ConfigError, homeProblem, normalHome, parseUsers } from "./users-file.ts";
-
 /** Parses config text (YAML is a superset of JSON) and validates it. Throws ConfigError. */
 export function parseConfig(text: string, source = "config"): ServerConfig {
   let raw: unknown;

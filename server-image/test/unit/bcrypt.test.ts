@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import bcrypt from "bcryptjs";
 import { dummyVerify, passwordHashRuns, setDummyShape, verifyPassword } from "../../src/auth/password.ts";
 import { isBcryptHash } from "../../src/auth/bcrypt.ts";
-import { parseUsers } from "../../src/config/load.ts";
+import { parseUsers } from "../../src/config/users-file.ts";
 
 /** `htpasswd -nbB -C cost user password` (Debian apache2-utils), the hash part. */
 function htpasswd(user: string, password: string, cost = 5): string {

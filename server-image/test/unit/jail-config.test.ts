@@ -4,7 +4,8 @@ import { mkdtemp, mkdir, symlink, writeFile, rm, realpath } from "node:fs/promis
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Jail, PathError, closeDir } from "../../src/fs/jail.ts";
-import { parseConfig, parseUsers, passiveRangeFor, ConfigError } from "../../src/config/load.ts";
+import { parseConfig, passiveRangeFor } from "../../src/config/load.ts";
+import { ConfigError, parseUsers } from "../../src/config/users-file.ts";
 import { UserDb } from "../../src/auth/users.ts";
 
 const dirs: string[] = [];

@@ -1,7 +1,8 @@
 // The storage section of the server config: local by default, s3 checked when loaded.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseConfig, ConfigError } from "../../src/config/load.ts";
+import { parseConfig } from "../../src/config/load.ts";
+import { ConfigError } from "../../src/config/users-file.ts";
 
 const base = "version: 1\npassive:\n  portStart: 30000\n  portEnd: 30009\n";
 

@@ -19,7 +19,8 @@ import { compileSchema, type JsonSchema } from "../../../server-image/src/config
 import { usersFileSchema } from "../../../server-image/src/config/schema.ts";
 import { usersFileJsonSchema } from "../../../server-image/src/config/generated/users-file.ts";
 import { ftpServerSpecJsonSchema, ftpUserSpecJsonSchema } from "../../../operator/src/api/generated/validation.ts";
-import { renderUsersFileSchemaTs, renderValidationTs, USERS_FILE_SCHEMA_PATH, VALIDATION_PATH } from "../../../operator/src/api/crd-gen.ts";
+import { renderValidationTs, VALIDATION_PATH } from "../../../operator/src/api/crd-gen.ts";
+import { renderUsersFileSchemaTs, USERS_FILE_SCHEMA_PATH } from "../../../server-image/src/config/users-file-gen.ts";
 import { validateSpec } from "../../../operator/src/api/v1alpha1.ts";
 import { EVERY_FIELD, INVALID, validBase } from "./fixtures.ts";
 
