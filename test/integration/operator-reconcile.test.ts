@@ -259,6 +259,37 @@ describe("FtpServer operator", () => {
     await client.delete(FtpServers, "drift", ns);
   });
 
+  test("a pod event that changes no pod IP builds no children; an out-of-band edit after it is still repaired", async () => {
+    await client.create(FtpServers, ftpServerObject("shortcut", ns, {
+      replicas: 2, passive: { basePort: 32100, numberOfPorts: 20 }, users: { secretName: "users" }, service: { type: "ClusterIP" },
+    }));
+    await eventually("Ready", async () => condition(await getFs("shortcut"), "Ready")?.status === "True");
+    const pod = await eventually("pod shortcut-0", () => client.get<any>(Resources.Pod, "shortcut-0", ns));
+    await waitIdle(op);
+    const writes0 = op.manager.client.writes.count({ exclude: ["leases", "events"] });
+    const shortcuts0 = op.stats.childrenShortcuts;
+    const r0 = await reconcileCount(op);
+    // What a scheduler or kubelet writes before the pod has an IP: a reconcile, nothing for the slices.
+    await client.mergePatch(Resources.Pod, pod.metadata.name, ns, {
+      status: { conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") }] },
+    }, "status");
+    await eventually("the pod event reconciled", async () => (await reconcileCount(op)) > r0);
+    await waitIdle(op);
+    assert.ok(op.stats.childrenShortcuts > shortcuts0, "the reconcile took the shortcut (nothing built)");
+    assert.equal(op.manager.client.writes.count({ exclude: ["leases", "events"] }) - writes0, 0, "and wrote nothing");
+    // The shortcut holds only while every child is the version last decided on: drift is repaired.
+    const cm = await get(Resources.ConfigMap, "shortcut-config");
+    const key = Object.keys(cm.data)[0]!;
+    await client.request("PATCH", `/api/v1/namespaces/${ns}/configmaps/shortcut-config`, {
+      body: { data: { [key]: "edited" } }, contentType: "application/merge-patch+json", query: { fieldManager: "kubectl-edit" },
+    });
+    await eventually("ConfigMap repaired", async () => (await get(Resources.ConfigMap, "shortcut-config")).data[key] === cm.data[key]);
+    // A pod IP is an input of the slices: no shortcut, the slot's slice gets the pod.
+    await client.mergePatch(Resources.Pod, pod.metadata.name, ns, { status: { podIP: "10.244.1.10", podIPs: [{ ip: "10.244.1.10" }] } }, "status");
+    await eventually("slot 0 slice has pod 0", async () => (await get(Resources.EndpointSlice, "shortcut-pasv-0-0"))?.endpoints?.[0]?.addresses?.[0] === "10.244.1.10");
+    await client.delete(FtpServers, "shortcut", ns);
+  });
+
   test("quantities in any form → the server's canonical form in the StatefulSet, and a resync writes nothing", async () => {
     const requests = { cpu: "1000m", memory: "1024Mi", "ephemeral-storage": "0.5Gi" };
     const limits = { cpu: "1.5", memory: "2048Mi" };

@@ -61,6 +61,11 @@ export function podView(pod: KubeObject, stsName: string): PodView | undefined {
   };
 }
 
+/** The only pods the slices are built from (a pod without an IP yet is in none): what of the pods `buildEndpointSlices` reads. */
+export function podsWithIp(pods: PodView[]): PodView[] {
+  return pods.filter((p) => p.ip !== undefined && isIP(p.ip) !== 0);
+}
+
 function target(pod: PodView, namespace: string) {
   return {
     addresses: [pod.ip],
@@ -107,7 +112,7 @@ export function buildEndpointSlices(
   const ns = fs.metadata.namespace ?? "default";
   const svcName = names.service;
   // One address family per slice; pods of the other family (dual-stack) are listed by their IPv4 IP.
-  const withIp = pods.filter((p) => p.ip !== undefined && isIP(p.ip) !== 0).sort((a, b) => a.slot - b.slot);
+  const withIp = podsWithIp(pods).sort((a, b) => a.slot - b.slot);
   const family = withIp.length && isIP(withIp[0]!.ip!) === 6 ? "IPv6" : "IPv4";
   // Pods of a slot >= replicas stay listed while they exist: a scale-down's leaving pods are
   // terminating and drain their sessions through their own ports.

@@ -11,11 +11,12 @@ import type { Manager } from "../runtime/manager.ts";
 import type { Controller, ReconcileContext, Request, Result } from "../runtime/controller.ts";
 import { enqueueByLabel } from "../runtime/controller.ts";
 import { ApiError } from "../runtime/client.ts";
+import { hashText } from "../runtime/compact.ts";
 import type { Informer } from "../runtime/informer.ts";
 import { slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
 import { desiredChildren, withAddress, type Desired } from "./desired.ts";
-import { podView } from "./endpointslices.ts";
+import { podView, podsWithIp, type PodView } from "./endpointslices.ts";
 import { ENDPOINTSLICE_MANAGED_BY, SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount, type Effective } from "./model.ts";
 import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
 import { externalAddress, type AddressResult } from "./service.ts";
@@ -62,6 +63,37 @@ interface StsStatus {
   readyReplicas?: number;
   updatedReplicas?: number;
   replicas?: number;
+}
+
+/** A child as one reconcile's apply decided on it (`resourceVersion` undefined: it did not exist). */
+interface ChildVersion {
+  type: ResourceType;
+  name: string;
+  uid: string | undefined;
+  resourceVersion: string | undefined;
+}
+
+function versionOf(type: ResourceType, name: string, obj: KubeObject | undefined): ChildVersion {
+  return { type, name, uid: obj?.metadata?.uid, resourceVersion: obj?.metadata?.resourceVersion };
+}
+
+/** What the status step needs of the children phase. */
+interface ChildrenFacts {
+  address: AddressResult;
+  /** the EndpointSlices wanted (others of ours are stale) */
+  sliceNames: ReadonlySet<string>;
+  routingConsistent: boolean;
+}
+
+/**
+ * Everything the desired children are built from, hashed: the FtpServer (validated spec, metadata
+ * without resourceVersion and managedFields, which our own status writes change) and the pods the
+ * slices read (`podsWithIp`). The builders' options are fixed for the process; the address comes
+ * from the Service, whose version is compared separately.
+ */
+function childInputs(fs: FtpServer, pods: PodView[]): string {
+  const { resourceVersion: _rv, managedFields: _mf, ...md } = fs.metadata as FtpServer["metadata"] & { managedFields?: unknown };
+  return hashText(JSON.stringify([md, fs.spec, podsWithIp(pods)]));
 }
 
 function now(): string {
@@ -156,6 +188,8 @@ export class RecentWrites {
 export interface FtpServerController {
   controller: Controller;
   recent: RecentWrites;
+  /** childrenShortcuts: reconciles that found every child as last applied for the same inputs (nothing built) */
+  stats: { childrenShortcuts: number };
   informers: {
     servers: Informer<KubeObject>;
     services: Informer<KubeObject>;
@@ -216,6 +250,20 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     });
   }
 
+  /**
+   * Per FtpServer: the inputs its children were last applied or found in sync for, the version of
+   * each child that decision was made on, and what the status step needs. Dropped when a
+   * reconcile is blocked or fails.
+   */
+  const lastInSync = new Map<string, { inputs: string; children: ChildVersion[]; facts: ChildrenFacts }>();
+  const stats = { childrenShortcuts: 0 };
+  for (const inf of [servers]) inf.addHandler({ onDelete: (o) => lastInSync.delete(`${o.metadata?.namespace}/${o.metadata?.name}`) });
+  /** Whether the child is (still) the version `c` records: the fresher of the cache and our last write of it. */
+  function sameVersion(run: Run, c: ChildVersion): boolean {
+    const o = recent.observed(c.type, run.namespace, c.name, childCaches.get(c.type)?.get(c.name, run.namespace));
+    return o?.metadata?.resourceVersion === c.resourceVersion && o?.metadata?.uid === c.uid;
+  }
+
   /** One reconcile's context: the FtpServer as read, its namespace and the abort signal. */
   interface Run {
     key: string;
@@ -223,6 +271,8 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     namespace: string;
     signal: AbortSignal;
     log: Logger | undefined;
+    /** every child this run applied or found in sync: the version the decision was made on */
+    decided: ChildVersion[];
   }
 
   // ---- steps ------------------------------------------------------------------------------
@@ -270,6 +320,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     try {
       const res = await mgr.applier.apply<T>(type, desired, observed, { signal: run.signal });
       if (res.changed) recent.record(type, res.object);
+      run.decided.push(versionOf(type, name, res.object));
       return res.object;
     } catch (err) {
       if (run.signal.aborted) throw err;
@@ -317,7 +368,10 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
       return;
     }
     const name = run.raw.metadata.name;
-    if (!networkPolicies.get(name, run.namespace)) return;
+    if (!networkPolicies.get(name, run.namespace)) {
+      run.decided.push(versionOf(Resources.NetworkPolicy, name, undefined));
+      return;
+    }
     await seams.beforeWrite?.(run.key, `delete NetworkPolicy ${name}`);
     try {
       await mgr.client.delete(Resources.NetworkPolicy, name, run.namespace, { signal: run.signal });
@@ -333,8 +387,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
    * also foreign ones (the EndpointSlice controller's, left from ClientIPAffinity's selector): they
    * carry the Service's name, so kube-proxy would merge them with ours.
    */
-  async function removeStaleSlices(run: Run, fs: FtpServer, e: Effective, want: Desired): Promise<void> {
-    const keep = new Set(want.endpointSlices.map((s) => s.metadata!.name!));
+  async function removeStaleSlices(run: Run, fs: FtpServer, e: Effective, keep: ReadonlySet<string>): Promise<void> {
     const svcName = childNames(fs.metadata.name).service;
     for (const s of endpointSlices.byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)) {
       const name = s.metadata!.name!;
@@ -433,7 +486,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
   const reconcile = async (req: Request, ctx: ReconcileContext): Promise<Result | void> => {
     const raw = servers.get(req.name, req.namespace) as FtpServer | undefined;
     if (!raw || raw.metadata.deletionTimestamp) return; // children go with the owner (garbage collector)
-    const run: Run = { key: req.key, raw, namespace: raw.metadata.namespace ?? "default", signal: ctx.signal, log: ctx.log };
+    const run: Run = { key: req.key, raw, namespace: raw.metadata.namespace ?? "default", signal: ctx.signal, log: ctx.log, decided: [] };
 
     const spec = validSpec(run);
     if ("problems" in spec) {
@@ -453,27 +506,51 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
         .byIndex(SERVER_LABEL, `${run.namespace}/${fs.metadata.name}`)
         .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)));
       const podViews = podObjs.map((p) => podView(p, childNames(fs.metadata.name).statefulSet)).filter((p) => p !== undefined);
-      // Built with the address unknown: the names (refuseForeignObjects), the Service, and what
-      // does not read the address; the ConfigMap and NetworkPolicy again once the Service answered.
-      const unaddressed = desiredChildren(fs, e, null, podViews, opts);
-      const { statefulSetExists } = await refuseForeignObjects(run, fs, unaddressed);
-      const svc = await applyService(run, fs, e, unaddressed.service);
-      address = externalAddress(fs, e, svc);
-      const want = withAddress(unaddressed, fs, e, address.address);
-      const { slices, sts } = await applyChildren(run, want, !statefulSetExists);
-      await removeStaleSlices(run, fs, e, want);
+      // Nothing the children are built from changed since they were last applied or found in sync
+      // (spec, metadata, the pods' views) and every child is still the version that decision was
+      // made on: building, serialising and hashing every child again would decide the same (most
+      // reconciles at 1,000 FtpServers are pod events that change none of it).
+      const inputs = childInputs(fs, podViews);
+      const last = lastInSync.get(run.key);
+      let facts: ChildrenFacts;
+      if (last && last.inputs === inputs && last.children.every((c) => sameVersion(run, c))) {
+        stats.childrenShortcuts++;
+        facts = last.facts;
+        address = facts.address;
+        await removeStaleSlices(run, fs, e, facts.sliceNames);
+      } else {
+        lastInSync.delete(run.key);
+        // Built with the address unknown: the names (refuseForeignObjects), the Service, and what
+        // does not read the address; the ConfigMap and NetworkPolicy again once the Service answered.
+        const unaddressed = desiredChildren(fs, e, null, podViews, opts);
+        const { statefulSetExists } = await refuseForeignObjects(run, fs, unaddressed);
+        const svc = await applyService(run, fs, e, unaddressed.service);
+        address = externalAddress(fs, e, svc);
+        const want = withAddress(unaddressed, fs, e, address.address);
+        const { slices } = await applyChildren(run, want, !statefulSetExists);
+        const sliceNames = new Set(want.endpointSlices.map((s) => s.metadata!.name!));
+        await removeStaleSlices(run, fs, e, sliceNames);
+        // A skipped apply returns the compact cache entry (no port list): its ports are the desired ones.
+        const portsOf = (o: KubeObject | undefined) => (o?.spec as { ports?: unknown[] } | undefined)?.ports;
+        const svcPorts = (portsOf(svc) ?? (svc ? portsOf(want.service) : undefined) ?? []).length;
+        facts = {
+          address,
+          sliceNames,
+          routingConsistent: svcPorts === servicePortCount(e) && (e.spec.routing.mode !== "PortPartitioned" || slices.every((s) => s !== undefined)),
+        };
+        if (!run.signal.aborted) lastInSync.set(run.key, { inputs, children: run.decided, facts });
+      }
       await seams.afterChildren?.(req.key);
+      const stsName = childNames(fs.metadata.name).statefulSet;
+      const sts = recent.observed(Resources.StatefulSet, run.namespace, stsName, statefulSets.get(stsName, run.namespace));
       const problem = await workloadProblem(run, fs, podObjs, sts);
 
-      // A skipped apply returns the compact cache entry (no port list): its ports are the desired ones.
-      const portsOf = (o: KubeObject | undefined) => (o?.spec as { ports?: unknown[] } | undefined)?.ports;
-      const svcPorts = (portsOf(svc) ?? (svc ? portsOf(want.service) : undefined) ?? []).length;
       const stsStatus = (sts?.status ?? {}) as StsStatus;
       await writeStatus(run, {
         eff: e,
         address,
         childrenApplied: true,
-        routingConsistent: svcPorts === servicePortCount(e) && (e.spec.routing.mode !== "PortPartitioned" || slices.every((s) => s !== undefined)),
+        routingConsistent: facts.routingConsistent,
         ...(problem ? { workloadProblem: problem } : {}),
         replicas: e.spec.replicas,
         observedReplicas: stsStatus.replicas ?? 0,
@@ -488,6 +565,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
         return { requeueAfterMs: PODS_MISSING_RETRY_MS };
       }
     } catch (err) {
+      lastInSync.delete(req.key);
       if (ctx.signal.aborted) throw err; // stopping or deposed: write nothing more
       const blocked = err instanceof Blocked ? err : apiBlocker(err, `FtpServer ${req.key}`);
       run.log?.warn({ reason: blocked.blocker.reason, err: blocked.message }, "reconcile blocked");
@@ -522,5 +600,5 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
     return JSON.stringify([md, p.spec, p.status]);
   };
   controller.watch(pods, byLabel, { updatePredicate: (o, n) => podFacts(o) !== podFacts(n) });
-  return { controller, recent, informers };
+  return { controller, recent, stats, informers };
 }

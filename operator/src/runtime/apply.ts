@@ -3,7 +3,7 @@
 import type { Logger } from "pino";
 import { FIELD_MANAGER } from "./client.ts";
 import type { ApiClient } from "./client.ts";
-import { AppliedMemo, compactOwned, fingerprint, fingerprintOf, hashText, type CompactOptions } from "./compact.ts";
+import { AppliedMemo, compactOwned, fingerprintOf, hashText, viewOf, type CompactOptions } from "./compact.ts";
 import type { Transform } from "./slim.ts";
 import { needsApply } from "./ssa.ts";
 import type { KubeObject, OwnerReference, ResourceType } from "./types.ts";
@@ -75,7 +75,7 @@ export class Applier {
     const desiredHash = compact ? hashText(JSON.stringify(body)) : "";
     if (compact && observed && fp) {
       const skip = this.memo.inSync(type, observed, desiredHash, fp.hash) ||
-        (fp.view !== undefined && !needsApply(desired, JSON.parse(fp.view) as KubeObject, this.fieldManager));
+        (fp.view !== undefined && !needsApply(desired, viewOf(fp), this.fieldManager));
       if (skip) {
         this.memo.remember(type, observed, desiredHash, fp.hash);
         delete fp.view; // verified: the entry needs only its fingerprint from now on
@@ -89,7 +89,13 @@ export class Applier {
     this.stats.applied++;
     this.log?.debug({ kind: type.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace }, "apply");
     const object = await this.client.apply<T>(type, body, { fieldManager: this.fieldManager, ...signalOf(opts) });
-    if (compact && object) this.memo.remember(type, object, desiredHash, fingerprint(object, compact).hash);
+    if (compact && object) {
+      // The answer's version is the one the watch echo carries: one fingerprint for both, and a
+      // view an echo that came first left in the cache is dropped here (the memo knows it now).
+      const fp = this.memo.fingerprintVersion(type, object, compact, false);
+      this.memo.remember(type, object, desiredHash, fp.hash);
+      delete fp.view;
+    }
     return { changed: true, object };
   }
 

@@ -93,6 +93,7 @@ export interface ScaleResults {
 
 /** What a file's name says about the code it measured (`-before-ssa-fix`, `-ssa-fix`, `-profile`, `-compact`). */
 export function scaleCodeLabel(file: string): string {
+  if (file.includes("-shortcut")) return "compact, new StatefulSet in the children's round, fewer reconciles, validation without zod, fingerprint once per version, deflated views, nothing built for pod events without news";
   if (file.includes("-rounds-nozod")) return "compact, new StatefulSet in the children's round, fewer reconciles, validation without zod";
   if (file.includes("-rounds")) return "compact, new StatefulSet in the children's round, fewer reconciles";
   if (file.includes("-nozod")) return "compact caches, validation without zod";
