@@ -112,7 +112,7 @@ describe("chart: static checks", () => {
       ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `discovery.k8s.io/endpointslices:${v}`),
       ...["get", "list", "watch", "create", "patch", "delete"].map((v) => `networking.k8s.io/networkpolicies:${v}`),
       "ftp.pasv.dev/ftpusers:get", "ftp.pasv.dev/ftpusers:list", "ftp.pasv.dev/ftpusers:watch", "ftp.pasv.dev/ftpusers/status:patch",
-      // patch: only the users-hash annotation that makes the kubelet refresh the users Secret volume
+      // patch: only the users-hash and users-version annotations that make the kubelet refresh the users Secret volume
       "/pods:get", "/pods:list", "/pods:watch", "/pods:patch",
       // list/watch into a metadata-only cache; create/patch for <server>-users-effective (docs/operator.md, "Secrets")
       "/secrets:get", "/secrets:list", "/secrets:watch", "/secrets:create", "/secrets:patch",

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Operator } from "../../operator/src/controller/operator.ts";
 import { selectorLabels } from "../../operator/src/controller/model.ts";
-import { USERS_HASH_ANNOTATION, usersHash } from "../../operator/src/controller/users.ts";
+import { USERS_HASH_ANNOTATION, USERS_VERSION_ANNOTATION, usersHash } from "../../operator/src/controller/users.ts";
 import type { ApiClient } from "../../operator/src/runtime/client.ts";
 import { Resources, type KubeObject } from "../../operator/src/runtime/types.ts";
 import { FtpServers, FtpUsers, condition, eventually, ftpServerObject, startTestEnv, type TestEnv } from "./operator-helpers.ts";
@@ -103,6 +103,27 @@ test("disable and enable again, then delete: the user leaves and rejoins the fil
   const f = await usersFile();
   await eventually("pod annotated with the file's new hash", async () =>
     (await client.get<any>(Resources.Pod, "files-0", ns))?.metadata?.annotations?.[USERS_HASH_ANNOTATION] === f.hash);
+});
+
+test("a file that returns to an earlier hash before the pods were touched (A → B → A) still touches them for the last write", async () => {
+  const a = await usersFile();
+  await eventually("pod annotated with the current hash", async () =>
+    (await client.get<any>(Resources.Pod, "files-0", ns))?.metadata?.annotations?.[USERS_HASH_ANNOTATION] === a.hash);
+  // B and back to A within TOUCH_DELAY_MS: the pods still say A, but the kubelet may have mounted B.
+  await client.create(Resources.Secret, secret("carol-pw", { password: `${BCRYPT}\n` }));
+  await client.create(FtpUsers, ftpUser("carol", { userName: "carol" }));
+  await eventually("carol in the file", async () => (await names()).includes("carol"), 20_000, 10);
+  await client.mergePatch(FtpUsers, "carol", ns, { spec: { enabled: false } });
+  await eventually("carol out of the file", async () => !(await names()).includes("carol"), 20_000, 10);
+  const back = await client.get<any>(Resources.Secret, "files-users-effective", ns);
+  assert.equal(back.metadata.annotations[USERS_HASH_ANNOTATION], a.hash, "the file is A again");
+  const pod = await eventually("pod touched for the last write", async () => {
+    const p = await client.get<any>(Resources.Pod, "files-0", ns);
+    return p?.metadata?.annotations?.[USERS_VERSION_ANNOTATION] === back.metadata.resourceVersion ? p : undefined;
+  }, 20_000);
+  assert.equal(pod.metadata.annotations[USERS_HASH_ANNOTATION], a.hash);
+  await client.delete(FtpUsers, "carol", ns);
+  await eventually("carol's FtpUser gone", async () => !(await client.get(FtpUsers, "carol", ns)));
 });
 
 test("bad Secrets: missing, key missing, plain password → Ready=False with that reason and an Event; fixing each → Ready=True", async () => {

@@ -29,7 +29,7 @@ import { Resources, labelsMatch, type KubeObject, type ObjectMeta, type Resource
 import { SERVER_LABEL, childMeta, childNames, selectorLabels } from "./model.ts";
 import { RecentWrites } from "./reconciler.ts";
 import { mergeConditions } from "./status.ts";
-import { MERGED_USERS_KEY, USERS_HASH_ANNOTATION, allNotReady, mergeUsers, type SecretData, type Verdict } from "./users.ts";
+import { MERGED_USERS_KEY, USERS_HASH_ANNOTATION, USERS_VERSION_ANNOTATION, allNotReady, mergeUsers, type SecretData, type Verdict } from "./users.ts";
 
 export const FtpUsers: ResourceType = { apiVersion: API_VERSION, kind: FTPUSER_KIND, plural: FTPUSER_PLURAL, namespaced: true };
 
@@ -108,8 +108,9 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
     return typeof n === "string" ? [`${s.metadata?.namespace ?? ""}/${n}`] : [];
   });
   const recent = new RecentWrites(new Map([[FTPUSER_PLURAL, (o: KubeObject) => slimObject(o, mgr.applier.fieldManager)], [Resources.Secret.plural, slimSecret]]));
-  /** When the merged Secret of a server was last written (ms), for TOUCH_DELAY_MS. */
+  /** When the merged Secret of a server was last written by this process (ms, for TOUCH_DELAY_MS) and the version it got. */
   const writtenAt = new Map<string, number>();
+  const writtenVersion = new Map<string, string>();
 
   async function writeStatus(u: FtpUser, v: Verdict, server: string, signal: AbortSignal): Promise<void> {
     const namespace = u.metadata.namespace ?? "default";
@@ -155,25 +156,27 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
 
   /**
    * Touch the pods that may hold an older file: created before our last write of it (a pod created
-   * later mounted the current one) and not yet carrying its hash; TOUCH_DELAY_MS after the write.
+   * later mounted the current one) and not yet touched for that write (its hash and the Secret's
+   * version: a file that returned to an earlier hash is still a new write); TOUCH_DELAY_MS after it.
    * Without a write by this process (operator restart, unchanged file) nothing is touched.
    */
   async function touchPods(key: string, fs: FtpServer, hash: string, log: Logger | undefined): Promise<Result | void> {
     const namespace = fs.metadata.namespace ?? "default";
     const at = writtenAt.get(key);
+    const version = writtenVersion.get(key) ?? "";
     if (at === undefined) return;
     // creationTimestamp has 1 s resolution: a pod of the same second as the write counts as older.
     const olderThanWrite = (p: KubeObject) => Date.parse(p.metadata?.creationTimestamp ?? "") <= at;
     const stale = pods
       .byIndex(SERVER_LABEL, key)
       .filter((p) => labelsMatch(p.metadata?.labels, selectorLabels(fs.metadata.name)) && !p.metadata?.deletionTimestamp)
-      .filter((p) => p.metadata?.annotations?.[USERS_HASH_ANNOTATION] !== hash && olderThanWrite(p));
+      .filter((p) => (p.metadata?.annotations?.[USERS_HASH_ANNOTATION] !== hash || p.metadata?.annotations?.[USERS_VERSION_ANNOTATION] !== version) && olderThanWrite(p));
     if (!stale.length) return;
     const wait = at + TOUCH_DELAY_MS - Date.now();
     if (wait > 0) return { requeueAfterMs: wait };
     for (const p of stale) {
       try {
-        await mgr.client.mergePatch(Resources.Pod, p.metadata!.name!, namespace, { metadata: { annotations: { [USERS_HASH_ANNOTATION]: hash } } });
+        await mgr.client.mergePatch(Resources.Pod, p.metadata!.name!, namespace, { metadata: { annotations: { [USERS_HASH_ANNOTATION]: hash, [USERS_VERSION_ANNOTATION]: version } } });
       } catch (err) {
         if ((err as { statusCode?: number }).statusCode === 404) continue; // gone meanwhile; its successor mounts the new Secret
         throw err;
@@ -190,6 +193,7 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
       // The merged Secret goes with the FtpServer (owner reference).
       await writeAll(users, allNotReady(users, "ServerNotFound", `FtpServer ${namespace}/${req.name} (spec.serverRef.name) does not exist`), req.name, ctx.signal);
       writtenAt.delete(req.key);
+      writtenVersion.delete(req.key);
       return;
     }
     const ref = (fs.spec as { users?: { secretName?: string; key?: string } }).users ?? {};
@@ -227,6 +231,7 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
       const res = await mgr.applier.apply(Resources.Secret, desiredUsersSecret(fs, merged), undefined, { signal: ctx.signal });
       recent.record(Resources.Secret, res.object);
       writtenAt.set(req.key, Date.now());
+      writtenVersion.set(req.key, res.object?.metadata?.resourceVersion ?? "");
       ctx.log?.info({ hash: merged.hash, ftpUsers: users.length }, "users file updated");
     }
     await writeAll(users, merged.verdicts, req.name, ctx.signal);

@@ -17,6 +17,12 @@ import { DEFAULT_PASSWORD_KEY, effectiveUserName, validateFtpUserSpec, type FtpU
 
 /** Pod annotation carrying the users file's hash: changing it makes the kubelet sync the pod and refresh its Secret volume (docs/users-file.md). */
 export const USERS_HASH_ANNOTATION = "ftp.pasv.dev/users-hash";
+/**
+ * On a pod: the resourceVersion of the merged users Secret the operator last touched the pod for.
+ * The hash alone cannot say a pod is current: a file that goes A → B → A before the touch leaves
+ * the pods annotated A while the kubelet may have mounted B, so every write gets its own touch.
+ */
+export const USERS_VERSION_ANNOTATION = "ftp.pasv.dev/users-version";
 /** Key of the operator-owned Secret the pods mount (contract.ts USERS_FILE_NAME). */
 export const MERGED_USERS_KEY = "users.json";
 
@@ -186,12 +192,16 @@ export function allNotReady(ftpUsers: FtpUser[], reason: UserReason, message: st
   return new Map(ftpUsers.map((u) => [u.metadata.name, { ready: false, reason, message, userName: effectiveUserName(u) }]));
 }
 
-/** Pod transform for the FtpServer controller's cache: slimPod plus our hash annotation (the touch is skipped when it is current). */
+/** Pod transform for the FtpServer controller's cache: slimPod plus our users annotations (the touch is skipped when they are current). */
 export function withUsersHash(slim: (o: KubeObject) => KubeObject): (o: KubeObject) => KubeObject {
   return (o) => {
-    const hash = o.metadata?.annotations?.[USERS_HASH_ANNOTATION];
+    const annotations: Record<string, string> = {};
+    for (const k of [USERS_HASH_ANNOTATION, USERS_VERSION_ANNOTATION]) {
+      const v = o.metadata?.annotations?.[k];
+      if (v) annotations[k] = v;
+    }
     const out = slim(o);
-    if (hash && out.metadata) out.metadata.annotations = { [USERS_HASH_ANNOTATION]: hash };
+    if (Object.keys(annotations).length && out.metadata) out.metadata.annotations = annotations;
     return out;
   };
 }
