@@ -109,8 +109,7 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
   });
   const recent = new RecentWrites(new Map([[FTPUSER_PLURAL, (o: KubeObject) => slimObject(o, mgr.applier.fieldManager)], [Resources.Secret.plural, slimSecret]]));
   /** When the merged Secret of a server was last written by this process (ms, for TOUCH_DELAY_MS) and the version it got. */
-  const writtenAt = new Map<string, number>();
-  const writtenVersion = new Map<string, string>();
+  const written = new Map<string, { at: number; version: string }>();
 
   async function writeStatus(u: FtpUser, v: Verdict, server: string, signal: AbortSignal): Promise<void> {
     const namespace = u.metadata.namespace ?? "default";
@@ -162,9 +161,9 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
    */
   async function touchPods(key: string, fs: FtpServer, hash: string, log: Logger | undefined): Promise<Result | void> {
     const namespace = fs.metadata.namespace ?? "default";
-    const at = writtenAt.get(key);
-    const version = writtenVersion.get(key) ?? "";
-    if (at === undefined) return;
+    const last = written.get(key);
+    if (last === undefined) return;
+    const { at, version } = last;
     // creationTimestamp has 1 s resolution: a pod of the same second as the write counts as older.
     const olderThanWrite = (p: KubeObject) => Date.parse(p.metadata?.creationTimestamp ?? "") <= at;
     const stale = pods
@@ -192,8 +191,7 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
     if (!fs || fs.metadata.deletionTimestamp) {
       // The merged Secret goes with the FtpServer (owner reference).
       await writeAll(users, allNotReady(users, "ServerNotFound", `FtpServer ${namespace}/${req.name} (spec.serverRef.name) does not exist`), req.name, ctx.signal);
-      writtenAt.delete(req.key);
-      writtenVersion.delete(req.key);
+      written.delete(req.key);
       return;
     }
     const ref = (fs.spec as { users?: { secretName?: string; key?: string } }).users ?? {};
@@ -230,8 +228,7 @@ export function setupFtpUserController(mgr: Manager, deps: FtpUserControllerDeps
       // The cache holds no data: the hash annotation is the no-op check, so apply unconditionally here.
       const res = await mgr.applier.apply(Resources.Secret, desiredUsersSecret(fs, merged), undefined, { signal: ctx.signal });
       recent.record(Resources.Secret, res.object);
-      writtenAt.set(req.key, Date.now());
-      writtenVersion.set(req.key, res.object?.metadata?.resourceVersion ?? "");
+      written.set(req.key, { at: Date.now(), version: res.object?.metadata?.resourceVersion ?? "" });
       ctx.log?.info({ hash: merged.hash, ftpUsers: users.length }, "users file updated");
     }
     await writeAll(users, merged.verdicts, req.name, ctx.signal);

@@ -257,7 +257,7 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
    */
   const lastInSync = new Map<string, { inputs: string; children: ChildVersion[]; facts: ChildrenFacts }>();
   const stats = { childrenShortcuts: 0 };
-  for (const inf of [servers]) inf.addHandler({ onDelete: (o) => lastInSync.delete(`${o.metadata?.namespace}/${o.metadata?.name}`) });
+  servers.addHandler({ onDelete: (o) => lastInSync.delete(`${o.metadata?.namespace}/${o.metadata?.name}`) });
   /** Whether the child is (still) the version `c` records: the fresher of the cache and our last write of it. */
   function sameVersion(run: Run, c: ChildVersion): boolean {
     const o = recent.observed(c.type, run.namespace, c.name, childCaches.get(c.type)?.get(c.name, run.namespace));
