@@ -47,6 +47,7 @@ import { Informer } from "../../../operator/src/runtime/informer.ts";
 import { startTestCluster } from "../../cluster/harness.ts";
 import { cacheReport } from "./cache-size.ts";
 import { bulkApply } from "./bulk-apply.ts";
+import { entrypointNodeFlags } from "../image-node-flags.ts";
 import { MAX_PASSIVE_PORTS } from "../../../operator/src/api/v1alpha1.ts";
 import { Resources } from "../../../operator/src/runtime/types.ts";
 import { eventually, within } from "../../support/eventually.ts";
@@ -110,13 +111,7 @@ else if (values.source === "js") {
 console.log(JSON.stringify({ operatorMain: MAIN }));
 
 /** The node flags the operator image runs with (its ENTRYPOINT), so the bench measures the same process. */
-function imageNodeFlags(): string[] {
-  const df = readFileSync(new URL("../../../operator/Dockerfile", import.meta.url), "utf8");
-  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(df);
-  const argv = m ? (JSON.parse(m[1]!) as string[]) : [];
-  return argv.slice(1).filter((a) => a.startsWith("--"));
-}
-const NODE_FLAGS = [...imageNodeFlags(), ...values["node-args"].split(" ").filter(Boolean)];
+const NODE_FLAGS = [...entrypointNodeFlags(join(ROOT, "operator/Dockerfile")), ...values["node-args"].split(" ").filter(Boolean)];
 console.log(JSON.stringify({ operatorNodeFlags: NODE_FLAGS }));
 
 /** user+system CPU seconds of a process (clock ticks of 10 ms) */

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { chownSync, closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { entrypointNodeFlags } from "../image-node-flags.ts";
 import { Control } from "./ftp.ts";
 import { hashPassword } from "../../../server-image/src/auth/password.ts";
 
@@ -120,12 +121,7 @@ function stopper(proc: ChildProcess, graceMs: number, cleanup: () => void): () =
  * ours exactly as the image does (test/bench/operator/bench.ts reads the operator's the same way).
  */
 export function imageNodeFlags(): string[] {
-  const df = readFileSync(join(ROOT, "server-image/Dockerfile"), "utf8");
-  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(df);
-  const argv = m ? (JSON.parse(m[1]!) as string[]) : [];
-  // node's own flags: between "node" and the script (the script's --config comes after it).
-  const script = argv.findIndex((a, i) => i > 0 && !a.startsWith("-"));
-  return argv.slice(1, script < 0 ? argv.length : script);
+  return entrypointNodeFlags(join(ROOT, "server-image/Dockerfile"));
 }
 
 export const BENCH_USER = "bench";
