@@ -6,7 +6,13 @@ S3_TESTS := server-image/test/s3.test.ts
 SERVER_TESTS := $(filter-out server-image/test/image.test.ts $(S3_TESTS),$(sort $(wildcard server-image/test/*.test.ts server-image/test/*/*.test.ts)))
 UNIT_TESTS += $(SERVER_TESTS)
 
-.PHONY: server-test server-run server-schemas server-schemas-check
+.PHONY: server-test server-run server-schemas server-schemas-check server-native
+
+# RETR's sendfile module (native/sendfile.c, Node-API) is built before anything runs the server:
+# the tests expect it; the image script builds its own copy. Needs a C compiler (hack/apt/server.txt).
+server-native: ## build the FTP server's native sendfile module (server-image/native/build/)
+	server-image/native/build.sh
+unit integration: server-native
 
 # The users file's run-time schema (config/generated/users-file.ts) is generated from its zod
 # schema; `make manifests` / `manifests-check` (operator.mk) cover it with the CRDs.
@@ -19,10 +25,10 @@ server-schemas: deps ## generate server-image/src/config/generated/ from the zod
 server-schemas-check: deps ## fail when server-image/src/config/generated/ differs from the zod schema
 	$(NODE) server-image/src/config/users-file-gen.ts --check
 
-server-test: deps ## FTP server tests only (real clients: curl, lftp, python ftplib, basic-ftp)
+server-test: deps server-native ## FTP server tests only (real clients: curl, lftp, python ftplib, basic-ftp)
 	$(NODE_TEST) $(SERVER_TESTS)
 
-server-run: deps ## run the FTP server: make server-run CONFIG=path/to/config.yaml [SLOT=n]
+server-run: deps server-native ## run the FTP server: make server-run CONFIG=path/to/config.yaml [SLOT=n]
 	node server-image/src/main.ts --config $(CONFIG) $(if $(SLOT),--slot $(SLOT))
 
 # Object storage (fs/s3.ts) against a real S3 server: SeaweedFS built from its Go module

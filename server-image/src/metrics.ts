@@ -6,6 +6,7 @@ import type { PoolStats } from "./passive/pool.ts";
 import { passwordHashRuns } from "./auth/password.ts";
 import { transferBuffers } from "./data/buffer-pool.ts";
 import { directReadStats } from "./data/direct-read.ts";
+import { sendfileStats } from "./data/sendfile.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -66,6 +67,17 @@ export class Metrics {
         this.reset();
         this.inc({ result: "adopted" }, directReadStats.adopted);
         this.inc({ result: "declined" }, directReadStats.declined);
+      },
+    });
+    new Counter({
+      name: "ftp_download_sendfile_total",
+      help: "Downloads larger than 64 KiB sent with sendfile (used) or through the copying loop (declined: TLS, S3, module not built, disabled)",
+      labelNames: ["result"],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: "used" }, sendfileStats.used);
+        this.inc({ result: "declined" }, sendfileStats.declined);
       },
     });
     new Gauge({ name: "ftp_transfer_buffers", help: "1 MiB transfer buffers allocated (capped by PASV_BUFFER_POOL_MB)", registers, collect() { this.set(transferBuffers.stats().allocated); } });

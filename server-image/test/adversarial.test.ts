@@ -213,7 +213,8 @@ test("buffer hoarders: idle uploads do not starve RETR; NOOP answered during a t
 });
 
 test("download hoarders: a RETR waiting for a transfer buffer is answered on ABOR and leaves the wait queue", async () => {
-  const srv = await server({ env: { PASV_BUFFER_POOL_MB: "4" } });
+  // The copying loop (the path of PROT P and S3 downloads); with sendfile a RETR takes no buffer.
+  const srv = await server({ env: { PASV_BUFFER_POOL_MB: "4", PASV_SENDFILE: "0" } });
   const m = srv.metricsPort!;
   await aliceFile(srv, "huge.bin", 48 * 1024 * 1024); // far more than loopback socket buffers hold
   const hoarders: Array<{ c: RawFtp; data: Socket }> = [];
@@ -242,6 +243,46 @@ test("download hoarders: a RETR waiting for a transfer buffer is answered on ABO
     h.c.close();
   }
   assert.ok(await until(async () => (await metric(m, "ftp_transfer_buffers_in_use")) === 0, 5000), "buffers returned");
+});
+
+test("download hoarders with sendfile: stalled downloads hold no transfer buffer; another RETR runs at once; ABOR cuts a stalled one", async () => {
+  const srv = await server({ env: { PASV_BUFFER_POOL_MB: "4" } });
+  const m = srv.metricsPort!;
+  await aliceFile(srv, "huge.bin", 48 * 1024 * 1024); // far more than loopback socket buffers hold
+  const hoarders: Array<{ c: RawFtp; data: Socket }> = [];
+  for (let i = 0; i < 8; i++) {
+    const c = await loggedIn(srv.controlPort);
+    const port = parseEpsv((await c.cmd("EPSV")).text);
+    const data = connect({ port, host: "127.0.0.1" });
+    data.on("error", () => {});
+    data.pause();
+    await new Promise((r) => data.once("connect", r));
+    assert.equal((await c.cmd("RETR huge.bin")).code, 150);
+    hoarders.push({ c, data });
+  }
+  await sleep(500);
+  assert.equal(await metric(m, 'ftp_download_sendfile_total{result="used"}'), 8, "every stalled download is on the sendfile path");
+  assert.equal(await metric(m, "ftp_transfer_buffers_in_use"), 0, "and holds no transfer buffer");
+  // A ninth download, read to the end, is not held up by the eight.
+  const dl = await loggedIn(srv.controlPort);
+  const port = parseEpsv((await dl.cmd("EPSV")).text);
+  const t0 = Date.now();
+  const d = readData(port);
+  assert.equal((await dl.cmd("RETR huge.bin", 2000)).code, 150);
+  assert.equal((await d.done).length, 48 * 1024 * 1024);
+  assert.equal((await dl.read(2000)).code, 226);
+  assert.ok(Date.now() - t0 < 5000, `RETR took ${Date.now() - t0} ms next to the hoarders`);
+  const victim = hoarders[0]!;
+  const t1 = Date.now();
+  assert.equal((await victim.c.cmd("ABOR", 1000)).code, 426);
+  assert.equal((await victim.c.read(1000)).code, 226);
+  assert.ok(Date.now() - t1 < 1500, `ABOR answered after ${Date.now() - t1} ms`);
+  assert.equal((await victim.c.cmd("NOOP")).code, 200);
+  for (const h of hoarders) {
+    h.data.destroy();
+    h.c.close();
+  }
+  dl.close();
 });
 
 // BSD ftp / lftp: IAC IP in band, IAC as TCP urgent data (the Synch), then DM "ABOR" in band.

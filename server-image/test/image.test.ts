@@ -287,6 +287,7 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
       ["ftp_passive_pool_exhausted_total", "counter"], ["ftp_data_connections_rejected_total", "counter"],
       ["ftp_config_reloads_total", "counter"], ["ftp_password_hash_runs_total", "counter"],
       ["ftp_transfer_buffers", "gauge"], ["ftp_transfer_buffers_waiting", "gauge"], ["ftp_upload_direct_reads_total", "counter"],
+      ["ftp_download_sendfile_total", "counter"],
     ];
     for (const [name, type] of families) {
       assert.match(text, new RegExp(`^# HELP ${name} \\S`, "m"), `HELP line for ${name}`);
@@ -297,5 +298,7 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
     assert.ok(sample('ftp_transfers_total{direction="upload",result="ok"}') >= 1, "uploads counted");
     assert.ok(sample('ftp_transfers_total{direction="download",result="ok"}') >= 2, "downloads counted (basic-ftp, PASV, curl)");
     assert.ok(sample('ftp_logins_total{result="success"}') >= 3, "logins counted");
+    // The image ships the sendfile module and loads it: the plain downloads above used it.
+    assert.ok(sample('ftp_download_sendfile_total{result="used"}') >= 2, "downloads sent with sendfile");
   });
 });

@@ -150,6 +150,7 @@ export class LocalStorage implements UserStorage {
     });
     return {
       size: st.size,
+      fd: fh.fd,
       read: (buf, off, len, pos) => fh.read(buf, off, len, pos),
       close: () => fh.close(),
     };

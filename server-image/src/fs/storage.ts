@@ -50,6 +50,8 @@ export interface WriteTarget {
 export interface OpenedFile extends ReadTarget {
   /** Its size when it was opened. */
   readonly size: number;
+  /** The open file's descriptor, when the storage has one (local disk): RETR sends from it with sendfile. */
+  readonly fd?: number;
   close(): Promise<void>;
 }
 

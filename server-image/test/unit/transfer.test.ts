@@ -2,6 +2,8 @@
 // relies on net.Socket internals) and the ordinary 'data' path must store identical bytes, at
 // sizes around the buffer boundaries, at an offset (REST) and in append mode; an aborted upload
 // rejects and gives every pool buffer back; the buffer pool caps memory and never deadlocks.
+// RETR's sendfile path (native module, `make server-native`) sends the same bytes as the copying
+// loop, also when the socket fills up, and leaks no descriptor when the client goes away.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -14,6 +16,9 @@ import { BufferPool, CHUNK } from "../../src/data/buffer-pool.ts";
 import { receiveFile, writePieces, WRITE_PIECE } from "../../src/data/receive-file.ts";
 import { sendFile } from "../../src/data/send-file.ts";
 import { adoptForDirectRead, directReadStats } from "../../src/data/direct-read.ts";
+import { loadSendfile, plainSocketFd, sendfileStats, type NativeSendfile, type SendfileResult } from "../../src/data/sendfile.ts";
+import { readdirSync } from "node:fs";
+import { PassThrough } from "node:stream";
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -176,7 +181,7 @@ test("RETR: sendFile moves the exact bytes with a pool of one buffer (single buf
         client.on("data", (c: Buffer) => chunks.push(c));
         const got = new Promise((r) => client.once("end", r));
         server.resume();
-        const n = await sendFile(fh, 0, server, size, pool);
+        const n = await sendFile(fh, 0, server, size, { pool, sendfile: null });
         await got;
         await fh.close();
         assert.equal(n, size);
@@ -185,6 +190,114 @@ test("RETR: sendFile moves the exact bytes with a pool of one buffer (single buf
         assert.equal(pool.stats().free, pool.stats().allocated);
       }
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** The built module, wrapped to record what each sendfile job returned. */
+function recordingSendfile(): { fn: NativeSendfile; results: SendfileResult[] } {
+  const { fn, why } = loadSendfile();
+  assert.ok(fn, `the sendfile module must be built for these tests (make server-native): ${why}`);
+  const results: SendfileResult[] = [];
+  return { results, fn: async (...args) => { const r = await fn(...args); results.push(r); return r; } };
+}
+
+test("RETR with sendfile: the exact bytes from any offset, across job boundaries; small files and non-sockets take the copying loop", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "pasv-sendfile-"));
+  try {
+    for (const [size, start] of [[65537, 0], [3 * CHUNK + 7, 0], [3 * CHUNK + 7, 1000], [17 * CHUNK + 3, 5]] as const) {
+      const data = randomBytes(size);
+      const f = path.join(dir, `f${size}`);
+      await writeFile(f, data);
+      const fh = await open(f, "r");
+      const { server, client } = await pair();
+      const chunks: Buffer[] = [];
+      client.on("data", (c: Buffer) => chunks.push(c));
+      const got = new Promise((r) => client.once("end", r));
+      server.resume();
+      const rec = recordingSendfile();
+      const used = sendfileStats.used;
+      const n = await sendFile(fh, start, server, size, { sendfile: rec.fn });
+      await got;
+      await fh.close();
+      assert.equal(n, size - start);
+      assert.equal(sha(Buffer.concat(chunks)), sha(data.subarray(start)), `size ${size} from ${start}`);
+      assert.equal(sendfileStats.used, used + 1);
+      assert.ok(rec.results.reduce((a, r) => a + r.sent, 0) > 0, "sendfile moved the bytes");
+    }
+    // At most SMALL bytes: a private buffer, no sendfile job.
+    const f = path.join(dir, "small");
+    await writeFile(f, randomBytes(1000));
+    const fh = await open(f, "r");
+    const { server, client } = await pair();
+    client.resume();
+    server.resume();
+    const rec = recordingSendfile();
+    assert.equal(await sendFile(fh, 0, server, 1000, { sendfile: rec.fn }), 1000);
+    await fh.close();
+    assert.equal(rec.results.length, 0);
+    client.destroy();
+    assert.equal(plainSocketFd(new PassThrough()), null, "a stream that is not a plain TCP socket (TLS, wrappers) has no descriptor to send to");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("RETR with sendfile: a reader slower than the disk fills the socket; the ordinary write waits for room and sendfile resumes", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "pasv-sendfile-"));
+  try {
+    const size = 24 * CHUNK + 11;
+    const data = randomBytes(size);
+    const f = path.join(dir, "big");
+    await writeFile(f, data);
+    const fh = await open(f, "r");
+    const { server, client } = await pair();
+    const chunks: Buffer[] = [];
+    // Reads in bursts with pauses, so the socket buffer fills again and again.
+    client.on("data", (c: Buffer) => {
+      chunks.push(c);
+      client.pause();
+      setTimeout(() => client.resume(), 2).unref();
+    });
+    const got = new Promise((r) => client.once("end", r));
+    server.resume();
+    const rec = recordingSendfile();
+    const n = await sendFile(fh, 0, server, size, { sendfile: rec.fn });
+    await got;
+    await fh.close();
+    assert.equal(n, size);
+    assert.equal(sha(Buffer.concat(chunks)), sha(data));
+    assert.ok(rec.results.some((r) => r.blocked), "the socket filled up at least once");
+    assert.ok(rec.results.filter((r) => r.sent > 0).length > 1, "sendfile resumed after the socket had room");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("RETR with sendfile: a client that goes away mid-transfer fails the transfer and leaves no descriptor open", async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "pasv-sendfile-"));
+  const fds = () => readdirSync("/proc/self/fd").length;
+  try {
+    const size = 64 * CHUNK;
+    const f = path.join(dir, "big");
+    await writeFile(f, randomBytes(size));
+    const before = fds();
+    const fh = await open(f, "r");
+    const { server, client } = await pair();
+    let received = 0;
+    client.on("data", (c: Buffer) => {
+      received += c.length;
+      if (received > 4 * CHUNK) client.destroy();
+    });
+    server.resume();
+    const rec = recordingSendfile();
+    await assert.rejects(sendFile(fh, 0, server, size, { sendfile: rec.fn }));
+    server.destroy();
+    await fh.close();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(received < size);
+    assert.equal(fds(), before, "every descriptor (the file, the socket, the module's duplicates) is closed");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 #   make -f Makefile -f test/bench/server/bench.mk bench-server
 .PHONY: bench-server bench-server-vsftpd
 
-bench-server: deps seaweedfs ## FTP server vs vsftpd: 1 GiB RETR/STOR, 1,000 sessions, PASV latency at 10%/99% pool use, lftp mirror of 1,000 small files through 34 ports, 1 GiB RETR/STOR on S3 (SeaweedFS) beside local disk
+bench-server: deps seaweedfs server-native ## FTP server vs vsftpd: 1 GiB RETR/STOR, 1,000 sessions, PASV latency at 10%/99% pool use, lftp mirror of 1,000 small files through 34 ports, 1 GiB RETR/STOR on S3 (SeaweedFS) beside local disk
 	test/bench/server/run.sh
 
 bench-server-vsftpd: deps ## the same harness against vsftpd alone (smaller: checks the harness)
