@@ -8,9 +8,10 @@ UNIT_TESTS += $(SERVER_TESTS)
 
 .PHONY: server-test server-run server-schemas server-schemas-check server-native
 
-# RETR's sendfile module (native/sendfile.c, Node-API) is built before anything runs the server:
+# The native I/O module (native/io.c, Node-API: RETR's sendfile, STOR's writes) is built before
+# anything runs the server:
 # the tests expect it; the image script builds its own copy. Needs a C compiler (hack/apt/server.txt).
-server-native: ## build the FTP server's native sendfile module (server-image/native/build/)
+server-native: ## build the FTP server's native I/O module (server-image/native/build/io.node)
 	server-image/native/build.sh
 unit integration: server-native
 

@@ -6,7 +6,7 @@ import type { PoolStats } from "./passive/pool.ts";
 import { passwordHashRuns } from "./auth/password.ts";
 import { transferBuffers } from "./data/buffer-pool.ts";
 import { directReadStats } from "./data/direct-read.ts";
-import { sendfileStats } from "./data/sendfile.ts";
+import { sendfileStats } from "./data/native-io.ts";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -71,7 +71,7 @@ export class Metrics {
     });
     new Counter({
       name: "ftp_download_sendfile_total",
-      help: "Downloads larger than 64 KiB sent with sendfile (used) or through the copying loop (declined: TLS, S3, module not built, disabled)",
+      help: "Downloads larger than 64 KiB sent with sendfile (used) or through the copying loop (declined: TLS, S3, native module not built or PASV_NATIVE_IO=0)",
       labelNames: ["result"],
       registers,
       collect() {

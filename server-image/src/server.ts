@@ -16,7 +16,7 @@ import { LoginThrottle, UserDb } from "./auth/users.ts";
 import { sweepStale } from "./fs/open.ts";
 import { PortPool } from "./passive/pool.ts";
 import { closeIdleListeners, openListenerCount, preopenListeners, type ListenerPolicy } from "./data/passive.ts";
-import { loadSendfile } from "./data/sendfile.ts";
+import { loadNativeIo } from "./data/native-io.ts";
 import { Metrics } from "./metrics.ts";
 import type { Logger } from "./log.ts";
 import { readProxyHeader } from "./proxy-protocol/read.ts";
@@ -196,7 +196,7 @@ export class FtpServer implements ServerContext {
     void sweepStale(cfg.storage).then((n) => n > 0 && this.log.info({ removed: n }, "removed stale upload temp files"));
     const range = this.pool.range;
     this.log.info(
-      { controlPort: control, implicitTlsPort, metricsPort, passive: range, slot: this.slot, users: this.users.size, retr: loadSendfile().why },
+      { controlPort: control, implicitTlsPort, metricsPort, passive: range, slot: this.slot, users: this.users.size, nativeIo: loadNativeIo().why },
       "listening",
     );
     return { controlPort: control, implicitTlsPort, metricsPort };

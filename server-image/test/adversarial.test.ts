@@ -214,7 +214,7 @@ test("buffer hoarders: idle uploads do not starve RETR; NOOP answered during a t
 
 test("download hoarders: a RETR waiting for a transfer buffer is answered on ABOR and leaves the wait queue", async () => {
   // The copying loop (the path of PROT P and S3 downloads); with sendfile a RETR takes no buffer.
-  const srv = await server({ env: { PASV_BUFFER_POOL_MB: "4", PASV_SENDFILE: "0" } });
+  const srv = await server({ env: { PASV_BUFFER_POOL_MB: "4", PASV_NATIVE_IO: "0" } });
   const m = srv.metricsPort!;
   await aliceFile(srv, "huge.bin", 48 * 1024 * 1024); // far more than loopback socket buffers hold
   const hoarders: Array<{ c: RawFtp; data: Socket }> = [];

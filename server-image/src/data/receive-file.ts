@@ -9,12 +9,16 @@
 //   the 'data' chunks (64 KiB each) are gathered into ~1 MiB batches written with writev()s of at
 //   most WRITE_PIECE;
 //   the socket is paused only when the next batch is full while one is still being written.
+//
+// Either way, a file with a descriptor (local storage) is written by the native module when it is
+// built (native-io.ts): each buffer in one thread-pool job of NATIVE_PIECE writes.
 
 import type { WriteTarget } from "../fs/storage.ts";
 import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { transferBuffers, type BufferPool } from "./buffer-pool.ts";
 import { adoptForDirectRead } from "./direct-read.ts";
+import { loadNativeIo, type NativeIo } from "./native-io.ts";
 
 const BATCH = 1024 * 1024;
 /**
@@ -26,6 +30,8 @@ const BATCH = 1024 * 1024;
  * folios are the expensive ones to fill on this VM.
  */
 export const WRITE_PIECE = 256 * 1024;
+/** The native module's write size: vsftpd's, and the cheapest folios to fill (native-io.ts). */
+export const NATIVE_PIECE = 64 * 1024;
 /** Most pool buffers one upload holds (one filling, the rest queued or being written). */
 const MAX_OWN = 4;
 
@@ -179,10 +185,19 @@ function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool
 
 /**
  * Writes `views` one after the other from `at` (null: the file's position) in writes of at most
- * WRITE_PIECE bytes; resolves with the bytes written (short when the file took fewer).
+ * WRITE_PIECE bytes, or NATIVE_PIECE through `native` when `fh` has a descriptor; resolves with
+ * the bytes written (short when the file took fewer).
  */
-export async function writePieces(fh: WriteTarget, views: Buffer[], at: number | null): Promise<{ bytesWritten: number }> {
+export async function writePieces(fh: WriteTarget, views: Buffer[], at: number | null, native: NativeIo | null = loadNativeIo().io): Promise<{ bytesWritten: number }> {
   let done = 0;
+  if (native && fh.fd !== undefined) {
+    for (const v of views) {
+      const n = await native.pwritePieces(fh.fd, v, at === null ? -1 : at + done, NATIVE_PIECE);
+      done += n;
+      if (n !== v.length) break;
+    }
+    return { bytesWritten: done };
+  }
   // Pieces that fit together in one piece still go in one writev (the ordinary path's 64 KiB chunks).
   let group: Buffer[] = [];
   let groupBytes = 0;

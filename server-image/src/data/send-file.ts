@@ -5,7 +5,7 @@
 // alternates read and write. A file of at most SMALL bytes uses a private buffer of its size.
 //
 // A larger file on a descriptor (local storage) going to a plain TCP socket is sent with
-// sendfile(2) instead (sendfile.ts): no pool buffer, no copy through the process. sendfile never
+// sendfile(2) instead (native-io.ts): no pool buffer, no copy through the process. sendfile never
 // waits for the socket; when its buffer is full, the next PROBE bytes go through an ordinary
 // write, which libuv completes once the socket has room, and sendfile resumes after it.
 
@@ -13,7 +13,7 @@ import type { ReadTarget } from "../fs/storage.ts";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { CHUNK, SMALL, transferBuffers, type BufferPool } from "./buffer-pool.ts";
-import { loadSendfile, plainSocketFd, sendfileStats, type NativeSendfile } from "./sendfile.ts";
+import { loadNativeIo, plainSocketFd, sendfileStats, type NativeIo } from "./native-io.ts";
 
 /** Bytes per sendfile job: a connection closed meanwhile is noticed between jobs. */
 const JOB = 8 * 1024 * 1024;
@@ -22,8 +22,8 @@ const PROBE = 16 * 1024;
 
 export interface SendOptions {
   pool?: BufferPool;
-  /** The native sendfile (default: the built module, if any); null forces the ordinary loop. */
-  sendfile?: NativeSendfile | null;
+  /** The native module (default: the built one, if any); null forces the copying loop. */
+  native?: NativeIo | null;
 }
 
 function write(sock: Duplex, buf: Buffer): Promise<void> {
@@ -48,7 +48,7 @@ function end(sock: Duplex): Promise<void> {
 export async function sendFile(fh: ReadTarget & { readonly fd?: number }, start: number, sock: Duplex, size?: number, opts: SendOptions = {}): Promise<number> {
   const left = size === undefined ? Infinity : Math.max(0, size - start);
   if (left > SMALL) {
-    const native = opts.sendfile === undefined ? loadSendfile().fn : opts.sendfile;
+    const native = opts.native === undefined ? loadNativeIo().io : opts.native;
     if (native && fh.fd !== undefined && plainSocketFd(sock) !== null) {
       sendfileStats.used++;
       return sendWithSendfile(native, fh, fh.fd, sock as Socket, start);
@@ -58,7 +58,7 @@ export async function sendFile(fh: ReadTarget & { readonly fd?: number }, start:
   return sendCopying(fh, start, sock, left, opts.pool ?? transferBuffers);
 }
 
-async function sendWithSendfile(native: NativeSendfile, fh: ReadTarget, fileFd: number, sock: Socket, start: number): Promise<number> {
+async function sendWithSendfile(native: NativeIo, fh: ReadTarget, fileFd: number, sock: Socket, start: number): Promise<number> {
   const probe = Buffer.allocUnsafe(PROBE);
   let pos = start;
   let total = 0;
@@ -66,7 +66,7 @@ async function sendWithSendfile(native: NativeSendfile, fh: ReadTarget, fileFd: 
     // Read afresh each time: null once Node has closed the socket (ABOR, timeout, client gone).
     const socketFd = plainSocketFd(sock);
     if (socketFd === null) throw new Error("data connection closed");
-    const r = await native(socketFd, fileFd, pos, JOB);
+    const r = await native.sendfile(socketFd, fileFd, pos, JOB);
     pos += r.sent;
     total += r.sent;
     // These bytes bypassed the stream, which re-arms the data timeout only for its own writes.

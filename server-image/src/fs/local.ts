@@ -184,6 +184,7 @@ export class LocalStorage implements UserStorage {
       }
     };
     return {
+      fd: fh.fd,
       write: (buf, off, len, pos) => fh.write(buf, off, len, pos),
       writev: (bufs, pos) => fh.writev(bufs, pos),
       written: async () => (await fh.stat()).size,
@@ -204,6 +205,7 @@ export class LocalStorage implements UserStorage {
     });
     return {
       size: st.size,
+      fd: fh.fd,
       write: (buf, off, len, pos) => fh.write(buf, off, len, pos),
       writev: (bufs, pos) => fh.writev(bufs, pos),
       written: async () => (await fh.stat()).size,

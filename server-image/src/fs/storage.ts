@@ -42,6 +42,8 @@ export interface ReadTarget {
 
 /** Positioned writes: the part of a FileHandle STOR's loop (data/receive-file.ts) uses. */
 export interface WriteTarget {
+  /** The open file's descriptor, when the storage has one (local disk): STOR writes through the native module. */
+  readonly fd?: number;
   write(buffer: Buffer, offset: number, length: number, position: number | null): Promise<{ bytesWritten: number }>;
   writev(buffers: Buffer[], position?: number): Promise<{ bytesWritten: number }>;
 }

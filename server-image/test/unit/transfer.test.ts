@@ -3,7 +3,8 @@
 // sizes around the buffer boundaries, at an offset (REST) and in append mode; an aborted upload
 // rejects and gives every pool buffer back; the buffer pool caps memory and never deadlocks.
 // RETR's sendfile path (native module, `make server-native`) sends the same bytes as the copying
-// loop, also when the socket fills up, and leaks no descriptor when the client goes away.
+// loop, also when the socket fills up, and leaks no descriptor when the client goes away; its
+// STOR writes land where they should, and a descriptor closed mid-job is never reused by it.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,7 +17,7 @@ import { BufferPool, CHUNK } from "../../src/data/buffer-pool.ts";
 import { receiveFile, writePieces, WRITE_PIECE } from "../../src/data/receive-file.ts";
 import { sendFile } from "../../src/data/send-file.ts";
 import { adoptForDirectRead, directReadStats } from "../../src/data/direct-read.ts";
-import { loadSendfile, plainSocketFd, sendfileStats, type NativeSendfile, type SendfileResult } from "../../src/data/sendfile.ts";
+import { loadNativeIo, plainSocketFd, sendfileStats, type NativeIo, type SendfileResult } from "../../src/data/native-io.ts";
 import { readdirSync } from "node:fs";
 import { PassThrough } from "node:stream";
 
@@ -181,7 +182,7 @@ test("RETR: sendFile moves the exact bytes with a pool of one buffer (single buf
         client.on("data", (c: Buffer) => chunks.push(c));
         const got = new Promise((r) => client.once("end", r));
         server.resume();
-        const n = await sendFile(fh, 0, server, size, { pool, sendfile: null });
+        const n = await sendFile(fh, 0, server, size, { pool, native: null });
         await got;
         await fh.close();
         assert.equal(n, size);
@@ -195,12 +196,26 @@ test("RETR: sendFile moves the exact bytes with a pool of one buffer (single buf
   }
 });
 
+/** The built module (the tests need it: make server-native). */
+function nativeIo(): NativeIo {
+  const { io, why } = loadNativeIo();
+  assert.ok(io, `the native I/O module must be built for these tests (make server-native): ${why}`);
+  return io;
+}
+
 /** The built module, wrapped to record what each sendfile job returned. */
-function recordingSendfile(): { fn: NativeSendfile; results: SendfileResult[] } {
-  const { fn, why } = loadSendfile();
-  assert.ok(fn, `the sendfile module must be built for these tests (make server-native): ${why}`);
+function recordingSendfile(): { fn: NativeIo; results: SendfileResult[] } {
+  const io = nativeIo();
   const results: SendfileResult[] = [];
-  return { results, fn: async (...args) => { const r = await fn(...args); results.push(r); return r; } };
+  const fn: NativeIo = {
+    pwritePieces: (...args) => io.pwritePieces(...args),
+    sendfile: async (...args) => {
+      const r = await io.sendfile(...args);
+      results.push(r);
+      return r;
+    },
+  };
+  return { results, fn };
 }
 
 test("RETR with sendfile: the exact bytes from any offset, across job boundaries; small files and non-sockets take the copying loop", async () => {
@@ -218,7 +233,7 @@ test("RETR with sendfile: the exact bytes from any offset, across job boundaries
       server.resume();
       const rec = recordingSendfile();
       const used = sendfileStats.used;
-      const n = await sendFile(fh, start, server, size, { sendfile: rec.fn });
+      const n = await sendFile(fh, start, server, size, { native: rec.fn });
       await got;
       await fh.close();
       assert.equal(n, size - start);
@@ -234,7 +249,7 @@ test("RETR with sendfile: the exact bytes from any offset, across job boundaries
     client.resume();
     server.resume();
     const rec = recordingSendfile();
-    assert.equal(await sendFile(fh, 0, server, 1000, { sendfile: rec.fn }), 1000);
+    assert.equal(await sendFile(fh, 0, server, 1000, { native: rec.fn }), 1000);
     await fh.close();
     assert.equal(rec.results.length, 0);
     client.destroy();
@@ -263,7 +278,7 @@ test("RETR with sendfile: a reader slower than the disk fills the socket; the or
     const got = new Promise((r) => client.once("end", r));
     server.resume();
     const rec = recordingSendfile();
-    const n = await sendFile(fh, 0, server, size, { sendfile: rec.fn });
+    const n = await sendFile(fh, 0, server, size, { native: rec.fn });
     await got;
     await fh.close();
     assert.equal(n, size);
@@ -292,12 +307,60 @@ test("RETR with sendfile: a client that goes away mid-transfer fails the transfe
     });
     server.resume();
     const rec = recordingSendfile();
-    await assert.rejects(sendFile(fh, 0, server, size, { sendfile: rec.fn }));
+    await assert.rejects(sendFile(fh, 0, server, size, { native: rec.fn }));
     server.destroy();
     await fh.close();
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(received < size);
     assert.equal(fds(), before, "every descriptor (the file, the socket, the module's duplicates) is closed");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("STOR through the native module: the exact bytes at a position and at the file's offset (O_APPEND); errors reject with the errno code", async () => {
+  const io = nativeIo();
+  const dir = await mkdtemp(path.join(tmpdir(), "pasv-pwrite-"));
+  try {
+    const f = path.join(dir, "f");
+    const a = randomBytes(CHUNK + 3);
+    const b = randomBytes(70000);
+    const fh = await open(f, "w");
+    assert.equal(await io.pwritePieces(fh.fd, a, 10, 64 * 1024), a.length);
+    assert.equal(await io.pwritePieces(fh.fd, b, 10 + a.length, 4096), b.length);
+    await fh.close();
+    const got = await readFile(f);
+    assert.equal(got.length, 10 + a.length + b.length);
+    assert.equal(sha(got.subarray(10)), sha(Buffer.concat([a, b])));
+    const ap = await open(f, "a");
+    const c = randomBytes(100_001);
+    assert.equal(await io.pwritePieces(ap.fd, c, -1, 64 * 1024), c.length);
+    await ap.close();
+    assert.equal(sha((await readFile(f)).subarray(10 + a.length + b.length)), sha(c));
+    const ro = await open(f, "r");
+    await assert.rejects(io.pwritePieces(ro.fd, c, 0, 65536), (e: NodeJS.ErrnoException) => e.code === "EBADF");
+    await ro.close();
+    assert.throws(() => io.pwritePieces(-1, c, 0, 65536), TypeError);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("native I/O: a descriptor closed while its job runs is never reused for another file (the job works on a duplicate)", async () => {
+  const io = nativeIo();
+  const dir = await mkdtemp(path.join(tmpdir(), "pasv-pwrite-"));
+  try {
+    const data = randomBytes(16 * CHUNK);
+    const fh = await open(path.join(dir, "upload"), "w");
+    const fd = fh.fd;
+    const job = io.pwritePieces(fd, data, 0, 64 * 1024);
+    await fh.close(); // as an aborted upload does while a write is in flight
+    const other = await open(path.join(dir, "other"), "w"); // most likely gets the same number
+    const n = await job;
+    await other.close();
+    assert.equal(n, data.length);
+    assert.equal((await readFile(path.join(dir, "other"))).length, 0, `the file opened as fd ${other.fd} (was ${fd}) got nothing`);
+    assert.equal(sha(await readFile(path.join(dir, "upload"))), sha(data));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

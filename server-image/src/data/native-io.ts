@@ -1,0 +1,76 @@
+// The two transfer calls Node's standard library lacks, from a small Node-API module
+// (server-image/native/io.c, built by `make server-native`; the image ships it):
+//
+// - sendfile(2) for RETR: the kernel moves the file's pages from the page cache to the data
+//   connection's socket, where the copying loop (send-file.ts) reads each MiB into a buffer and
+//   writes it back to the kernel. That second copy was what RETR spent above vsftpd per GiB.
+// - pwritePieces for STOR: a 1 MiB buffer written in 64 KiB write(2)s in one thread-pool job.
+//   The page cache sizes its folios by the write; filling large fresh folios cost STOR 1-2 s of
+//   CPU per GiB on the benchmark VM against 0.5-0.6 s with 64 KiB writes (docs/benchmarks.md),
+//   and 64 KiB writes through fs.write would take sixteen thread-pool round trips per MiB.
+//
+// The module is optional: when it is not built or PASV_NATIVE_IO=0 is set, RETR takes the copying
+// loop and STOR writes through fs (256 KiB writes). sendfile is also declined for TLS (PROT P)
+// and for storage without descriptors (S3). Like direct-read.ts, the socket's descriptor comes
+// from the undocumented `socket._handle.fd`; everything that depends on it is in this file, and
+// server-image/test/unit/transfer.test.ts checks both paths move the same bytes.
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { fileURLToPath } from "node:url";
+
+export interface SendfileResult {
+  /** Bytes written to the socket. */
+  sent: number;
+  /** The socket buffer was full before `count` bytes were sent. */
+  blocked: boolean;
+  /** The file ended before `count` bytes were sent. */
+  eof: boolean;
+}
+
+export interface NativeIo {
+  /** sendfile(2) on the thread pool; never waits for the socket. */
+  sendfile(socketFd: number, fileFd: number, offset: number, count: number): Promise<SendfileResult>;
+  /** `buffer` at `position` (-1: the file's offset) in writes of at most `piece` bytes; resolves with the bytes written. */
+  pwritePieces(fileFd: number, buffer: Buffer, position: number, piece: number): Promise<number>;
+}
+
+/** RETRs of more than SMALL bytes sent with sendfile, or declined (then the copying loop), since start. */
+export const sendfileStats = { used: 0, declined: 0 };
+
+/** Where `make server-native` puts the module: server-image/native/build/ in the checkout and the image. */
+export const NATIVE_IO_MODULE = fileURLToPath(new URL("../../native/build/io.node", import.meta.url));
+
+let loaded: { io: NativeIo | null; why: string } | undefined;
+
+/** The native module, or null with the reason it is not used (the start-up log says which). */
+export function loadNativeIo(): { io: NativeIo | null; why: string } {
+  loaded ??= load();
+  return loaded;
+}
+
+function load(): { io: NativeIo | null; why: string } {
+  if (process.env.PASV_NATIVE_IO === "0") return { io: null, why: "PASV_NATIVE_IO=0" };
+  if (process.platform !== "linux") return { io: null, why: `not on ${process.platform}` };
+  if (!existsSync(NATIVE_IO_MODULE)) return { io: null, why: `${NATIVE_IO_MODULE} is not built (make server-native)` };
+  try {
+    const mod: unknown = createRequire(import.meta.url)(NATIVE_IO_MODULE);
+    const get = (name: string): unknown => (mod && typeof mod === "object" ? Reflect.get(mod, name) : undefined);
+    if (typeof get("sendfile") !== "function" || typeof get("pwritePieces") !== "function") {
+      return { io: null, why: `${NATIVE_IO_MODULE} lacks sendfile() or pwritePieces()` };
+    }
+    return { io: mod as NativeIo, why: "native" };
+  } catch (err) {
+    return { io: null, why: `${NATIVE_IO_MODULE}: ${(err as Error).message}` };
+  }
+}
+
+/** The kernel descriptor of a plain TCP socket (not TLS, not a wrapper), or null. */
+export function plainSocketFd(sock: Duplex): number | null {
+  if (!(sock instanceof Socket) || Object.getPrototypeOf(sock) !== Socket.prototype || sock.destroyed) return null;
+  const handle: unknown = Reflect.get(sock, "_handle");
+  const fd: unknown = handle && typeof handle === "object" ? Reflect.get(handle, "fd") : undefined;
+  return typeof fd === "number" && Number.isInteger(fd) && fd >= 0 ? fd : null;
+}
