@@ -4,7 +4,7 @@
 # dockerd from Debian, pasv.local/node:24 from Debian packages + the pinned Node binary,
 # and a staged build context (the server compiled to JavaScript by hack/compile-js.sh in
 # prebuilt/dist, a pruned production node_modules copied from the checkout in
-# prebuilt/node_modules, the sendfile module in prebuilt/native), so neither the build nor the image needs a registry or network.
+# prebuilt/node_modules, the native I/O module in prebuilt/native), so neither the build nor the image needs a registry or network.
 # Re-runs are fast: the bases are cached and the classic builder caches unchanged layers.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,10 +29,10 @@ cp -p "$root/hack/compile-js.sh" "$ctx/hack/"
 cp -rp "$root/server-image/src" "$ctx/server-image/src"
 find "$ctx/server-image/src" -name '*.test.ts' -delete
 "$root/hack/compile-js.sh" server "$ctx/prebuilt/dist"
-# RETR's sendfile module, built here against the pinned Node's headers (the base has no compiler).
+# The native I/O module (sendfile for RETR, STOR's writes), built here against the pinned Node's headers (the base has no compiler).
 mkdir -p "$ctx/server-image/native" "$ctx/prebuilt/native"
-cp -p "$root/server-image/native/sendfile.c" "$root/server-image/native/build.sh" "$ctx/server-image/native/"
-PATH="$node_bin:$PATH" "$root/server-image/native/build.sh" "$ctx/prebuilt/native/sendfile.node"
+cp -p "$root/server-image/native/io.c" "$root/server-image/native/build.sh" "$ctx/server-image/native/"
+PATH="$node_bin:$PATH" "$root/server-image/native/build.sh" "$ctx/prebuilt/native/io.node"
 # Packages the compiled server imports (import type is gone from the emitted code).
 deps=$("$node_bin/node" "$here/prod-deps.ts" "$ctx/prebuilt/node_modules" "$ctx/prebuilt/dist")
 log "production packages the server imports (with their closure): ${deps:-none}"
