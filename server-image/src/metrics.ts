@@ -60,13 +60,14 @@ export class Metrics {
     });
     new Counter({
       name: "ftp_upload_direct_reads_total",
-      help: "Uploads read straight into pool buffers (adopted) or through the ordinary path (declined: TLS, active, pool short, disabled)",
+      help: "Uploads spliced from the socket into the file (spliced), read straight into pool buffers (adopted), or through the ordinary path (declined: TLS, active, pool short, disabled)",
       labelNames: ["result"],
       registers,
       collect() {
         this.reset();
         this.inc({ result: "adopted" }, directReadStats.adopted);
         this.inc({ result: "declined" }, directReadStats.declined);
+        this.inc({ result: "spliced" }, directReadStats.spliced);
       },
     });
     new Counter({

@@ -165,9 +165,11 @@ test("waiting for the data connection: ABOR and QUIT are answered at once; a dat
   assert.equal(got.length, 0, `late data connection received ${got.length} bytes`);
 });
 
-test("buffer hoarders: idle uploads do not starve RETR; NOOP answered during a transfer; a stalled upload is cut after the data timeout and gives its buffers back", async () => {
+// Both upload paths: pool buffers (PASV_NATIVE_IO=0: direct reads, the copying RETR) and spliced
+// uploads (no buffers; the data timeout must still cut them, with no byte moving through Node).
+for (const native of [false, true]) test(`buffer hoarders${native ? " (spliced uploads, sendfile)" : ""}: idle uploads do not starve RETR; NOOP answered during a transfer; a stalled upload is cut after the data timeout and gives its buffers back`, async () => {
   const srv = await server({
-    env: { PASV_BUFFER_POOL_MB: "4" }, // 4 transfer buffers in all
+    env: { PASV_BUFFER_POOL_MB: "4", ...(native ? {} : { PASV_NATIVE_IO: "0" }) }, // 4 transfer buffers in all
     config: (b) => ({ ...b, limits: { ...b.limits, dataTimeoutSeconds: 6 } }),
   });
   const m = srv.metricsPort!;
@@ -184,6 +186,7 @@ test("buffer hoarders: idle uploads do not starve RETR; NOOP answered during a t
     hoarders.push({ c, data });
   }
   await sleep(300);
+  if (native) assert.equal(await metric(m, 'ftp_upload_direct_reads_total{result="spliced"}'), 6, "the six uploads are spliced");
   const inUse = await metric(m, "ftp_transfer_buffers_in_use");
   assert.ok(inUse <= 3, `idle uploads hold ${inUse} of 4 buffers (must leave the reserve)`);
   const t0 = Date.now();

@@ -1,5 +1,5 @@
-// Uploads end to end through the real server, on the direct-read path (the default) and on the
-// ordinary path (PASV_DIRECT_READ=0): sizes around the 1 MiB buffer boundaries with checksums,
+// Uploads end to end through the real server, spliced into the file (the default, native module),
+// on the direct-read path (PASV_NATIVE_IO=0) and on the ordinary path (also PASV_DIRECT_READ=0): sizes around the 1 MiB buffer boundaries with checksums,
 // REST + STOR and APPE, an upload cut mid-way leaves no final file, ABOR during STOR; and a burst
 // of concurrent first logins of one user all succeed with a single scrypt run.
 
@@ -16,8 +16,9 @@ const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 const servers: Record<string, RunningServer> = {};
 before(async () => {
-  servers.direct = await startServer();
-  servers.ordinary = await startServer({ env: { PASV_DIRECT_READ: "0" } });
+  servers.spliced = await startServer();
+  servers.direct = await startServer({ env: { PASV_NATIVE_IO: "0" } });
+  servers.ordinary = await startServer({ env: { PASV_NATIVE_IO: "0", PASV_DIRECT_READ: "0" } });
 });
 after(async () => {
   for (const s of Object.values(servers)) await s.stop();
@@ -45,7 +46,7 @@ async function stor(c: RawFtp, verb: string, data: Buffer): Promise<number> {
   return (await c.read(20000)).code;
 }
 
-for (const mode of ["direct", "ordinary"]) {
+for (const mode of ["spliced", "direct", "ordinary"]) {
   test(`${mode}: STOR of sizes around the buffer boundaries, byte-exact`, async () => {
     const srv = servers[mode]!;
     const c = await login(srv);
@@ -57,8 +58,10 @@ for (const mode of ["direct", "ordinary"]) {
     c.close();
     const m = await metricsText(srv.metricsPort!);
     const adopted = metricValue(m, 'ftp_upload_direct_reads_total{result="adopted"}');
-    if (mode === "direct") assert.ok(adopted >= 8, `direct path used: ${adopted}`);
-    else assert.equal(adopted, 0);
+    const spliced = metricValue(m, 'ftp_upload_direct_reads_total{result="spliced"}');
+    if (mode === "spliced") assert.ok(spliced >= 8 && adopted === 0, `spliced: ${spliced}, adopted: ${adopted}`);
+    else if (mode === "direct") assert.ok(adopted >= 8 && spliced === 0, `direct path used: ${adopted}, spliced: ${spliced}`);
+    else assert.equal(adopted + spliced, 0);
   });
 
   test(`${mode}: REST + STOR and APPE`, async () => {

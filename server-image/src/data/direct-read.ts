@@ -38,8 +38,8 @@ interface HandleLike {
 
 type Internal = Socket & { _handle?: HandleLike | null };
 
-/** How often adoption was done / declined since start (for /metrics and tests). */
-export const directReadStats = { adopted: 0, declined: 0 };
+/** How often adoption was done / declined since start, and uploads spliced instead (receive-file.ts), for /metrics and tests. */
+export const directReadStats = { adopted: 0, declined: 0, spliced: 0 };
 
 export function directReadEnabled(): boolean {
   return process.env.PASV_DIRECT_READ !== "0";

@@ -30,11 +30,24 @@ export interface SendfileResult {
   eof: boolean;
 }
 
+export interface SpliceResult {
+  /** Bytes moved from the socket into the file. */
+  received: number;
+  /** The socket had nothing more to read for now. */
+  blocked: boolean;
+  /** The peer ended the connection (all its bytes are in the file). */
+  eof: boolean;
+}
+
 export interface NativeIo {
   /** sendfile(2) on the thread pool; never waits for the socket. */
   sendfile(socketFd: number, fileFd: number, offset: number, count: number): Promise<SendfileResult>;
   /** `buffer` at `position` (-1: the file's offset) in writes of at most `piece` bytes; resolves with the bytes written. */
   pwritePieces(fileFd: number, buffer: Buffer, position: number, piece: number): Promise<number>;
+  /** splice(2) socket → pipe → file at `position` (-1: the file's offset; never O_APPEND files), up to `count`; never waits for the socket. */
+  spliceToFile(socketFd: number, fileFd: number, position: number, count: number): Promise<SpliceResult>;
+  /** Resolves true once the socket is readable (or ended, or failed), false after `timeoutMs`; holds no thread. */
+  waitReadable(socketFd: number, timeoutMs: number): Promise<boolean>;
 }
 
 /** RETRs of more than SMALL bytes sent with sendfile, or declined (then the copying loop), since start. */
@@ -58,9 +71,8 @@ function load(): { io: NativeIo | null; why: string } {
   try {
     const mod: unknown = createRequire(import.meta.url)(NATIVE_IO_MODULE);
     const get = (name: string): unknown => (mod && typeof mod === "object" ? Reflect.get(mod, name) : undefined);
-    if (typeof get("sendfile") !== "function" || typeof get("pwritePieces") !== "function") {
-      return { io: null, why: `${NATIVE_IO_MODULE} lacks sendfile() or pwritePieces()` };
-    }
+    const missing = ["sendfile", "pwritePieces", "spliceToFile", "waitReadable"].filter((f) => typeof get(f) !== "function");
+    if (missing.length) return { io: null, why: `${NATIVE_IO_MODULE} lacks ${missing.join(", ")}` };
     return { io: mod as NativeIo, why: "native" };
   } catch (err) {
     return { io: null, why: `${NATIVE_IO_MODULE}: ${(err as Error).message}` };

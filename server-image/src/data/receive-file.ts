@@ -17,8 +17,8 @@ import type { WriteTarget } from "../fs/storage.ts";
 import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { transferBuffers, type BufferPool } from "./buffer-pool.ts";
-import { adoptForDirectRead } from "./direct-read.ts";
-import { loadNativeIo, type NativeIo } from "./native-io.ts";
+import { adoptForDirectRead, directReadStats } from "./direct-read.ts";
+import { loadNativeIo, plainSocketFd, type NativeIo } from "./native-io.ts";
 
 const BATCH = 1024 * 1024;
 /**
@@ -35,25 +35,76 @@ export const NATIVE_PIECE = 64 * 1024;
 /** Most pool buffers one upload holds (one filling, the rest queued or being written). */
 const MAX_OWN = 4;
 
+/** Bytes per splice job: a closed connection is noticed between jobs. */
+const SPLICE_JOB = 8 * 1024 * 1024;
+/** The longest wait for the socket in one go: a connection closed meanwhile is let go after it. */
+const SPLICE_WAIT_MS = 1000;
+
 /**
  * Writes everything read from `sock` until its end to `fh`, from `start` (null: at the file's
  * current position, for O_APPEND). Resolves with the byte count once everything is on disk.
+ * With the native module (default: the built one), a file descriptor and a position, a plain
+ * socket that has not started reading is spliced into the file; otherwise the direct or the
+ * ordinary path.
  */
-export function receiveFile(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool = transferBuffers): Promise<number> {
+export function receiveFile(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool = transferBuffers, native: NativeIo | null = loadNativeIo().io): Promise<number> {
+  // Not for O_APPEND (APPE, start null): splice(2) refuses a target opened for appending.
+  if (native && fh.fd !== undefined && start !== null && spliceable(sock)) {
+    directReadStats.spliced++;
+    return receiveSpliced(native, sock as Socket, fh.fd, start);
+  }
   // Never the pool's last buffers (pool.reserve): an upload whose client goes quiet keeps what it
   // holds until the data timeout, and downloads must still get one.
   const a = pool.tryAcquire(pool.reserve);
   const b = a ? pool.tryAcquire(pool.reserve) : null;
   if (a && b) {
-    const r = receiveDirect(sock, fh, start, pool, a, b);
+    const r = receiveDirect(sock, fh, start, pool, a, b, native);
     if (r) return r;
   }
   if (a) pool.release(a);
   if (b) pool.release(b);
-  return receiveBatched(sock, fh, start);
+  return receiveBatched(sock, fh, start, native);
 }
 
-function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool, first: Buffer, second: Buffer): Promise<number> | null {
+/** A plain TCP socket that has read nothing yet (the data listener's pauseOnConnect) and holds no bytes. */
+function spliceable(sock: Duplex): boolean {
+  if (plainSocketFd(sock) === null) return false;
+  const s = sock as Socket;
+  const handle: unknown = Reflect.get(s, "_handle");
+  const reading: unknown = handle && typeof handle === "object" ? Reflect.get(handle, "reading") : true;
+  return reading === false && !s.connecting && s.readable && s.readableLength === 0 && !s.readableEnded;
+}
+
+// splice(2) from the socket through a pipe into the file, on a pool thread: no copy into the
+// process, no buffer, no hand-off per MiB. When the socket is empty, a libuv poll on a duplicate
+// of its descriptor waits for more (no thread held while a client is slow or stalled). The
+// session's data timeout, ABOR and the quota watch destroy `sock`: the loop notices at its next
+// turn (at most SPLICE_WAIT_MS later) and fails.
+async function receiveSpliced(native: NativeIo, sock: Socket, fileFd: number, start: number): Promise<number> {
+  let pos = start;
+  let total = 0;
+  const closed = () => new Error("data connection closed before the end of the upload");
+  for (;;) {
+    const fd = plainSocketFd(sock);
+    if (fd === null) throw closed();
+    const r = await native.spliceToFile(fd, fileFd, pos, SPLICE_JOB);
+    total += r.received;
+    pos += r.received;
+    // These bytes bypassed the stream, which re-arms the data timeout only for what it reads.
+    if (r.received > 0 && sock.timeout) sock.setTimeout(sock.timeout);
+    if (r.eof) break;
+    if (r.blocked) {
+      const again = plainSocketFd(sock);
+      if (again === null) throw closed();
+      await native.waitReadable(again, SPLICE_WAIT_MS);
+    }
+  }
+  // Node never read the end: the connection is done, close it (the passive channel's 'close').
+  sock.destroy();
+  return total;
+}
+
+function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool, first: Buffer, second: Buffer, native: NativeIo | null): Promise<number> | null {
   let cur = first;
   let fill = 0;
   const spare: Buffer[] = [second];
@@ -115,7 +166,7 @@ function receiveDirect(sock: Duplex, fh: WriteTarget, start: number | null, pool
     if (pos !== null) pos += n;
     writing = true;
     const w: Promise<{ bytesWritten: number }> =
-      writePieces(fh, views, at);
+      writePieces(fh, views, at, native);
     w.then(
       (r) => {
         writing = false;
@@ -224,7 +275,7 @@ export async function writePieces(fh: WriteTarget, views: Buffer[], at: number |
   return { bytesWritten: done };
 }
 
-function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null): Promise<number> {
+function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null, native: NativeIo | null): Promise<number> {
   return new Promise((resolve, reject) => {
     let batch: Buffer[] = [];
     let batchBytes = 0;
@@ -253,7 +304,7 @@ function receiveBatched(sock: Duplex, fh: WriteTarget, start: number | null): Pr
       batch = [];
       batchBytes = 0;
       writing = true;
-      writePieces(fh, bufs, pos).then(
+      writePieces(fh, bufs, pos, native).then(
         (r) => {
           writing = false;
           if (r.bytesWritten !== n) return fail(new Error("short write"));

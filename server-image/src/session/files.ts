@@ -305,7 +305,7 @@ export const fileCommands = {
           let n: number;
           try {
             // The replaced file's bytes count as freed.
-            n = await watchedReceive(upload, data, quota, replaced, () => receiveFile(data, upload, null));
+            n = await watchedReceive(upload, data, quota, replaced, () => receiveFile(data, upload, 0)); // a new temp file: from 0
           } catch (err) {
             // Nothing under the final name, and the partial data gone, before the 426 goes out.
             settled = true;

@@ -49,7 +49,7 @@ async function sendPieces(client: Socket, data: Buffer): Promise<void> {
   client.end();
 }
 
-async function upload(data: Buffer, opts: { direct: boolean; start?: number | null; prefill?: Buffer; flags?: string; pool?: BufferPool }): Promise<{ file: Buffer; n: number }> {
+async function upload(data: Buffer, opts: { direct: boolean; splice?: boolean; start?: number | null; prefill?: Buffer; flags?: string; pool?: BufferPool }): Promise<{ file: Buffer; n: number }> {
   const dir = await mkdtemp(path.join(tmpdir(), "pasv-xfer-"));
   const f = path.join(dir, "f");
   if (opts.prefill) await writeFile(f, opts.prefill);
@@ -59,7 +59,8 @@ async function upload(data: Buffer, opts: { direct: boolean; start?: number | nu
     const { server, client } = await pair();
     const fh = await open(f, opts.flags ?? (opts.prefill ? "r+" : "w"));
     const pool = opts.pool ?? new BufferPool(CHUNK, 8);
-    const [n] = await Promise.all([receiveFile(server, fh, opts.start === undefined ? 0 : opts.start, pool), sendPieces(client, data)]);
+    const native = opts.splice ? nativeIo() : null;
+    const [n] = await Promise.all([receiveFile(server, fh, opts.start === undefined ? 0 : opts.start, pool, native), sendPieces(client, data)]);
     await fh.close();
     const st = pool.stats();
     assert.equal(st.free, st.allocated, "every pool buffer is back");
@@ -155,7 +156,7 @@ test("STOR: an upload cut mid-way rejects and returns every buffer", async () =>
     const fh = await open(path.join(dir, "f"), "w");
     const pool = new BufferPool(CHUNK, 8);
     const { server, client } = await pair();
-    const r = receiveFile(server, fh, 0, pool);
+    const r = receiveFile(server, fh, 0, pool, null);
     client.write(randomBytes(3 * CHUNK + 5), () => client.resetAndDestroy()); // RST: a cut, not an end
     await assert.rejects(r);
     await new Promise((res) => setTimeout(res, 50));
@@ -209,6 +210,8 @@ function recordingSendfile(): { fn: NativeIo; results: SendfileResult[] } {
   const results: SendfileResult[] = [];
   const fn: NativeIo = {
     pwritePieces: (...args) => io.pwritePieces(...args),
+    spliceToFile: (...args) => io.spliceToFile(...args),
+    waitReadable: (...args) => io.waitReadable(...args),
     sendfile: async (...args) => {
       const r = await io.sendfile(...args);
       results.push(r);
@@ -361,6 +364,79 @@ test("native I/O: a descriptor closed while its job runs is never reused for ano
     assert.equal(n, data.length);
     assert.equal((await readFile(path.join(dir, "other"))).length, 0, `the file opened as fd ${other.fd} (was ${fd}) got nothing`);
     assert.equal(sha(await readFile(path.join(dir, "upload"))), sha(data));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("STOR spliced (native module): identical bytes at buffer-boundary sizes and at an offset (REST), no pool buffer taken; APPE is not spliced", async () => {
+  const spliced0 = directReadStats.spliced;
+  for (const size of SIZES) {
+    const data = randomBytes(size);
+    const pool = new BufferPool(CHUNK, 8);
+    const r = await upload(data, { direct: true, splice: true, pool });
+    assert.equal(r.n, size);
+    assert.equal(sha(r.file), sha(data), `size ${size}`);
+    assert.equal(pool.stats().allocated, 0, "no pool buffer");
+  }
+  assert.equal(directReadStats.spliced, spliced0 + SIZES.length);
+  const prefill = randomBytes(3 * CHUNK);
+  const data = randomBytes(CHUNK + 17);
+  const at = await upload(data, { direct: true, splice: true, start: 1000, prefill });
+  assert.equal(sha(at.file), sha(Buffer.concat([prefill.subarray(0, 1000), data, prefill.subarray(1000 + data.length)])), "REST: written at 1000, the rest kept");
+  const spliced1 = directReadStats.spliced;
+  const app = await upload(data, { direct: true, splice: true, start: null, prefill, flags: "a" });
+  assert.equal(sha(app.file), sha(Buffer.concat([prefill, data])), "APPE: appended");
+  assert.equal(directReadStats.spliced, spliced1, "APPE (O_APPEND, which splice refuses) takes the direct path");
+});
+
+test("STOR spliced: a slow sender is waited for without a thread; a cut connection rejects; a socket destroyed during the wait (ABOR, timeout) fails within a second; no descriptor left", async () => {
+  const io = nativeIo();
+  const fds = () => readdirSync("/proc/self/fd").length;
+  const dir = await mkdtemp(path.join(tmpdir(), "pasv-splice-"));
+  try {
+    const before = fds();
+    // Slow: pieces with pauses, so the socket runs empty again and again.
+    {
+      const data = randomBytes(2 * CHUNK + 3);
+      const fh = await open(path.join(dir, "slow"), "w");
+      const { server, client } = await pair();
+      const r = receiveFile(server, fh, 0, new BufferPool(CHUNK, 8), io);
+      for (let off = 0; off < data.length; off += 300_000) {
+        client.write(data.subarray(off, off + 300_000));
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      client.end();
+      assert.equal(await r, data.length);
+      await fh.close();
+      assert.equal(sha(await readFile(path.join(dir, "slow"))), sha(data));
+    }
+    // Cut: RST after some bytes.
+    {
+      const fh = await open(path.join(dir, "cut"), "w");
+      const { server, client } = await pair();
+      const r = receiveFile(server, fh, 0, new BufferPool(CHUNK, 8), io);
+      client.write(randomBytes(3 * CHUNK + 5), () => client.resetAndDestroy());
+      await assert.rejects(r);
+      server.destroy();
+      await fh.close();
+    }
+    // Stalled client, then the server side destroys the socket (as ABOR or the data timeout do).
+    {
+      const fh = await open(path.join(dir, "stalled"), "w");
+      const { server, client } = await pair();
+      const r = receiveFile(server, fh, 0, new BufferPool(CHUNK, 8), io);
+      client.write(randomBytes(1000));
+      await new Promise((res) => setTimeout(res, 100));
+      const t0 = Date.now();
+      server.destroy();
+      await assert.rejects(r, /closed before the end/);
+      assert.ok(Date.now() - t0 < 1500, `noticed after ${Date.now() - t0} ms`);
+      client.destroy();
+      await fh.close();
+    }
+    await new Promise((res) => setTimeout(res, 1100)); // the last wait's duplicate goes at its timeout
+    assert.equal(fds(), before, "every descriptor (files, sockets, pipes, the module's duplicates) is closed");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
