@@ -1,7 +1,7 @@
 // The FTP server's file I/O that Node's standard library cannot do (server-image/src/data/native-io.ts
-// loads it; docs/ftp-server.md, "Design notes"). Both calls run on libuv's thread pool, like
-// fs.read/fs.write, so a slow disk blocks a pool thread, never the event loop; both duplicate the
-// descriptors they are given before returning and work on the duplicates, so a descriptor that
+// loads it; docs/ftp-server.md, "Design notes"). The transfer calls run on libuv's thread pool,
+// like fs.read/fs.write, so a slow disk blocks a pool thread, never the event loop; every call
+// duplicates the descriptors it is given before returning and works on the duplicates, so one that
 // Node closes meanwhile (ABOR, a data timeout, an aborted upload) is never a number that may
 // already name another connection or file. Errors reject with an Error whose `code` is the errno
 // name (EPIPE, ECONNRESET, ENOSPC, ...).
@@ -12,7 +12,16 @@
 //   `blocked`, and the caller waits for room with an ordinary write. `eof`: the file ended first.
 //   The socket must be non-blocking (Node's are).
 //
-// pwritePieces(fileFd, buffer, position, piece) -> Promise<bytesWritten>             (STOR)
+// spliceToFile(socketFd, fileFd, position, count) -> Promise<{ received, blocked, eof }> (STOR)
+//   splice(2) socket -> pipe -> file at `position` (-1: the file's offset; O_APPEND files are
+//   refused by splice), 64 KiB at a time, until `count`, the peer's end (`eof`) or an empty
+//   socket (`blocked`). Never waits for the socket.
+//
+// waitReadable(socketFd, timeoutMs) -> Promise<boolean>
+//   A libuv poll on a duplicate of the socket, on the event loop (no thread held): true once it is
+//   readable (or ended, or failed: the next splice says which), false at the timeout.
+//
+// pwritePieces(fileFd, buffer, position, piece) -> Promise<bytesWritten>    (STOR, not spliced)
 //   Writes `buffer` at `position` (-1: at the file's offset) in write(2)s of at most `piece`
 //   bytes, all in one job: the page cache sizes its folios by the write, and small fresh folios
 //   are much cheaper to fill than large ones on the VMs we measured, while one job per buffer

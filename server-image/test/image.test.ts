@@ -300,5 +300,6 @@ describe("server image (docker, read-only, non-root, passive range on 127.0.0.1)
     assert.ok(sample('ftp_logins_total{result="success"}') >= 3, "logins counted");
     // The image ships the sendfile module and loads it: the plain downloads above used it.
     assert.ok(sample('ftp_download_sendfile_total{result="used"}') >= 2, "downloads sent with sendfile");
+    assert.ok(sample('ftp_upload_direct_reads_total{result="spliced"}') >= 2, "uploads spliced into the file");
   });
 });

@@ -1,17 +1,22 @@
-// The two transfer calls Node's standard library lacks, from a small Node-API module
+// The transfer calls Node's standard library lacks, from a small Node-API module
 // (server-image/native/io.c, built by `make server-native`; the image ships it):
 //
 // - sendfile(2) for RETR: the kernel moves the file's pages from the page cache to the data
 //   connection's socket, where the copying loop (send-file.ts) reads each MiB into a buffer and
 //   writes it back to the kernel. That second copy was what RETR spent above vsftpd per GiB.
-// - pwritePieces for STOR: a 1 MiB buffer written in 64 KiB write(2)s in one thread-pool job.
-//   The page cache sizes its folios by the write; filling large fresh folios cost STOR 1-2 s of
-//   CPU per GiB on the benchmark VM against 0.5-0.6 s with 64 KiB writes (docs/benchmarks.md),
-//   and 64 KiB writes through fs.write would take sixteen thread-pool round trips per MiB.
+// - spliceToFile + waitReadable for STOR: splice(2) from the socket through a pipe into the file,
+//   64 KiB at a time, on a pool thread (receive-file.ts): no copy into the process and no hand-off
+//   per MiB between the event loop and the pool; a libuv poll on a duplicate of the socket's
+//   descriptor waits for a slow client without holding a thread.
+// - pwritePieces for the STOR paths that cannot splice (APPE's O_APPEND, a socket that already
+//   read): a 1 MiB buffer written in 64 KiB write(2)s in one thread-pool job. The page cache sizes
+//   its folios by the write, and large fresh folios cost 1-2 s of CPU per GiB to fill on the
+//   benchmark VM (docs/benchmarks.md); 64 KiB writes through fs.write would take sixteen
+//   thread-pool round trips per MiB.
 //
 // The module is optional: when it is not built or PASV_NATIVE_IO=0 is set, RETR takes the copying
-// loop and STOR writes through fs (256 KiB writes). sendfile is also declined for TLS (PROT P)
-// and for storage without descriptors (S3). Like direct-read.ts, the socket's descriptor comes
+// loop and STOR the direct-read path with fs writes (256 KiB). The native paths are also declined
+// for TLS (PROT P) and for storage without descriptors (S3). Like direct-read.ts, the socket's descriptor comes
 // from the undocumented `socket._handle.fd`; everything that depends on it is in this file, and
 // server-image/test/unit/transfer.test.ts checks both paths move the same bytes.
 
