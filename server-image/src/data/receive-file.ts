@@ -1,5 +1,8 @@
-// STOR's hot loop. Two paths, same result:
+// STOR's hot loop. Three paths, same result:
 //
+// - spliced (the native module, a plain data connection that has read nothing, a file on local
+//   storage at a known position): splice(2) from the socket into the file on a pool thread
+//   (receiveSpliced below); no buffer, no copy into the process.
 // - direct (plain passive data connections): the socket reads straight into 1 MiB buffers from
 //   the shared pool (direct-read.ts); full buffers are written in writes of at most WRITE_PIECE
 //   (256 KiB) at an explicit position. Two to MAX_OWN buffers per
@@ -10,8 +13,8 @@
 //   most WRITE_PIECE;
 //   the socket is paused only when the next batch is full while one is still being written.
 //
-// Either way, a file with a descriptor (local storage) is written by the native module when it is
-// built (native-io.ts): each buffer in one thread-pool job of NATIVE_PIECE writes.
+// On the last two, a file with a descriptor (local storage) is written by the native module when
+// it is built (native-io.ts): each buffer in one thread-pool job of NATIVE_PIECE writes.
 
 import type { WriteTarget } from "../fs/storage.ts";
 import type { Duplex } from "node:stream";
