@@ -40,29 +40,44 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+static const char* errno_name(int e) {
+  const char* name = strerrorname_np(e);
+  return name ? name : "EIO";
+}
+
+static void reject_errno(napi_env env, napi_deferred deferred, int e) {
+  napi_value code, msg, error;
+  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &error);
+  napi_reject_deferred(env, deferred, error);
+}
+
+// A job between a socket and a file: sendfile (file -> socket) or spliceToFile (socket -> file).
 typedef struct {
   int socket_fd;
   int file_fd;
-  int64_t offset;
+  int64_t position;
   int64_t count;
-  int64_t sent;
+  int64_t moved;
   int blocked;
   int eof;
   int err;
+  const char* moved_name;  // the result's name for `moved`: "sent" or "received"
   napi_deferred deferred;
   napi_async_work work;
-} job_t;
+} transfer_job_t;
 
-static void run(napi_env env, void* data) {
+static void run_sendfile(napi_env env, void* data) {
   (void)env;
-  job_t* job = data;
-  off_t offset = (off_t)job->offset;
-  while (job->sent < job->count) {
-    int64_t want = job->count - job->sent;
+  transfer_job_t* job = data;
+  off_t offset = (off_t)job->position;
+  while (job->moved < job->count) {
+    int64_t want = job->count - job->moved;
     if (want > 0x7ffff000) want = 0x7ffff000;  // Linux moves at most this much per call
     ssize_t n = sendfile(job->socket_fd, job->file_fd, &offset, (size_t)want);
     if (n > 0) {
-      job->sent += n;
+      job->moved += n;
     } else if (n == 0) {
       job->eof = 1;
       break;
@@ -80,30 +95,61 @@ static void run(napi_env env, void* data) {
   close(job->file_fd);
 }
 
-static const char* errno_name(int e) {
-  const char* name = strerrorname_np(e);
-  return name ? name : "EIO";
+// Moves one pipe's worth at a time (64 KiB: the page cache then fills 64 KiB folios, as with
+// pwritePieces) from the socket into the file, until `count`, the peer's end, or an empty socket.
+static void run_splice(napi_env env, void* data) {
+  (void)env;
+  transfer_job_t* job = data;
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    job->err = errno;
+  } else {
+    loff_t offset = (loff_t)job->position;
+    while (job->moved < job->count && !job->err) {
+      int64_t want = job->count - job->moved;
+      if (want > 65536) want = 65536;
+      ssize_t n = splice(job->socket_fd, NULL, pipefd[1], NULL, (size_t)want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n == 0) {
+        job->eof = 1;
+        break;
+      }
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) job->blocked = 1;
+        else job->err = errno;
+        break;
+      }
+      for (ssize_t left = n; left > 0;) {
+        ssize_t m = splice(pipefd[0], NULL, job->file_fd, job->position < 0 ? NULL : &offset, (size_t)left, SPLICE_F_MOVE);
+        if (m > 0) {
+          left -= m;
+        } else if (m < 0 && errno == EINTR) {
+          continue;
+        } else {
+          job->err = m < 0 ? errno : EIO;
+          break;
+        }
+      }
+      if (!job->err) job->moved += n;
+    }
+    close(pipefd[0]);
+    close(pipefd[1]);
+  }
+  close(job->socket_fd);
+  close(job->file_fd);
 }
 
-static void reject_errno(napi_env env, napi_deferred deferred, int e) {
-  napi_value code, msg, error;
-  napi_create_string_utf8(env, errno_name(e), NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, strerror(e), NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &error);
-  napi_reject_deferred(env, deferred, error);
-}
-
-static void done(napi_env env, napi_status status, void* data) {
-  job_t* job = data;
+static void transfer_done(napi_env env, napi_status status, void* data) {
+  transfer_job_t* job = data;
   if (status != napi_ok || job->err) {
     reject_errno(env, job->deferred, job->err ? job->err : EIO);
   } else {
-    napi_value result, sent, blocked, eof;
+    napi_value result, moved, blocked, eof;
     napi_create_object(env, &result);
-    napi_create_int64(env, job->sent, &sent);
+    napi_create_int64(env, job->moved, &moved);
     napi_get_boolean(env, job->blocked != 0, &blocked);
     napi_get_boolean(env, job->eof != 0, &eof);
-    napi_set_named_property(env, result, "sent", sent);
+    napi_set_named_property(env, result, job->moved_name, moved);
     napi_set_named_property(env, result, "blocked", blocked);
     napi_set_named_property(env, result, "eof", eof);
     napi_resolve_deferred(env, job->deferred, result);
@@ -112,24 +158,24 @@ static void done(napi_env env, napi_status status, void* data) {
   free(job);
 }
 
-static napi_value js_sendfile(napi_env env, napi_callback_info info) {
+// (socketFd, fileFd, position, count): checks the arguments, duplicates both descriptors and
+// queues `run`. `min_position` is 0, or -1 where "the file's offset" is allowed.
+static napi_value queue_transfer(napi_env env, napi_callback_info info, const char* usage, int64_t min_position,
+                                 napi_async_execute_callback run, const char* moved_name) {
   size_t argc = 4;
   napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4) {
-    napi_throw_type_error(env, NULL, "sendfile(socketFd, fileFd, offset, count)");
-    return NULL;
-  }
   int32_t socket_fd, file_fd;
-  int64_t offset, count;
-  if (napi_get_value_int32(env, argv[0], &socket_fd) != napi_ok || napi_get_value_int32(env, argv[1], &file_fd) != napi_ok ||
-      napi_get_value_int64(env, argv[2], &offset) != napi_ok || napi_get_value_int64(env, argv[3], &count) != napi_ok ||
-      socket_fd < 0 || file_fd < 0 || offset < 0 || count < 0) {
-    napi_throw_type_error(env, NULL, "sendfile: descriptors, offset and count must be non-negative integers");
+  int64_t position, count;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
+      napi_get_value_int32(env, argv[0], &socket_fd) != napi_ok || napi_get_value_int32(env, argv[1], &file_fd) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &position) != napi_ok || napi_get_value_int64(env, argv[3], &count) != napi_ok ||
+      socket_fd < 0 || file_fd < 0 || position < min_position || count < 0) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  job_t* job = calloc(1, sizeof *job);
+  transfer_job_t* job = calloc(1, sizeof *job);
   if (!job) {
-    napi_throw_error(env, "ENOMEM", "sendfile: out of memory");
+    napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
   job->socket_fd = dup(socket_fd);
@@ -141,14 +187,23 @@ static napi_value js_sendfile(napi_env env, napi_callback_info info) {
     napi_throw_error(env, errno_name(e), strerror(e));
     return NULL;
   }
-  job->offset = offset;
+  job->position = position;
   job->count = count;
+  job->moved_name = moved_name;
   napi_value promise, name;
   napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pasv:sendfile", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, run, done, job, &job->work);
+  napi_create_string_utf8(env, usage, NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, run, transfer_done, job, &job->work);
   napi_queue_async_work(env, job->work);
   return promise;
+}
+
+static napi_value js_sendfile(napi_env env, napi_callback_info info) {
+  return queue_transfer(env, info, "sendfile(socketFd, fileFd, offset, count)", 0, run_sendfile, "sent");
+}
+
+static napi_value js_splice_to_file(napi_env env, napi_callback_info info) {
+  return queue_transfer(env, info, "spliceToFile(socketFd, fileFd, position, count)", -1, run_splice, "received");
 }
 
 typedef struct {
@@ -234,118 +289,6 @@ static napi_value js_pwrite_pieces(napi_env env, napi_callback_info info) {
   napi_create_promise(env, &job->deferred, &promise);
   napi_create_string_utf8(env, "pasv:pwritePieces", NAPI_AUTO_LENGTH, &name);
   napi_create_async_work(env, NULL, name, run_write, write_done, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
-}
-
-typedef struct {
-  int socket_fd;
-  int file_fd;
-  int64_t position;
-  int64_t count;
-  int64_t received;
-  int blocked;
-  int eof;
-  int err;
-  napi_deferred deferred;
-  napi_async_work work;
-} splice_job_t;
-
-// Moves one pipe's worth at a time (64 KiB: the page cache then fills 64 KiB folios, as with
-// pwritePieces) from the socket into the file, until `count`, the peer's end, or an empty socket.
-static void run_splice(napi_env env, void* data) {
-  (void)env;
-  splice_job_t* job = data;
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    job->err = errno;
-  } else {
-    loff_t offset = (loff_t)job->position;
-    while (job->received < job->count && !job->err) {
-      int64_t want = job->count - job->received;
-      if (want > 65536) want = 65536;
-      ssize_t n = splice(job->socket_fd, NULL, pipefd[1], NULL, (size_t)want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n == 0) {
-        job->eof = 1;
-        break;
-      }
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) job->blocked = 1;
-        else job->err = errno;
-        break;
-      }
-      for (ssize_t left = n; left > 0;) {
-        ssize_t m = splice(pipefd[0], NULL, job->file_fd, job->position < 0 ? NULL : &offset, (size_t)left, SPLICE_F_MOVE);
-        if (m > 0) {
-          left -= m;
-        } else if (m < 0 && errno == EINTR) {
-          continue;
-        } else {
-          job->err = m < 0 ? errno : EIO;
-          break;
-        }
-      }
-      if (!job->err) job->received += n;
-    }
-    close(pipefd[0]);
-    close(pipefd[1]);
-  }
-  close(job->socket_fd);
-  close(job->file_fd);
-}
-
-static void splice_done(napi_env env, napi_status status, void* data) {
-  splice_job_t* job = data;
-  if (status != napi_ok || job->err) {
-    reject_errno(env, job->deferred, job->err ? job->err : EIO);
-  } else {
-    napi_value result, received, blocked, eof;
-    napi_create_object(env, &result);
-    napi_create_int64(env, job->received, &received);
-    napi_get_boolean(env, job->blocked != 0, &blocked);
-    napi_get_boolean(env, job->eof != 0, &eof);
-    napi_set_named_property(env, result, "received", received);
-    napi_set_named_property(env, result, "blocked", blocked);
-    napi_set_named_property(env, result, "eof", eof);
-    napi_resolve_deferred(env, job->deferred, result);
-  }
-  napi_delete_async_work(env, job->work);
-  free(job);
-}
-
-static napi_value js_splice_to_file(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  int32_t socket_fd, file_fd;
-  int64_t position, count;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 4 ||
-      napi_get_value_int32(env, argv[0], &socket_fd) != napi_ok || napi_get_value_int32(env, argv[1], &file_fd) != napi_ok ||
-      napi_get_value_int64(env, argv[2], &position) != napi_ok || napi_get_value_int64(env, argv[3], &count) != napi_ok ||
-      socket_fd < 0 || file_fd < 0 || count < 0) {
-    napi_throw_type_error(env, NULL, "spliceToFile(socketFd, fileFd, position, count)");
-    return NULL;
-  }
-  splice_job_t* job = calloc(1, sizeof *job);
-  if (!job) {
-    napi_throw_error(env, "ENOMEM", "spliceToFile: out of memory");
-    return NULL;
-  }
-  job->socket_fd = dup(socket_fd);
-  job->file_fd = job->socket_fd < 0 ? -1 : dup(file_fd);
-  if (job->file_fd < 0) {
-    int e = errno;
-    if (job->socket_fd >= 0) close(job->socket_fd);
-    free(job);
-    napi_throw_error(env, errno_name(e), strerror(e));
-    return NULL;
-  }
-  job->position = position;
-  job->count = count;
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "pasv:spliceToFile", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, run_splice, splice_done, job, &job->work);
   napi_queue_async_work(env, job->work);
   return promise;
 }

@@ -215,6 +215,18 @@ for (const native of [false, true]) test(`buffer hoarders${native ? " (spliced u
   dl.close();
 });
 
+/** A RETR whose client connects the data connection and never reads from it. */
+async function stalledDownload(controlPort: number, name: string): Promise<{ c: RawFtp; data: Socket }> {
+  const c = await loggedIn(controlPort);
+  const port = parseEpsv((await c.cmd("EPSV")).text);
+  const data = connect({ port, host: "127.0.0.1" });
+  data.on("error", () => {});
+  data.pause();
+  await new Promise((r) => data.once("connect", r));
+  assert.equal((await c.cmd(`RETR ${name}`)).code, 150);
+  return { c, data };
+}
+
 test("download hoarders: a RETR waiting for a transfer buffer is answered on ABOR and leaves the wait queue", async () => {
   // The copying loop (the path of PROT P and S3 downloads); with sendfile a RETR takes no buffer.
   const srv = await server({ env: { PASV_BUFFER_POOL_MB: "4", PASV_NATIVE_IO: "0" } });
@@ -223,14 +235,7 @@ test("download hoarders: a RETR waiting for a transfer buffer is answered on ABO
   const hoarders: Array<{ c: RawFtp; data: Socket }> = [];
   // Non-reading downloads until the pool is empty and the next one waits.
   for (let i = 0; i < 5 && (await metric(m, "ftp_transfer_buffers_waiting")) === 0; i++) {
-    const c = await loggedIn(srv.controlPort);
-    const port = parseEpsv((await c.cmd("EPSV")).text);
-    const data = connect({ port, host: "127.0.0.1" });
-    data.on("error", () => {});
-    data.pause();
-    await new Promise((r) => data.once("connect", r));
-    assert.equal((await c.cmd("RETR huge.bin")).code, 150);
-    hoarders.push({ c, data });
+    hoarders.push(await stalledDownload(srv.controlPort, "huge.bin"));
     await sleep(500);
   }
   assert.equal(await metric(m, "ftp_transfer_buffers_waiting"), 1, "one download waits for a buffer");
@@ -254,14 +259,7 @@ test("download hoarders with sendfile: stalled downloads hold no transfer buffer
   await aliceFile(srv, "huge.bin", 48 * 1024 * 1024); // far more than loopback socket buffers hold
   const hoarders: Array<{ c: RawFtp; data: Socket }> = [];
   for (let i = 0; i < 8; i++) {
-    const c = await loggedIn(srv.controlPort);
-    const port = parseEpsv((await c.cmd("EPSV")).text);
-    const data = connect({ port, host: "127.0.0.1" });
-    data.on("error", () => {});
-    data.pause();
-    await new Promise((r) => data.once("connect", r));
-    assert.equal((await c.cmd("RETR huge.bin")).code, 150);
-    hoarders.push({ c, data });
+    hoarders.push(await stalledDownload(srv.controlPort, "huge.bin"));
   }
   await sleep(500);
   assert.equal(await metric(m, 'ftp_download_sendfile_total{result="used"}'), 8, "every stalled download is on the sendfile path");
