@@ -290,6 +290,66 @@ describe("FtpServer operator", () => {
     await client.delete(FtpServers, "shortcut", ns);
   });
 
+  test("a pod's IP and readiness in one event: its passive slice is written before the control slice routes sessions to it", async () => {
+    await client.create(FtpServers, ftpServerObject("order", ns, {
+      replicas: 1, passive: { basePort: 32200, numberOfPorts: 10 }, users: { secretName: "users" }, service: { type: "ClusterIP" },
+    }));
+    const pod = await eventually("pod order-0", () => client.get<any>(Resources.Pod, "order-0", ns));
+    await eventually("slices exist", async () => (await get(Resources.EndpointSlice, "order-control")) && (await get(Resources.EndpointSlice, "order-pasv-0-0")));
+    const list = await client.list(Resources.EndpointSlice, { namespace: ns, labelSelector: "kubernetes.io/service-name=order" });
+    // Every slice write in the order the API server committed it, as kube-proxy's watch sees them.
+    const seen: { slice: string; ready: string[]; listed: string[] }[] = [];
+    const stop = new AbortController();
+    const body = await client.stream(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
+      watch: "true", labelSelector: "kubernetes.io/service-name=order", resourceVersion: list.metadata.resourceVersion!, allowWatchBookmarks: "false",
+    }, stop.signal);
+    const reading = (async () => {
+      let rest = "";
+      const dec = new TextDecoder();
+      try {
+        for await (const chunk of body) {
+          rest += dec.decode(chunk, { stream: true });
+          for (let nl = rest.indexOf("\n"); nl >= 0; nl = rest.indexOf("\n")) {
+            const ev = JSON.parse(rest.slice(0, nl));
+            rest = rest.slice(nl + 1);
+            const eps: any[] = ev.object?.endpoints ?? [];
+            seen.push({
+              slice: ev.object?.metadata?.name,
+              listed: eps.map((e) => e.addresses[0]),
+              ready: eps.filter((e) => e.conditions?.ready).map((e) => e.addresses[0]),
+            });
+          }
+        }
+      } catch (err) {
+        if (!stop.signal.aborted) throw err;
+      }
+    })();
+    try {
+      // Each round: a new IP and Ready in one status write, as the kubelet often reports a fast-starting pod.
+      const rounds = 6;
+      for (let r = 1; r <= rounds; r++) {
+        const ip = `10.244.3.${r}`;
+        await client.mergePatch(Resources.Pod, pod.metadata.name, ns, {
+          status: {
+            phase: "Running", podIP: ip, podIPs: [{ ip }],
+            conditions: [{ type: "Ready", status: "True", lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") }],
+          },
+        }, "status");
+        await eventually(`control slice routes to ${ip}`, () => seen.some((s) => s.slice === "order-control" && s.ready.includes(ip)));
+      }
+      for (let r = 1; r <= rounds; r++) {
+        const ip = `10.244.3.${r}`;
+        const control = seen.findIndex((s) => s.slice === "order-control" && s.ready.includes(ip));
+        const passive = seen.findIndex((s) => s.slice === "order-pasv-0-0" && s.listed.includes(ip));
+        assert.ok(passive >= 0 && passive < control, `round ${r}: passive slice with ${ip} at event ${passive}, control slice ready at event ${control}: ${JSON.stringify(seen)}`);
+      }
+    } finally {
+      stop.abort();
+      await reading;
+      await client.delete(FtpServers, "order", ns);
+    }
+  });
+
   test("quantities in any form → the server's canonical form in the StatefulSet, and a resync writes nothing", async () => {
     const requests = { cpu: "1000m", memory: "1024Mi", "ephemeral-storage": "0.5Gi" };
     const limits = { cpu: "1.5", memory: "2048Mi" };

@@ -17,7 +17,7 @@ import { slimObject, slimPod } from "../runtime/slim.ts";
 import { Resources, labelsMatch, type KubeObject, type ResourceType } from "../runtime/types.ts";
 import { desiredChildren, withAddress, type Desired } from "./desired.ts";
 import { podView, podsWithIp, type PodView } from "./endpointslices.ts";
-import { ENDPOINTSLICE_MANAGED_BY, SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount, type Effective } from "./model.ts";
+import { ENDPOINTSLICE_MANAGED_BY, ROLE_LABEL, SERVER_LABEL, childNames, effective, selectorLabels, servicePortCount, type Effective } from "./model.ts";
 import { Blocked, checkOwnership, checkSecrets } from "./prerequisites.ts";
 import { externalAddress, type AddressResult } from "./service.ts";
 import { computeStatus, mergeConditions, type Blocker, type StatusInput } from "./status.ts";
@@ -348,11 +348,20 @@ export function setupFtpServerController(mgr: Manager, opts: ReconcilerOptions =
    * when the StatefulSet exists (a pod it rolls must start with the new config), with them when it
    * is created — its pods cannot start before the ConfigMap exists (the volume is not optional),
    * so nothing can run an older config, and a cold start saves a dependent round per FtpServer.
+   * The control slices go after the passive ones: a pod's IP and its readiness often arrive in
+   * one pod event, and kube-proxy programs whatever slices it has seen when it syncs, so the
+   * control port must never send sessions to a pod whose passive block it does not route yet.
    */
   async function applyChildren(run: Run, want: Desired, creating: boolean): Promise<{ slices: (KubeObject | undefined)[]; sts: KubeObject | undefined }> {
     const workload = () => apply(run, Resources.StatefulSet, want.statefulSet);
+    const isControl = (s: KubeObject) => s.metadata?.labels?.[ROLE_LABEL] === "control";
+    const routing = async () => {
+      const passive = await Promise.all(want.endpointSlices.filter((s) => !isControl(s)).map((s) => apply(run, Resources.EndpointSlice, s)));
+      const control = await Promise.all(want.endpointSlices.filter(isControl).map((s) => apply(run, Resources.EndpointSlice, s)));
+      return [...passive, ...control];
+    };
     const [slices, , , created] = await Promise.all([
-      Promise.all(want.endpointSlices.map((s) => apply(run, Resources.EndpointSlice, s))),
+      routing(),
       apply(run, Resources.ConfigMap, want.configMap),
       applyNetworkPolicy(run, want),
       creating ? workload() : undefined,
