@@ -58,29 +58,28 @@ export class Metrics {
         this.inc(passwordHashRuns());
       },
     });
-    new Counter({
-      name: "ftp_upload_direct_reads_total",
-      help: "Uploads spliced from the socket into the file (spliced), read straight into pool buffers (adopted), or through the ordinary path (declined: TLS, active, pool short, disabled)",
-      labelNames: ["result"],
-      registers,
-      collect() {
-        this.reset();
-        this.inc({ result: "adopted" }, directReadStats.adopted);
-        this.inc({ result: "declined" }, directReadStats.declined);
-        this.inc({ result: "spliced" }, directReadStats.spliced);
-      },
-    });
-    new Counter({
-      name: "ftp_download_sendfile_total",
-      help: "Downloads larger than 64 KiB sent with sendfile (used) or through the copying loop (declined: TLS, S3, native module not built or PASV_NATIVE_IO=0)",
-      labelNames: ["result"],
-      registers,
-      collect() {
-        this.reset();
-        this.inc({ result: "used" }, sendfileStats.used);
-        this.inc({ result: "declined" }, sendfileStats.declined);
-      },
-    });
+    /** A counter per `result` label read from a stats object the data paths count into. */
+    const resultCounter = (name: string, help: string, stats: Record<string, number>) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["result"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [result, n] of Object.entries(stats)) this.inc({ result }, n);
+        },
+      });
+    resultCounter(
+      "ftp_upload_direct_reads_total",
+      "Uploads spliced from the socket into the file (spliced), read straight into pool buffers (adopted), or through the ordinary path (declined: TLS, active, pool short, disabled)",
+      directReadStats,
+    );
+    resultCounter(
+      "ftp_download_sendfile_total",
+      "Downloads larger than 64 KiB sent with sendfile (used) or through the copying loop (declined: TLS, S3, native module not built or PASV_NATIVE_IO=0)",
+      sendfileStats,
+    );
     new Gauge({ name: "ftp_transfer_buffers", help: "1 MiB transfer buffers allocated (capped by PASV_BUFFER_POOL_MB)", registers, collect() { this.set(transferBuffers.stats().allocated); } });
     new Gauge({ name: "ftp_transfer_buffers_in_use", help: "1 MiB transfer buffers held by transfers now", registers, collect() { this.set(transferBuffers.stats().inUse); } });
     new Gauge({ name: "ftp_transfer_buffers_waiting", help: "Transfers waiting for a transfer buffer", registers, collect() { this.set(transferBuffers.stats().waiting); } });

@@ -16,8 +16,8 @@
 //
 // The module is optional: when it is not built or PASV_NATIVE_IO=0 is set, RETR takes the copying
 // loop and STOR the direct-read path with fs writes (256 KiB). The native paths are also declined
-// for TLS (PROT P) and for storage without descriptors (S3). Like direct-read.ts, the socket's descriptor comes
-// from the undocumented `socket._handle.fd`; everything that depends on it is in this file, and
+// for TLS (PROT P) and for storage without descriptors (S3). Like direct-read.ts, the socket's descriptor (and
+// whether it has started reading) comes from the undocumented `socket._handle`; everything that depends on it is in this file, and
 // server-image/test/unit/transfer.test.ts checks both paths move the same bytes.
 
 import { existsSync } from "node:fs";
@@ -90,4 +90,13 @@ export function plainSocketFd(sock: Duplex): number | null {
   const handle: unknown = Reflect.get(sock, "_handle");
   const fd: unknown = handle && typeof handle === "object" ? Reflect.get(handle, "fd") : undefined;
   return typeof fd === "number" && Number.isInteger(fd) && fd >= 0 ? fd : null;
+}
+
+/** A plain TCP socket that has read nothing yet (the data listener's pauseOnConnect) and holds no bytes: splice can take over. */
+export function unreadPlainSocket(sock: Duplex): boolean {
+  if (plainSocketFd(sock) === null) return false;
+  const s = sock as Socket;
+  const handle: unknown = Reflect.get(s, "_handle");
+  const reading: unknown = handle && typeof handle === "object" ? Reflect.get(handle, "reading") : true;
+  return reading === false && !s.connecting && s.readable && s.readableLength === 0 && !s.readableEnded;
 }

@@ -21,7 +21,7 @@ import type { Duplex } from "node:stream";
 import type { Socket } from "node:net";
 import { transferBuffers, type BufferPool } from "./buffer-pool.ts";
 import { adoptForDirectRead, directReadStats } from "./direct-read.ts";
-import { loadNativeIo, plainSocketFd, type NativeIo } from "./native-io.ts";
+import { loadNativeIo, plainSocketFd, unreadPlainSocket, type NativeIo } from "./native-io.ts";
 
 const BATCH = 1024 * 1024;
 /**
@@ -52,7 +52,7 @@ const SPLICE_WAIT_MS = 1000;
  */
 export function receiveFile(sock: Duplex, fh: WriteTarget, start: number | null, pool: BufferPool = transferBuffers, native: NativeIo | null = loadNativeIo().io): Promise<number> {
   // Not for O_APPEND (APPE, start null): splice(2) refuses a target opened for appending.
-  if (native && fh.fd !== undefined && start !== null && spliceable(sock)) {
+  if (native && fh.fd !== undefined && start !== null && unreadPlainSocket(sock)) {
     directReadStats.spliced++;
     return receiveSpliced(native, sock as Socket, fh.fd, start);
   }
@@ -67,15 +67,6 @@ export function receiveFile(sock: Duplex, fh: WriteTarget, start: number | null,
   if (a) pool.release(a);
   if (b) pool.release(b);
   return receiveBatched(sock, fh, start, native);
-}
-
-/** A plain TCP socket that has read nothing yet (the data listener's pauseOnConnect) and holds no bytes. */
-function spliceable(sock: Duplex): boolean {
-  if (plainSocketFd(sock) === null) return false;
-  const s = sock as Socket;
-  const handle: unknown = Reflect.get(s, "_handle");
-  const reading: unknown = handle && typeof handle === "object" ? Reflect.get(handle, "reading") : true;
-  return reading === false && !s.connecting && s.readable && s.readableLength === 0 && !s.readableEnded;
 }
 
 // splice(2) from the socket through a pipe into the file, on a pool thread: no copy into the

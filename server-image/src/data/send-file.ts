@@ -45,7 +45,7 @@ function end(sock: Duplex): Promise<void> {
  * when the transfer starts) only sizes the buffers and picks the path; the loop reads until EOF.
  * `fh.fd`, when present, is the file's descriptor (sendfile reads from it).
  */
-export async function sendFile(fh: ReadTarget & { readonly fd?: number }, start: number, sock: Duplex, size?: number, opts: SendOptions = {}): Promise<number> {
+export async function sendFile(fh: ReadTarget, start: number, sock: Duplex, size?: number, opts: SendOptions = {}): Promise<number> {
   const left = size === undefined ? Infinity : Math.max(0, size - start);
   if (left > SMALL) {
     const native = opts.native === undefined ? loadNativeIo().io : opts.native;

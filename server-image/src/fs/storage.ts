@@ -37,6 +37,8 @@ export interface Entry {
 
 /** Random-access reads: the part of a FileHandle RETR's loop (data/send-file.ts) uses. */
 export interface ReadTarget {
+  /** The open file's descriptor, when the storage has one (local disk): RETR sends from it with sendfile. */
+  readonly fd?: number;
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
 }
 
@@ -52,8 +54,6 @@ export interface WriteTarget {
 export interface OpenedFile extends ReadTarget {
   /** Its size when it was opened. */
   readonly size: number;
-  /** The open file's descriptor, when the storage has one (local disk): RETR sends from it with sendfile. */
-  readonly fd?: number;
   close(): Promise<void>;
 }
 
